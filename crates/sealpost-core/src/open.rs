@@ -1,0 +1,75 @@
+//! Opening an envelope for a logged-in recipient: only envelopes sealed for that very account,
+//! with a key that still exists, and whose authentication tag verifies.
+
+use sealpost_crypto::{EnvelopeError, EnvelopeHeader};
+use sealpost_store::{Account, Store};
+
+use crate::{CoreError, KeyRing, unix_now};
+
+/// Why an envelope cannot be shown; each has its own page in the portal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("the secure message is damaged or incomplete")]
+    Damaged,
+    #[error("the secure message was made by a newer version (format {0})")]
+    UnsupportedVersion(u8),
+    #[error("the secure message is addressed to another account")]
+    WrongRecipient,
+    #[error("the key of this secure message no longer exists")]
+    KeyDeleted,
+    #[error("the secure message is too large to open")]
+    TooLarge,
+    #[error("internal error")]
+    Internal,
+}
+
+pub struct OpenedMessage {
+    pub header: EnvelopeHeader,
+    /// The original RFC 5322 message; held in memory only while a page is rendered.
+    pub raw: Vec<u8>,
+}
+
+impl From<EnvelopeError> for OpenError {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::UnsupportedVersion(v) => OpenError::UnsupportedVersion(v),
+            EnvelopeError::TooLarge => OpenError::TooLarge,
+            _ => OpenError::Damaged,
+        }
+    }
+}
+
+/// Parses a posted payload (base64 text) into envelope bytes, checking the header early so a
+/// damaged upload is rejected before it is stored.
+pub fn parse_payload(payload: &str) -> Result<(EnvelopeHeader, Vec<u8>), OpenError> {
+    let bytes = sealpost_crypto::decode_payload(payload)?;
+    let header = sealpost_crypto::read_header(&bytes)?;
+    Ok((header, bytes))
+}
+
+pub async fn open_for_account(
+    store: &Store,
+    keys: &KeyRing,
+    account: &Account,
+    envelope: &[u8],
+    max_plaintext: usize,
+) -> Result<OpenedMessage, OpenError> {
+    let header = sealpost_crypto::read_header(envelope)?;
+    if header.recipient != account.address || header.key_id.account_id.to_string() != account.id {
+        return Err(OpenError::WrongRecipient);
+    }
+    let key = match keys.version(store, &header.key_id).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return Err(OpenError::KeyDeleted),
+        Err(CoreError::Key(_)) => return Err(OpenError::Damaged),
+        Err(e) => {
+            tracing::error!(error = %e, "key lookup failed");
+            return Err(OpenError::Internal);
+        }
+    };
+    let (header, raw) = sealpost_crypto::open(&key, envelope, max_plaintext)?;
+    if let Err(e) = store.mark_opened(&header.message_id_hex(), unix_now()).await {
+        tracing::warn!(error = %e, "ledger update failed");
+    }
+    Ok(OpenedMessage { header, raw })
+}

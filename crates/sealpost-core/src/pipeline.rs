@@ -1,0 +1,377 @@
+//! The encryption pipeline: one inbound SMTP transaction in, queued outbound mails out.
+//!
+//! Every mail derived from one inbound message (carrier mails, credentials mails, relayed
+//! copies) is written in one database transaction; the SMTP `250` is given only after it
+//! commits, and any failure before that answers `451` with nothing kept, so the sending MTA
+//! retries and no mail is lost or half-processed.
+
+use std::sync::Arc;
+
+use sealpost_crypto::{KeyId, RecipientKey};
+use sealpost_mime::generate::{
+    Branding, CarrierInput, CredentialsInput, CredentialsKind, build_carrier, build_credentials,
+};
+use sealpost_mime::inbound::{TriggerPolicy, is_flagged, original_headers, strip_trigger};
+use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
+use sealpost_store::{LedgerEntry, NewAccount, NewQueuedMail, Store, StoreError, StoreTx};
+use tokio::sync::Notify;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_address, unix_now};
+
+/// What happened to one accepted message, for the SMTP reply and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub queue_id: String,
+    pub encrypted_for: Vec<String>,
+    pub new_accounts: Vec<String>,
+    pub relayed_to: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    store: Store,
+    keys: KeyRing,
+    settings: SettingsHandle,
+    hostname: String,
+    delivery_wake: Arc<Notify>,
+}
+
+/// A recipient's key, resolved before the write transaction so the transaction only writes.
+enum RecipientPlan {
+    Existing {
+        address: String,
+        account_id: String,
+        language: Option<String>,
+        key_id: KeyId,
+        key: RecipientKey,
+    },
+    New {
+        address: String,
+        account_id: Uuid,
+        password: Zeroizing<String>,
+        password_hash: String,
+        key_id: KeyId,
+        key: RecipientKey,
+        wrapped: Vec<u8>,
+    },
+}
+
+impl Gateway {
+    pub fn new(
+        store: Store,
+        keys: KeyRing,
+        settings: SettingsHandle,
+        hostname: String,
+        delivery_wake: Arc<Notify>,
+    ) -> Self {
+        Gateway {
+            store,
+            keys,
+            settings,
+            hostname,
+            delivery_wake,
+        }
+    }
+
+    /// Processes one inbound message; Ok only once everything derived from it is committed.
+    pub async fn accept(
+        &self,
+        mail_from: &str,
+        rcpt_to: &[String],
+        data: &[u8],
+    ) -> Result<Accepted, CoreError> {
+        let settings = self.settings.get();
+        let policy = TriggerPolicy {
+            keywords: &settings.trigger_keywords,
+            header: &settings.trigger_header,
+        };
+        let now = unix_now();
+        let give_up_at = now + settings.retry_give_up_secs;
+        let queue_id = Uuid::new_v4().simple().to_string();
+
+        if !is_flagged(data, &policy) {
+            let mut tx = self.store.begin().await?;
+            self.enqueue(&mut tx, &queue_id, kind::RELAY, mail_from, rcpt_to, data, now, give_up_at)
+                .await?;
+            sealpost_store::commit(tx).await?;
+            self.delivery_wake.notify_one();
+            return Ok(Accepted {
+                queue_id,
+                encrypted_for: Vec::new(),
+                new_accounts: Vec::new(),
+                relayed_to: rcpt_to.to_vec(),
+            });
+        }
+
+        let (internal, external): (Vec<String>, Vec<String>) = rcpt_to
+            .iter()
+            .cloned()
+            .partition(|r| settings.is_internal(&normalise_address(r)));
+        let mut external_unique: Vec<String> = Vec::new();
+        for r in external {
+            let n = normalise_address(&r);
+            if !external_unique.iter().any(|e| normalise_address(e) == n) {
+                external_unique.push(r);
+            }
+        }
+
+        let stripped = strip_trigger(data, &policy);
+        let original = original_headers(&stripped);
+        let mut plans = Vec::with_capacity(external_unique.len());
+        for rcpt in &external_unique {
+            plans.push((rcpt.clone(), self.plan_recipient(&normalise_address(rcpt)).await?));
+        }
+
+        let branding = Branding {
+            org_name: settings.org_name.clone(),
+            accent_color: settings.accent_color.clone(),
+            footer: String::new(),
+        };
+        let mut tx = self.store.begin().await?;
+        if !internal.is_empty() {
+            let id = Uuid::new_v4().simple().to_string();
+            self.enqueue(&mut tx, &id, kind::RELAY, mail_from, &internal, data, now, give_up_at)
+                .await?;
+        }
+        let mut accepted = Accepted {
+            queue_id: queue_id.clone(),
+            encrypted_for: Vec::new(),
+            new_accounts: Vec::new(),
+            relayed_to: internal.clone(),
+        };
+        for (index, (rcpt, plan)) in plans.iter().enumerate() {
+            let (address, account_id, language, key_id, key) = match plan {
+                RecipientPlan::Existing {
+                    address,
+                    account_id,
+                    language,
+                    key_id,
+                    key,
+                } => (address, account_id.clone(), language.clone(), key_id, key),
+                RecipientPlan::New {
+                    address,
+                    account_id,
+                    password,
+                    password_hash,
+                    key_id,
+                    key,
+                    wrapped,
+                } => {
+                    let id = account_id.to_string();
+                    self.create_account(
+                        &mut tx, &settings, &branding, address, &id, password, password_hash,
+                        wrapped, mail_from, now, give_up_at,
+                    )
+                    .await?;
+                    accepted.new_accounts.push(address.clone());
+                    (address, id, None, key_id, key)
+                }
+            };
+            let lang = language.unwrap_or_else(|| settings.default_language.clone());
+            let (header, sealed) =
+                sealpost_crypto::seal(key, *key_id, address, now, &stripped)?;
+            let payload = sealpost_crypto::encode_payload(&sealed);
+            let carrier = build_carrier(&CarrierInput {
+                original: &original,
+                recipient: rcpt,
+                payload_b64: &payload,
+                public_url: &settings.public_url,
+                lang: &lang,
+                branding: &branding,
+                hostname: &self.hostname,
+            });
+            // The first carrier takes the id shown in the SMTP reply.
+            let id = if index == 0 && internal.is_empty() {
+                queue_id.clone()
+            } else {
+                Uuid::new_v4().simple().to_string()
+            };
+            self.enqueue(
+                &mut tx,
+                &id,
+                kind::CARRIER,
+                mail_from,
+                std::slice::from_ref(rcpt),
+                &carrier,
+                now,
+                give_up_at,
+            )
+            .await?;
+            self.store
+                .insert_ledger(
+                    &mut tx,
+                    &LedgerEntry {
+                        envelope_id: header.message_id_hex(),
+                        sender: normalise_address(mail_from),
+                        recipient: address.clone(),
+                        account_id: account_id.clone(),
+                        created_at: now,
+                        first_opened_at: None,
+                    },
+                )
+                .await?;
+            accepted.encrypted_for.push(address.clone());
+        }
+        sealpost_store::commit(tx).await?;
+        self.delivery_wake.notify_one();
+        for address in &accepted.new_accounts {
+            // Best effort: the audit trail must not turn an accepted mail into a retry.
+            if let Err(e) = self
+                .store
+                .audit(now, "smtp", "account.created", Some(address), None, None)
+                .await
+            {
+                tracing::warn!(error = %e, "audit write failed");
+            }
+        }
+        Ok(accepted)
+    }
+
+    async fn plan_recipient(&self, address: &str) -> Result<RecipientPlan, CoreError> {
+        if let Some(account) = self.store.account_by_address(address).await? {
+            let (key_id, key) = self.keys.current(&self.store, &account.id).await?;
+            return Ok(RecipientPlan::Existing {
+                address: account.address,
+                account_id: account.id,
+                language: account.language,
+                key_id,
+                key,
+            });
+        }
+        let account_id = Uuid::new_v4();
+        let password = sealpost_crypto::generate_password();
+        let password_hash = hash_off_executor(password.clone()).await?;
+        let (key_id, key, wrapped) = self.keys.new_account_key(account_id);
+        Ok(RecipientPlan::New {
+            address: address.to_string(),
+            account_id,
+            password,
+            password_hash,
+            key_id,
+            key,
+            wrapped,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn create_account(
+        &self,
+        tx: &mut StoreTx,
+        settings: &Settings,
+        branding: &Branding,
+        address: &str,
+        account_id: &str,
+        password: &str,
+        password_hash: &str,
+        wrapped: &[u8],
+        mail_from: &str,
+        now: i64,
+        give_up_at: i64,
+    ) -> Result<(), CoreError> {
+        let sender = normalise_address(mail_from);
+        self.store
+            .insert_account(
+                tx,
+                &NewAccount {
+                    id: account_id,
+                    address,
+                    password_hash,
+                    language: None,
+                    created_by: (!sender.is_empty()).then_some(sender.as_str()),
+                    created_at: now,
+                    valid_until: Some(now + settings.account_validity_days * 86_400),
+                    must_change_password: true,
+                },
+                wrapped,
+            )
+            .await?;
+        let to = if settings.credentials_to == "sender" {
+            sender.clone()
+        } else {
+            settings.credentials_to.clone()
+        };
+        if to.is_empty() {
+            // A null sender (a bounce) cannot receive credentials; an admin reset helps.
+            tracing::warn!(account = %account_id, "new account without a sender to notify");
+            return Ok(());
+        }
+        let mail = build_credentials(&CredentialsInput {
+            kind: CredentialsKind::FirstUse,
+            from: &settings.notification_from,
+            to: &to,
+            recipient: address,
+            password,
+            public_url: &settings.public_url,
+            lang: &settings.default_language,
+            branding,
+            hostname: &self.hostname,
+        });
+        let id = Uuid::new_v4().simple().to_string();
+        self.enqueue(
+            tx,
+            &id,
+            kind::CREDENTIALS,
+            &settings.notification_from,
+            std::slice::from_ref(&to),
+            &mail,
+            now,
+            give_up_at,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn enqueue(
+        &self,
+        tx: &mut StoreTx,
+        id: &str,
+        kind: &str,
+        mail_from: &str,
+        rcpt_to: &[String],
+        data: &[u8],
+        now: i64,
+        give_up_at: i64,
+    ) -> Result<(), CoreError> {
+        self.store
+            .enqueue(
+                tx,
+                &NewQueuedMail {
+                    id,
+                    kind,
+                    mail_from,
+                    rcpt_to,
+                    data,
+                    now,
+                    give_up_at,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async executor.
+pub async fn hash_off_executor(secret: Zeroizing<String>) -> Result<String, CoreError> {
+    tokio::task::spawn_blocking(move || sealpost_crypto::hash_secret(&secret))
+        .await
+        .map_err(|_| CoreError::Join)?
+        .map_err(|_| CoreError::Hashing)
+}
+
+impl MessageHandler for Gateway {
+    async fn handle(&self, envelope: Envelope, data: Vec<u8>) -> Verdict {
+        match self.accept(&envelope.mail_from, &envelope.rcpt_to, &data).await {
+            Ok(accepted) => Verdict::Accepted(accepted.queue_id),
+            Err(CoreError::Store(StoreError::Conflict)) => {
+                // Two messages created the same account at once; the retry finds it.
+                Verdict::TempFail("Concurrent account creation, try again".to_string())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "message not accepted");
+                Verdict::TempFail("Local error in processing, try again later".to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Property and adversarial tests of the public envelope API.
+
+use proptest::prelude::*;
+use sealpost_crypto::{
+    ENVELOPE_VERSION, EnvelopeError, KeyId, RecipientKey, decode_payload, encode_payload, open,
+    read_header, seal,
+};
+
+const MAX: usize = 1 << 20;
+
+fn key_id(version: u32) -> KeyId {
+    KeyId {
+        account_id: uuid::Uuid::new_v4(),
+        version,
+    }
+}
+
+/// Offset of the recipient-length field in the header.
+const RLEN_OFFSET: usize = 49;
+
+/// Re-encodes an envelope's header with another recipient, keeping the
+/// nonce and ciphertext: what an attacker forwarding a payload would do.
+fn with_recipient(envelope: &[u8], recipient: &str) -> Vec<u8> {
+    let old_len = u16::from_be_bytes([envelope[RLEN_OFFSET], envelope[RLEN_OFFSET + 1]]) as usize;
+    let start = RLEN_OFFSET + 2;
+    let mut out = envelope[..RLEN_OFFSET].to_vec();
+    out.extend_from_slice(&(recipient.len() as u16).to_be_bytes());
+    out.extend_from_slice(recipient.as_bytes());
+    out.extend_from_slice(&envelope[start + old_len..]);
+    out
+}
+
+fn recipient_strategy() -> impl Strategy<Value = String> {
+    // Arbitrary (also non-ASCII) text of 1..=320 UTF-8 bytes.
+    "\\PC{1,80}".prop_filter("1..=320 bytes", |s| (1..=320).contains(&s.len()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn seal_open_round_trip(
+        message in prop::collection::vec(any::<u8>(), 0..=64 * 1024),
+        recipient in recipient_strategy(),
+        created_at in any::<i64>(),
+        version in any::<u32>(),
+    ) {
+        let key = RecipientKey::generate();
+        let kid = key_id(version);
+        let (header, env) = seal(&key, kid, &recipient, created_at, &message).expect("seal");
+        prop_assert_eq!(header.version, ENVELOPE_VERSION);
+        prop_assert_eq!(&header.recipient, &recipient);
+        prop_assert_eq!(header.key_id, kid);
+        prop_assert_eq!(header.created_at, created_at);
+        prop_assert_eq!(read_header(&env).expect("header"), header.clone());
+        let (opened_header, plain) = open(&key, &env, message.len()).expect("open");
+        prop_assert_eq!(opened_header, header);
+        prop_assert_eq!(&plain, &message);
+        // Through the base64 payload too.
+        let again = decode_payload(&encode_payload(&env)).expect("decode");
+        prop_assert_eq!(&again, &env);
+    }
+
+    #[test]
+    fn compressible_messages_round_trip(
+        unit in prop::collection::vec(any::<u8>(), 1..16),
+        repeats in 1usize..4000,
+    ) {
+        let message = unit.repeat(repeats);
+        let key = RecipientKey::generate();
+        let (header, env) = seal(&key, key_id(1), "r@example.org", 0, &message).expect("seal");
+        if message.len() > 200 {
+            prop_assert!(header.compressed);
+            prop_assert!(env.len() < message.len());
+        }
+        let (_, plain) = open(&key, &env, message.len()).expect("open");
+        prop_assert_eq!(plain, message);
+    }
+
+    #[test]
+    fn any_single_bit_flip_is_rejected(
+        message in prop::collection::vec(any::<u8>(), 0..2048),
+        compressible in any::<bool>(),
+        recipient in recipient_strategy(),
+        bit in any::<prop::sample::Index>(),
+    ) {
+        let message = if compressible { message.repeat(8) } else { message };
+        let key = RecipientKey::generate();
+        let (_, mut env) = seal(&key, key_id(3), &recipient, 42, &message).expect("seal");
+        let i = bit.index(env.len() * 8);
+        env[i / 8] ^= 1 << (i % 8);
+        prop_assert!(open(&key, &env, MAX).is_err(), "bit {} accepted", i);
+    }
+
+    #[test]
+    fn decode_payload_ignores_any_ascii_whitespace(
+        env in prop::collection::vec(any::<u8>(), 0..600),
+        seps in prop::collection::vec(prop::sample::select(vec![" ", "\t", "\r\n", "\n", "\r"]), 1..8),
+    ) {
+        let text = encode_payload(&env);
+        let mut mangled = String::new();
+        for (n, c) in text.chars().enumerate() {
+            mangled.push(c);
+            if n % 13 == 0 {
+                mangled.push_str(seps[n % seps.len()]);
+            }
+        }
+        prop_assert_eq!(decode_payload(&mangled).expect("decode"), env);
+    }
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    let key = RecipientKey::generate();
+    for message in [&b""[..], b"hello", &[b'z'; 5000]] {
+        let (_, env) = seal(&key, key_id(1), "bob@example.com", 1, message).expect("seal");
+        for n in 0..env.len() {
+            assert!(open(&key, &env[..n], MAX).is_err(), "length {n} accepted");
+        }
+        assert!(open(&key, &env, MAX).is_ok());
+    }
+}
+
+#[test]
+fn truncated_header_reports_truncated() {
+    let key = RecipientKey::generate();
+    let (_, env) = seal(&key, key_id(1), "bob@example.com", 1, b"msg").expect("seal");
+    for n in 4..env.len() - 16 {
+        assert_eq!(
+            read_header(&env[..n]),
+            Err(EnvelopeError::Truncated),
+            "len {n}"
+        );
+    }
+}
+
+#[test]
+fn other_key_fails_authentication() {
+    let key = RecipientKey::generate();
+    let kid = key_id(1);
+    let (_, env) = seal(&key, kid, "bob@example.com", 1, b"secret").expect("seal");
+    assert_eq!(
+        open(&RecipientKey::generate(), &env, MAX),
+        Err(EnvelopeError::Authentication)
+    );
+}
+
+#[test]
+fn changed_recipient_fails_authentication() {
+    let key = RecipientKey::generate();
+    let (_, env) = seal(&key, key_id(1), "bob@example.com", 1, b"for bob").expect("seal");
+    for other in ["eve@example.com", "e@x.io", "bob@example.com.evil.example"] {
+        let forged = with_recipient(&env, other);
+        // The forged header parses and names the new recipient...
+        assert_eq!(read_header(&forged).expect("header").recipient, other);
+        // ...but the ciphertext is bound to the original one.
+        assert_eq!(open(&key, &forged, MAX), Err(EnvelopeError::Authentication));
+    }
+    // Sanity check of the helper: re-encoding with the same recipient is a no-op.
+    assert_eq!(with_recipient(&env, "bob@example.com"), env);
+}
+
+#[test]
+fn changed_key_id_or_date_fails_authentication() {
+    let key = RecipientKey::generate();
+    let (_, env) = seal(&key, key_id(1), "bob@example.com", 1, b"x").expect("seal");
+    // key version (last byte of the u32 at 45..49), created_at, account id.
+    for i in [48usize, 28, 29] {
+        let mut bad = env.clone();
+        bad[i] ^= 0x01;
+        assert_eq!(open(&key, &bad, MAX), Err(EnvelopeError::Authentication));
+    }
+}
+
+#[test]
+fn version_two_is_unsupported() {
+    let key = RecipientKey::generate();
+    let (_, mut env) = seal(&key, key_id(1), "bob@example.com", 1, b"x").expect("seal");
+    env[3] = 2;
+    assert_eq!(read_header(&env), Err(EnvelopeError::UnsupportedVersion(2)));
+    assert_eq!(
+        open(&key, &env, MAX),
+        Err(EnvelopeError::UnsupportedVersion(2))
+    );
+    // Reported before anything after the version byte is looked at.
+    assert_eq!(
+        read_header(b"SPX\x02"),
+        Err(EnvelopeError::UnsupportedVersion(2))
+    );
+}
+
+#[test]
+fn bad_magic() {
+    let key = RecipientKey::generate();
+    let (_, mut env) = seal(&key, key_id(1), "bob@example.com", 1, b"x").expect("seal");
+    env[0] = b'P';
+    assert_eq!(read_header(&env), Err(EnvelopeError::BadMagic));
+    assert_eq!(open(&key, &env, MAX), Err(EnvelopeError::BadMagic));
+}
+
+#[test]
+fn read_header_agrees_with_seal() {
+    let key = RecipientKey::generate();
+    let kid = key_id(9);
+    let (h, env) = seal(&key, kid, "ånna@exämple.org", -1234, b"hi").expect("seal");
+    let r = read_header(&env).expect("header");
+    assert_eq!(r, h);
+    assert_eq!(r.key_id, kid);
+    assert_eq!(r.message_id_hex(), h.message_id_hex());
+    // Message ids are random per envelope.
+    let (h2, _) = seal(&key, kid, "ånna@exämple.org", -1234, b"hi").expect("seal");
+    assert_ne!(h.message_id, h2.message_id);
+}
+
+#[test]
+fn decompression_bomb_is_too_large() {
+    let key = RecipientKey::generate();
+    let zeros = vec![0u8; 64 << 20];
+    let (h, env) = seal(&key, key_id(1), "bob@example.com", 1, &zeros).expect("seal");
+    drop(zeros);
+    assert!(h.compressed);
+    assert!(
+        env.len() < 64 * 1024,
+        "64 MiB of zeros sealed to {}",
+        env.len()
+    );
+    assert_eq!(open(&key, &env, 1 << 20), Err(EnvelopeError::TooLarge));
+}
+
+#[test]
+fn cap_is_exact_for_compressed_and_raw() {
+    let key = RecipientKey::generate();
+    let text = b"Dear customer, your statement is attached. ".repeat(100);
+    let random: Vec<u8> = (0..4000).map(|_| rand::random::<u8>()).collect();
+    for (message, expect_compressed) in [(text, true), (random, false)] {
+        let (h, env) = seal(&key, key_id(1), "bob@example.com", 1, &message).expect("seal");
+        assert_eq!(h.compressed, expect_compressed);
+        assert_eq!(open(&key, &env, message.len()).expect("at cap").1, message);
+        assert_eq!(
+            open(&key, &env, message.len() - 1),
+            Err(EnvelopeError::TooLarge)
+        );
+    }
+}
+
+#[test]
+fn decode_payload_accepts_crlf_wrapped_text() {
+    let key = RecipientKey::generate();
+    let message = b"Subject: hi\r\n\r\nbody\r\n".repeat(20);
+    let (_, env) = seal(&key, key_id(1), "bob@example.com", 1, &message).expect("seal");
+    let text = encode_payload(&env);
+    assert!(text.lines().all(|l| l.len() <= 76));
+    let crlf = format!("\r\n  {}\r\n", text.replace('\n', "\r\n"));
+    let decoded = decode_payload(&crlf).expect("decode");
+    assert_eq!(decoded, env);
+    assert_eq!(open(&key, &decoded, MAX).expect("open").1, message);
+}
+
+#[test]
+fn decode_payload_rejects_garbage() {
+    assert_eq!(
+        decode_payload("not*base64"),
+        Err(EnvelopeError::BadEncoding)
+    );
+    assert_eq!(decode_payload("QUJD\nRA"), Err(EnvelopeError::BadEncoding));
+}

@@ -1,0 +1,995 @@
+//! The inbound SMTP server session (RFC 5321 with PIPELINING, SIZE, 8BITMIME,
+//! ENHANCEDSTATUSCODES and SMTPUTF8), generic over the byte stream so that it
+//! can be driven by a TCP socket or by an in-memory pipe in tests.
+
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::time::timeout;
+
+use crate::lineio::{ReadLine, read_line, sanitize_line};
+
+/// Limits and identity of the inbound SMTP service.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Name used in the greeting, the EHLO reply and 421 replies.
+    pub hostname: String,
+    /// Largest accepted message in bytes (after dot-unstuffing).
+    pub max_message_size: usize,
+    /// Most recipients per transaction.
+    pub max_recipients: usize,
+    /// Longest command line in bytes, CRLF excluded.
+    pub max_command_line: usize,
+    /// Longest wait for a command line.
+    pub command_timeout: Duration,
+    /// Longest wait for the next chunk of message data.
+    pub data_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            hostname: "localhost".to_string(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            max_command_line: 2048,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The SMTP envelope of one received message.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub client_ip: IpAddr,
+    pub helo: String,
+    /// Empty for the null sender `<>` (bounces).
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+}
+
+/// What the handler decided about a received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Committed; the string is the queue id shown in the 250 reply.
+    Accepted(String),
+    /// Not committed; the sending MTA keeps the message and retries (451).
+    TempFail(String),
+    /// Rejected for good (554); the sending MTA bounces it.
+    PermFail(String),
+}
+
+/// Receives each complete message of a session.
+pub trait MessageHandler: Send + Sync + 'static {
+    fn handle(&self, envelope: Envelope, data: Vec<u8>) -> impl Future<Output = Verdict> + Send;
+}
+
+/// Per-recipient decision used by the test sink: `None` accepts, `Some((code,
+/// text))` replies with that code. Kept crate-private so the public API stays
+/// small; production sessions accept every syntactically valid recipient and
+/// leave policy to the handler.
+pub(crate) type RcptCheck<'a> = Option<&'a (dyn Fn(&str) -> Option<(u16, String)> + Send + Sync)>;
+
+/// Runs one SMTP session until QUIT, EOF, a timeout or too many errors.
+///
+/// Returns `Ok(())` when the session ends normally (including the peer
+/// hanging up); `Err` only for I/O errors on the stream.
+pub async fn run_session<S, H>(
+    stream: S,
+    client_ip: IpAddr,
+    cfg: &SessionConfig,
+    handler: &H,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: MessageHandler,
+{
+    run_session_with(stream, client_ip, cfg, handler, None).await
+}
+
+pub(crate) async fn run_session_with<S, H>(
+    stream: S,
+    client_ip: IpAddr,
+    cfg: &SessionConfig,
+    handler: &H,
+    rcpt_check: RcptCheck<'_>,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: MessageHandler,
+{
+    let mut session = Session {
+        io: BufReader::with_capacity(64 * 1024, stream),
+        out: Vec::new(),
+        cfg,
+        handler,
+        rcpt_check,
+        client_ip,
+        helo: None,
+        mail_from: None,
+        rcpt_to: Vec::new(),
+        bad_commands: 0,
+    };
+    let result = session.run().await;
+    // Best effort: the peer may already be gone.
+    let _ = session.io.get_mut().shutdown().await;
+    result
+}
+
+/// After this many consecutive bad commands the client is disconnected; a
+/// well-behaved MTA never gets near it, a confused or hostile one stops
+/// wasting a connection slot.
+const MAX_BAD_COMMANDS: u32 = 10;
+
+struct Session<'a, S, H> {
+    io: BufReader<S>,
+    /// Replies not yet written; flushed before any read that may block so
+    /// that pipelined commands get their replies in one write.
+    out: Vec<u8>,
+    cfg: &'a SessionConfig,
+    handler: &'a H,
+    rcpt_check: RcptCheck<'a>,
+    client_ip: IpAddr,
+    helo: Option<String>,
+    /// `Some` while a transaction is open; `Some("")` is the null sender.
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+    bad_commands: u32,
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+enum DataRead {
+    Complete(Vec<u8>),
+    TooBig,
+    Eof,
+    Timeout,
+}
+
+impl<S, H> Session<'_, S, H>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: MessageHandler,
+{
+    async fn run(&mut self) -> io::Result<()> {
+        let greeting = format!("220 {} ESMTP Sealpost", self.cfg.hostname);
+        self.reply(&greeting);
+        loop {
+            // Flush only when no complete command is already buffered: that is
+            // exactly when the next read could block.
+            if !self.io.buffer().contains(&b'\n') {
+                self.flush().await?;
+            }
+            let read = timeout(
+                self.cfg.command_timeout,
+                read_line(&mut self.io, self.cfg.max_command_line),
+            )
+            .await;
+            let flow = match read {
+                Err(_) => {
+                    self.timeout_close().await;
+                    return Ok(());
+                }
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(ReadLine::Eof)) => {
+                    tracing::debug!(client = %self.client_ip, "client closed the connection");
+                    return Ok(());
+                }
+                Ok(Ok(ReadLine::TooLong)) => self.bad("500 5.5.2 Line too long"),
+                Ok(Ok(ReadLine::Line(line))) => self.command(line).await?,
+            };
+            if let Flow::Close = flow {
+                self.flush().await?;
+                return Ok(());
+            }
+        }
+    }
+
+    fn reply(&mut self, line: &str) {
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// A successful command ends a run of bad ones.
+    fn good(&mut self, line: &str) -> Flow {
+        self.bad_commands = 0;
+        self.reply(line);
+        Flow::Continue
+    }
+
+    fn bad(&mut self, line: &str) -> Flow {
+        self.reply(line);
+        self.bad_commands += 1;
+        if self.bad_commands > MAX_BAD_COMMANDS {
+            let msg = format!("421 4.7.0 {} Error: too many errors", self.cfg.hostname);
+            self.reply(&msg);
+            tracing::info!(client = %self.client_ip, "disconnecting after too many errors");
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let stream = self.io.get_mut();
+        stream.write_all(&self.out).await?;
+        stream.flush().await?;
+        self.out.clear();
+        Ok(())
+    }
+
+    async fn timeout_close(&mut self) {
+        tracing::info!(client = %self.client_ip, "SMTP timeout");
+        let msg = format!("421 4.4.2 {} Timeout", self.cfg.hostname);
+        self.reply(&msg);
+        // Best effort with a bound: a peer that stopped reading must not keep
+        // the task alive.
+        let _ = timeout(Duration::from_secs(10), self.flush()).await;
+    }
+
+    fn reset_transaction(&mut self) {
+        self.mail_from = None;
+        self.rcpt_to.clear();
+    }
+
+    async fn command(&mut self, line: Vec<u8>) -> io::Result<Flow> {
+        let Ok(line) = String::from_utf8(line) else {
+            return Ok(self.bad("500 5.5.2 Error: invalid characters in command"));
+        };
+        let (verb, arg) = match line.find(' ') {
+            Some(i) => (&line[..i], line[i + 1..].trim()),
+            None => (line.as_str(), ""),
+        };
+        let verb = verb.to_ascii_uppercase();
+        let flow = match verb.as_str() {
+            "EHLO" | "HELO" => self.cmd_helo(&verb, arg),
+            "MAIL" => self.cmd_mail(arg),
+            "RCPT" => self.cmd_rcpt(arg),
+            "DATA" => return self.cmd_data(arg).await,
+            "RSET" => {
+                self.reset_transaction();
+                self.good("250 2.0.0 Ok")
+            }
+            "NOOP" => self.good("250 2.0.0 Ok"),
+            "QUIT" => {
+                self.reply("221 2.0.0 Bye");
+                Flow::Close
+            }
+            "VRFY" => self.good("252 2.5.2 Cannot VRFY user"),
+            "HELP" => self.good("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT"),
+            "BDAT" | "STARTTLS" | "AUTH" | "EXPN" | "ETRN" | "TURN" | "ATRN" | "SEND" | "SOML"
+            | "SAML" => self.bad("502 5.5.1 Error: command not implemented"),
+            _ => self.bad("500 5.5.2 Error: command not recognized"),
+        };
+        Ok(flow)
+    }
+
+    fn cmd_helo(&mut self, verb: &str, arg: &str) -> Flow {
+        if arg.is_empty() || arg.chars().any(|c| c.is_control()) {
+            let msg = format!("501 5.5.4 Syntax: {verb} hostname");
+            return self.bad(&msg);
+        }
+        self.reset_transaction();
+        self.helo = Some(arg.to_string());
+        if verb == "HELO" {
+            let msg = format!("250 {}", self.cfg.hostname);
+            return self.good(&msg);
+        }
+        let msg = format!(
+            "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8",
+            self.cfg.hostname, self.cfg.max_message_size
+        );
+        self.good(&msg)
+    }
+
+    fn cmd_mail(&mut self, arg: &str) -> Flow {
+        if self.helo.is_none() {
+            return self.bad("503 5.5.1 Error: send HELO/EHLO first");
+        }
+        if self.mail_from.is_some() {
+            return self.bad("503 5.5.1 Error: nested MAIL command");
+        }
+        let Some(rest) = strip_prefix_ci(arg, "FROM:") else {
+            return self.bad("501 5.5.4 Syntax: MAIL FROM:<address>");
+        };
+        let Some((addr, params)) = parse_path(rest) else {
+            return self.bad("501 5.1.7 Bad sender address syntax");
+        };
+        for param in params.split_ascii_whitespace() {
+            let (key, value) = match param.split_once('=') {
+                Some((k, v)) => (k.to_ascii_uppercase(), Some(v)),
+                None => (param.to_ascii_uppercase(), None),
+            };
+            match (key.as_str(), value) {
+                ("SIZE", Some(v)) => match v.parse::<u64>() {
+                    Ok(size) if size > self.cfg.max_message_size as u64 => {
+                        return self.bad("552 5.3.4 Message size exceeds fixed limit");
+                    }
+                    Ok(_) => {}
+                    Err(_) => return self.bad("501 5.5.4 Bad SIZE parameter"),
+                },
+                ("BODY", Some(v))
+                    if v.eq_ignore_ascii_case("8BITMIME") || v.eq_ignore_ascii_case("7BIT") => {}
+                ("SMTPUTF8", None) => {}
+                _ => {
+                    let msg = format!("555 5.5.4 Unsupported option: {}", sanitize_line(param));
+                    return self.bad(&msg);
+                }
+            }
+        }
+        self.mail_from = Some(addr);
+        self.rcpt_to.clear();
+        self.good("250 2.1.0 Ok")
+    }
+
+    fn cmd_rcpt(&mut self, arg: &str) -> Flow {
+        if self.mail_from.is_none() {
+            return self.bad("503 5.5.1 Error: need MAIL command");
+        }
+        let Some(rest) = strip_prefix_ci(arg, "TO:") else {
+            return self.bad("501 5.5.4 Syntax: RCPT TO:<address>");
+        };
+        let Some((addr, params)) = parse_path(rest) else {
+            return self.bad("501 5.1.3 Bad recipient address syntax");
+        };
+        if addr.is_empty() {
+            return self.bad("501 5.1.3 Bad recipient address syntax");
+        }
+        if let Some(param) = params.split_ascii_whitespace().next() {
+            // DSN (NOTIFY, ORCPT) is not advertised, so a conforming client
+            // sends no RCPT parameters.
+            let msg = format!("555 5.5.4 Unsupported option: {}", sanitize_line(param));
+            return self.bad(&msg);
+        }
+        if self.rcpt_to.len() >= self.cfg.max_recipients {
+            // Not a client error: the MTA sends the rest in another transaction.
+            self.reply("452 4.5.3 Too many recipients");
+            return Flow::Continue;
+        }
+        if let Some(check) = self.rcpt_check
+            && let Some((code, text)) = check(&addr)
+        {
+            let msg = format!("{code} {}", sanitize_line(&text));
+            self.reply(&msg);
+            return Flow::Continue;
+        }
+        self.rcpt_to.push(addr);
+        self.good("250 2.1.5 Ok")
+    }
+
+    async fn cmd_data(&mut self, arg: &str) -> io::Result<Flow> {
+        if !arg.is_empty() {
+            return Ok(self.bad("501 5.5.4 Syntax: DATA"));
+        }
+        if self.mail_from.is_none() {
+            return Ok(self.bad("503 5.5.1 Error: need MAIL command"));
+        }
+        if self.rcpt_to.is_empty() {
+            return Ok(self.bad("503 5.5.1 Error: need RCPT command"));
+        }
+        self.bad_commands = 0;
+        self.reply("354 End data with <CR><LF>.<CR><LF>");
+        self.flush().await?;
+        let data = match self.read_data().await? {
+            DataRead::Complete(data) => data,
+            DataRead::TooBig => {
+                self.reset_transaction();
+                self.reply("552 5.3.4 Message too big");
+                return Ok(Flow::Continue);
+            }
+            DataRead::Eof => {
+                tracing::debug!(client = %self.client_ip, "client closed the connection during DATA");
+                return Ok(Flow::Close);
+            }
+            DataRead::Timeout => {
+                self.timeout_close().await;
+                return Ok(Flow::Close);
+            }
+        };
+        let envelope = Envelope {
+            client_ip: self.client_ip,
+            helo: self.helo.clone().unwrap_or_default(),
+            mail_from: self.mail_from.take().unwrap_or_default(),
+            rcpt_to: std::mem::take(&mut self.rcpt_to),
+        };
+        let size = data.len();
+        let rcpts = envelope.rcpt_to.len();
+        let verdict = self.handler.handle(envelope, data).await;
+        self.reset_transaction();
+        let msg = match verdict {
+            Verdict::Accepted(id) => {
+                tracing::info!(client = %self.client_ip, queue_id = %id, size, rcpts, "message accepted");
+                format!("250 2.0.0 Ok: queued as {}", sanitize_line(&id))
+            }
+            Verdict::TempFail(reason) => {
+                tracing::warn!(client = %self.client_ip, size, rcpts, "message temporarily rejected");
+                format!("451 4.3.0 {}", sanitize_line(&reason))
+            }
+            Verdict::PermFail(reason) => {
+                tracing::info!(client = %self.client_ip, size, rcpts, "message rejected");
+                format!("554 5.6.0 {}", sanitize_line(&reason))
+            }
+        };
+        self.reply(&msg);
+        Ok(Flow::Continue)
+    }
+
+    /// Reads message data up to the lone "." line, undoing dot-stuffing and
+    /// keeping everything else byte for byte. Lines may end in CRLF or a bare
+    /// LF (some clients and tests send those).
+    async fn read_data(&mut self) -> io::Result<DataRead> {
+        let max = self.cfg.max_message_size;
+        let mut data = Vec::new();
+        let mut too_big = false;
+        // The current line; once the message is too big only its first bytes
+        // are kept, enough to recognise the terminating ".".
+        let mut line: Vec<u8> = Vec::new();
+        loop {
+            line.clear();
+            let mut line_len = 0usize;
+            loop {
+                let buf = match timeout(self.cfg.data_timeout, self.io.fill_buf()).await {
+                    Err(_) => return Ok(DataRead::Timeout),
+                    Ok(r) => r?,
+                };
+                if buf.is_empty() {
+                    return Ok(DataRead::Eof);
+                }
+                let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), false),
+                };
+                if too_big {
+                    let keep = take.min(3usize.saturating_sub(line.len()));
+                    line.extend_from_slice(&buf[..keep]);
+                } else {
+                    line.extend_from_slice(&buf[..take]);
+                }
+                line_len += take;
+                self.io.consume(take);
+                // Bounds memory while a long line arrives. Lines of up to 3
+                // bytes may be the terminator and are checked once complete;
+                // +1 because the line may still lose a stuffed dot.
+                if !too_big && line.len() > 3 && data.len() + line.len() > max.saturating_add(1) {
+                    too_big = true;
+                    data = Vec::new();
+                    line.truncate(3);
+                }
+                if done {
+                    break;
+                }
+            }
+            if line_len <= 3 && (line == b".\r\n" || line == b".\n") {
+                break;
+            }
+            if too_big {
+                continue;
+            }
+            let start = usize::from(line.first() == Some(&b'.'));
+            data.extend_from_slice(&line[start..]);
+            if data.len() > max {
+                too_big = true;
+                data = Vec::new();
+            }
+        }
+        if too_big {
+            return Ok(DataRead::TooBig);
+        }
+        Ok(DataRead::Complete(data))
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+/// Parses a reverse- or forward-path (`<addr>` possibly followed by
+/// parameters). Returns the address without brackets and source route, and
+/// the parameter text. A bare address without brackets is tolerated, as
+/// Postfix does by default, because some clients send it.
+fn parse_path(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    let (addr, params) = if let Some(inner) = s.strip_prefix('<') {
+        let mut in_quotes = false;
+        let mut escaped = false;
+        let mut end = None;
+        for (i, c) in inner.char_indices() {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match c {
+                '\\' if in_quotes => escaped = true,
+                '"' => in_quotes = !in_quotes,
+                '>' if !in_quotes => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end?;
+        let params = &inner[end + 1..];
+        if !params.is_empty() && !params.starts_with(' ') {
+            return None;
+        }
+        (&inner[..end], params)
+    } else {
+        let (addr, params) = s.split_once(' ').unwrap_or((s, ""));
+        if addr.is_empty() {
+            return None;
+        }
+        (addr, params)
+    };
+    // Source routes ("@relay1,@relay2:user@host") are obsolete; RFC 5321
+    // says to ignore them.
+    let addr = match addr.strip_prefix('@').and_then(|_| addr.split_once(':')) {
+        Some((_, mailbox)) => mailbox,
+        None => addr,
+    };
+    if addr.len() > 512 || addr.chars().any(|c| c.is_control() || c == '<' || c == '>') {
+        return None;
+    }
+    if !addr.is_empty() && (addr.starts_with('@') || addr.ends_with('@')) {
+        return None;
+    }
+    Some((addr.to_string(), params))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic on failure
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, DuplexStream, duplex};
+
+    type Mails = Arc<Mutex<Vec<(Envelope, Vec<u8>)>>>;
+
+    #[derive(Clone)]
+    struct Recorder {
+        mails: Mails,
+        verdict: Verdict,
+    }
+
+    impl Recorder {
+        fn new(verdict: Verdict) -> Self {
+            Recorder {
+                mails: Arc::new(Mutex::new(Vec::new())),
+                verdict,
+            }
+        }
+        fn mails(&self) -> Vec<(Envelope, Vec<u8>)> {
+            self.mails.lock().unwrap().clone()
+        }
+    }
+
+    impl MessageHandler for Recorder {
+        async fn handle(&self, envelope: Envelope, data: Vec<u8>) -> Verdict {
+            self.mails.lock().unwrap().push((envelope, data));
+            self.verdict.clone()
+        }
+    }
+
+    fn ip() -> IpAddr {
+        IpAddr::from([192, 0, 2, 1])
+    }
+
+    fn cfg() -> SessionConfig {
+        SessionConfig {
+            hostname: "mx.test".into(),
+            ..SessionConfig::default()
+        }
+    }
+
+    /// Client side of a session: reads replies line by line.
+    struct Peer {
+        io: BufReader<DuplexStream>,
+    }
+
+    impl Peer {
+        async fn send(&mut self, s: &str) {
+            self.io.get_mut().write_all(s.as_bytes()).await.unwrap();
+        }
+        async fn send_bytes(&mut self, b: &[u8]) {
+            self.io.get_mut().write_all(b).await.unwrap();
+        }
+        /// Reads one complete (possibly multi-line) reply, returns its lines.
+        async fn reply(&mut self) -> Vec<String> {
+            let mut lines = Vec::new();
+            loop {
+                let mut l = String::new();
+                let n = tokio::time::timeout(Duration::from_secs(5), self.io.read_line(&mut l))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(n > 0, "unexpected EOF after {lines:?}");
+                let l = l.trim_end().to_string();
+                let last = l.as_bytes().get(3) != Some(&b'-');
+                lines.push(l);
+                if last {
+                    return lines;
+                }
+            }
+        }
+        async fn code(&mut self) -> String {
+            self.reply().await.pop().unwrap()
+        }
+        async fn expect(&mut self, prefix: &str) {
+            let r = self.code().await;
+            assert!(r.starts_with(prefix), "expected {prefix:?}, got {r:?}");
+        }
+        async fn eof(&mut self) -> bool {
+            let mut rest = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), self.io.read_to_end(&mut rest))
+                .await
+                .unwrap()
+                .unwrap();
+            rest.is_empty()
+        }
+    }
+
+    fn start(
+        cfg: SessionConfig,
+        handler: Recorder,
+    ) -> (Peer, tokio::task::JoinHandle<io::Result<()>>) {
+        let (a, b) = duplex(1 << 20);
+        let task = tokio::spawn(async move { run_session(b, ip(), &cfg, &handler).await });
+        (
+            Peer {
+                io: BufReader::new(a),
+            },
+            task,
+        )
+    }
+
+    #[tokio::test]
+    async fn full_transaction_pipelined() {
+        let h = Recorder::new(Verdict::Accepted("Q1".into()));
+        let (mut p, task) = start(cfg(), h.clone());
+        assert_eq!(p.reply().await, vec!["220 mx.test ESMTP Sealpost"]);
+        p.send("EHLO client.test\r\n").await;
+        let ehlo = p.reply().await;
+        assert_eq!(ehlo[0], "250-mx.test");
+        assert!(ehlo.contains(&"250-PIPELINING".to_string()));
+        assert!(ehlo.contains(&"250-SIZE 52428800".to_string()));
+        assert!(ehlo.iter().any(|l| l.ends_with("ENHANCEDSTATUSCODES")));
+        p.send(
+            "MAIL FROM:<a@x.test> BODY=8BITMIME SIZE=100\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n",
+        )
+        .await;
+        p.expect("250 2.1.0").await;
+        p.expect("250 2.1.5").await;
+        p.expect("250 2.1.5").await;
+        p.expect("354").await;
+        p.send("Subject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n").await;
+        assert_eq!(p.code().await, "250 2.0.0 Ok: queued as Q1");
+        p.expect("221").await;
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+        let mails = h.mails();
+        assert_eq!(mails.len(), 1);
+        let (env, data) = &mails[0];
+        assert_eq!(env.helo, "client.test");
+        assert_eq!(env.mail_from, "a@x.test");
+        assert_eq!(env.rcpt_to, vec!["b@y.test", "c@y.test"]);
+        assert_eq!(env.client_ip, ip());
+        assert_eq!(data, b"Subject: hi\r\n\r\nbody\r\n");
+    }
+
+    #[tokio::test]
+    async fn whole_session_in_one_write() {
+        let h = Recorder::new(Verdict::Accepted("Q2".into()));
+        let (mut p, task) = start(cfg(), h.clone());
+        p.send("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n")
+            .await;
+        p.expect("220").await;
+        p.expect("250 mx.test").await;
+        p.expect("250 2.1.0").await;
+        p.expect("250 2.1.5").await;
+        p.expect("354").await;
+        p.expect("250 2.0.0 Ok: queued as Q2").await;
+        p.expect("221").await;
+        task.await.unwrap().unwrap();
+        let mails = h.mails();
+        assert_eq!(mails[0].0.mail_from, "");
+        assert_eq!(mails[0].1, b"x\r\n");
+    }
+
+    #[tokio::test]
+    async fn dot_unstuffing_and_byte_exact_data() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let (mut p, _task) = start(cfg(), h.clone());
+        p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
+            .await;
+        p.expect("220").await;
+        p.reply().await;
+        p.expect("250").await;
+        p.expect("250").await;
+        p.expect("354").await;
+        let mut body = Vec::new();
+        body.extend_from_slice(b"A: b\r\n\r\n..x\r\n\r\n..\r\nbare lf\nbin \x00\xff\xfe\r\n");
+        body.extend_from_slice(b"trailing space \r\n\r\n\r\n");
+        p.send_bytes(&body).await;
+        p.send(".\r\n").await;
+        p.expect("250 2.0.0").await;
+        let (_, data) = &h.mails()[0];
+        assert_eq!(
+            data.as_slice(),
+            &b"A: b\r\n\r\n.x\r\n\r\n.\r\nbare lf\nbin \x00\xff\xfe\r\ntrailing space \r\n\r\n\r\n"
+                [..],
+            "got {:?}",
+            String::from_utf8_lossy(data)
+        );
+        // A bare-LF terminator ends the data as well.
+        p.send("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n").await;
+        p.expect("250").await;
+        p.expect("250").await;
+        p.expect("354").await;
+        p.send("line one\n.\n").await;
+        p.expect("250 2.0.0").await;
+        assert_eq!(h.mails()[1].1, b"line one\n");
+    }
+
+    #[tokio::test]
+    async fn oversized_data_then_next_transaction_works() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            max_message_size: 100,
+            ..cfg()
+        };
+        let (mut p, _task) = start(c, h.clone());
+        p.expect("220").await;
+        p.send("EHLO c\r\n").await;
+        let ehlo = p.reply().await;
+        assert!(ehlo.contains(&"250-SIZE 100".to_string()));
+        p.send("MAIL FROM:<a@x> SIZE=101\r\n").await;
+        p.expect("552 5.3.4").await;
+        p.send("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n").await;
+        p.expect("250").await;
+        p.expect("250").await;
+        p.expect("354").await;
+        let big = "0123456789".repeat(5) + "\r\n";
+        for _ in 0..10 {
+            p.send(&big).await;
+        }
+        // A very long line without any newline, too.
+        p.send(&"y".repeat(100_000)).await;
+        p.send("\r\n.\r\n").await;
+        p.expect("552 5.3.4 Message too big").await;
+        assert!(h.mails().is_empty());
+        // RCPT without MAIL proves the transaction was reset.
+        p.send("RCPT TO:<b@y>\r\n").await;
+        p.expect("503").await;
+        p.send("MAIL FROM:<a@x> SIZE=50\r\nRCPT TO:<b@y>\r\nDATA\r\nsmall\r\n.\r\n")
+            .await;
+        p.expect("250").await;
+        p.expect("250").await;
+        p.expect("354").await;
+        p.expect("250 2.0.0").await;
+        assert_eq!(h.mails()[0].1, b"small\r\n");
+    }
+
+    #[tokio::test]
+    async fn exactly_max_size_is_accepted() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            max_message_size: 10,
+            ..cfg()
+        };
+        let (mut p, _task) = start(c, h.clone());
+        p.send("HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n..2345678\r\n.\r\n")
+            .await;
+        p.expect("220").await;
+        p.expect("250").await;
+        p.expect("250").await;
+        p.expect("250").await;
+        p.expect("354").await;
+        p.expect("250 2.0.0").await;
+        assert_eq!(h.mails()[0].1, b".2345678\r\n");
+    }
+
+    #[tokio::test]
+    async fn too_many_recipients_keeps_earlier_ones() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            max_recipients: 2,
+            ..cfg()
+        };
+        let (mut p, _task) = start(c, h.clone());
+        p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<r1@y>\r\nRCPT TO:<r2@y>\r\nRCPT TO:<r3@y>\r\nDATA\r\nhi\r\n.\r\n")
+            .await;
+        p.expect("220").await;
+        p.reply().await;
+        p.expect("250 2.1.0").await;
+        p.expect("250 2.1.5").await;
+        p.expect("250 2.1.5").await;
+        assert_eq!(p.code().await, "452 4.5.3 Too many recipients");
+        p.expect("354").await;
+        p.expect("250 2.0.0").await;
+        assert_eq!(h.mails()[0].0.rcpt_to, vec!["r1@y", "r2@y"]);
+    }
+
+    #[tokio::test]
+    async fn ordering_errors_and_misc_commands() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let (mut p, _task) = start(cfg(), h.clone());
+        p.expect("220").await;
+        p.send("MAIL FROM:<a@x>\r\n").await;
+        p.expect("503 5.5.1").await;
+        p.send("EHLO c\r\n").await;
+        p.reply().await;
+        p.send("RCPT TO:<b@y>\r\n").await;
+        p.expect("503 5.5.1").await;
+        p.send("DATA\r\n").await;
+        p.expect("503 5.5.1").await;
+        p.send("MAIL FROM:<a@x>\r\n").await;
+        p.expect("250").await;
+        p.send("MAIL FROM:<a@x>\r\n").await;
+        p.expect("503 5.5.1").await;
+        p.send("DATA\r\n").await;
+        p.expect("503 5.5.1").await;
+        p.send("RCPT TO:<>\r\n").await;
+        p.expect("501").await;
+        p.send("RCPT TO:<b@y> NOTIFY=NEVER\r\n").await;
+        p.expect("555").await;
+        p.send("VRFY root\r\n").await;
+        assert_eq!(p.code().await, "252 2.5.2 Cannot VRFY user");
+        p.send("NOOP\r\n").await;
+        p.expect("250").await;
+        p.send("HELP\r\n").await;
+        p.expect("214").await;
+        p.send("STARTTLS\r\n").await;
+        p.expect("502 5.5.1").await;
+        p.send("BDAT 10 LAST\r\n").await;
+        p.expect("502 5.5.1").await;
+        p.send("FOO bar\r\n").await;
+        p.expect("500 5.5.2").await;
+        p.send("RSET\r\n").await;
+        p.expect("250").await;
+        p.send("RCPT TO:<b@y>\r\n").await;
+        p.expect("503").await;
+        p.send("QUIT\r\n").await;
+        p.expect("221").await;
+        assert!(h.mails().is_empty());
+    }
+
+    #[tokio::test]
+    async fn line_too_long() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            max_command_line: 64,
+            ..cfg()
+        };
+        let (mut p, _task) = start(c, h);
+        p.expect("220").await;
+        p.send(&format!("NOOP {}\r\nNOOP\r\n", "x".repeat(10_000)))
+            .await;
+        assert_eq!(p.code().await, "500 5.5.2 Line too long");
+        p.expect("250").await;
+    }
+
+    #[tokio::test]
+    async fn verdicts_map_to_replies() {
+        for (verdict, expected) in [
+            (Verdict::TempFail("db down".into()), "451 4.3.0 db down"),
+            (
+                Verdict::PermFail("policy\r\n250 x".into()),
+                "554 5.6.0 policy  250 x",
+            ),
+        ] {
+            let h = Recorder::new(verdict);
+            let (mut p, _task) = start(cfg(), h.clone());
+            p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nx\r\n.\r\nMAIL FROM:<a@x>\r\n")
+                .await;
+            p.expect("220").await;
+            p.reply().await;
+            p.expect("250").await;
+            p.expect("250").await;
+            p.expect("354").await;
+            assert_eq!(p.code().await, expected);
+            // Transaction reset: a new MAIL is not "nested".
+            p.expect("250 2.1.0").await;
+            assert_eq!(h.mails().len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn command_timeout_closes() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            command_timeout: Duration::from_millis(100),
+            ..cfg()
+        };
+        let (mut p, task) = start(c, h);
+        p.expect("220").await;
+        assert_eq!(p.code().await, "421 4.4.2 mx.test Timeout");
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn data_timeout_closes() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            data_timeout: Duration::from_millis(100),
+            ..cfg()
+        };
+        let (mut p, task) = start(c, h.clone());
+        p.send("HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\npartial\r\n")
+            .await;
+        for prefix in ["220", "250", "250", "250", "354"] {
+            p.expect(prefix).await;
+        }
+        assert_eq!(p.code().await, "421 4.4.2 mx.test Timeout");
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+        assert!(h.mails().is_empty());
+    }
+
+    #[tokio::test]
+    async fn too_many_bad_commands_disconnects() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let (mut p, task) = start(cfg(), h);
+        p.expect("220").await;
+        p.send(&"XYZZY\r\n".repeat(11)).await;
+        for _ in 0..11 {
+            p.expect("500").await;
+        }
+        p.expect("421 4.7.0").await;
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn good_command_resets_bad_count() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let (mut p, _task) = start(cfg(), h);
+        p.expect("220").await;
+        let mut script = "XYZZY\r\n".repeat(10);
+        script.push_str("NOOP\r\n");
+        script.push_str(&"XYZZY\r\n".repeat(10));
+        script.push_str("NOOP\r\n");
+        p.send(&script).await;
+        for _ in 0..10 {
+            p.expect("500").await;
+        }
+        p.expect("250").await;
+        for _ in 0..10 {
+            p.expect("500").await;
+        }
+        p.expect("250").await;
+    }
+
+    #[test]
+    fn path_parsing() {
+        assert_eq!(parse_path("<a@b>"), Some(("a@b".into(), "")));
+        assert_eq!(parse_path("<> SIZE=1"), Some(("".into(), " SIZE=1")));
+        assert_eq!(parse_path(" a@b"), Some(("a@b".into(), "")));
+        assert_eq!(parse_path("<@r1,@r2:u@h>"), Some(("u@h".into(), "")));
+        assert_eq!(
+            parse_path("<\"a b\"@h> SIZE=1"),
+            Some(("\"a b\"@h".into(), " SIZE=1"))
+        );
+        // Angle brackets inside an address are refused outright: the address
+        // is later written between brackets again (outbound RCPT).
+        assert_eq!(parse_path("<\"a>b\"@h>"), None);
+        assert_eq!(parse_path("<a@b"), None);
+        assert_eq!(parse_path("<a@b>x"), None);
+        assert_eq!(parse_path("<a\u{1}@b>"), None);
+        assert_eq!(parse_path(""), None);
+    }
+}

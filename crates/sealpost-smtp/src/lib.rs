@@ -1,0 +1,12 @@
+//! SMTP for Sealpost: the inbound server session the organisation's MTA talks
+//! to, the outbound client (or maildir writer) used for the next hop, and a
+//! small sink server for tests, demos and benchmarks.
+
+pub mod client;
+pub mod inbound;
+pub mod maildir;
+pub mod next_hop;
+pub mod server;
+pub mod sink;
+
+mod lineio;

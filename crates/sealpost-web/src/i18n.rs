@@ -1,0 +1,30 @@
+//! The language of a page: the account's, else the browser's, else the configured default.
+
+use axum::http::{HeaderMap, header};
+
+#[derive(Debug, Clone)]
+pub struct Tr {
+    pub lang: &'static str,
+}
+
+impl Tr {
+    pub fn for_request(headers: &HeaderMap, account_lang: Option<&str>, default: &str) -> Self {
+        if let Some(lang) = account_lang.and_then(sealpost_i18n::resolve) {
+            return Tr { lang };
+        }
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        Tr {
+            lang: sealpost_i18n::negotiate(accept, default),
+        }
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        sealpost_i18n::t(self.lang, key)
+    }
+
+    pub fn tf(&self, key: &str, name: &str, value: &str) -> String {
+        sealpost_i18n::tf(self.lang, key, &[(name, value)])
+    }
+}

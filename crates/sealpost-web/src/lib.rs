@@ -1,0 +1,89 @@
+//! Sealpost's web front: the recipient portal (login, `/open`, reading messages) and the
+//! health endpoints. Pages are server-rendered (askama), work without JavaScript, and every
+//! response carries strict security headers.
+
+mod error;
+mod i18n;
+mod pages;
+mod security;
+mod session;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use sealpost_core::{KeyRing, SettingsHandle};
+use sealpost_store::Store;
+
+pub use error::WebError;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: KeyRing,
+    pub settings: SettingsHandle,
+    pub web: Arc<WebConfig>,
+}
+
+/// Boot-time web settings (from the configuration file, not the database).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The largest request body accepted by `/open` (a base64 payload of a large message).
+    pub max_upload_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            max_upload_bytes: 300 * 1024 * 1024,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.web.max_upload_bytes;
+    Router::new()
+        .route("/", get(pages::home::home))
+        .route("/login", get(pages::login::form).post(pages::login::submit))
+        .route("/logout", post(pages::login::logout))
+        .route(
+            "/open",
+            post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/open/{token}", get(pages::open::show))
+        .route("/open/{token}/html", get(pages::open::html_body))
+        .route("/open/{token}/part/{index}", get(pages::open::part))
+        .route("/open/{token}/cid/{cid}", get(pages::open::cid))
+        .route("/open/{token}/message.eml", get(pages::open::eml))
+        .route("/static/portal.css", get(pages::assets::css))
+        .route("/healthz", get(pages::health::healthz))
+        .route("/readyz", get(pages::health::readyz))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            language_scope,
+        ))
+        .with_state(state)
+}
+
+/// The connection info type handlers extract the peer address from.
+pub type Peer = axum::extract::ConnectInfo<SocketAddr>;
+
+/// Runs the request with its negotiated language in scope, for error pages.
+async fn language_scope(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let accept = request
+        .headers()
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = sealpost_i18n::negotiate(accept, &state.settings.get().default_language);
+    error::REQUEST_LANG.scope(lang, next.run(request)).await
+}

@@ -1,0 +1,18 @@
+//! One module per page or page group.
+
+pub mod assets;
+pub mod health;
+pub mod home;
+pub mod login;
+pub mod open;
+
+use crate::error::WebError;
+
+pub async fn not_found() -> WebError {
+    WebError::NotFound
+}
+
+/// Renders an askama page into a response.
+pub fn render(page: &impl askama::Template) -> Result<axum::response::Html<String>, WebError> {
+    Ok(axum::response::Html(page.render()?))
+}

@@ -1,0 +1,319 @@
+//! `/open`: the entry point of every secure.htm. The POST comes cross-site from a `file://`
+//! page without cookies, so it only parks the (still encrypted) payload under a one-time token
+//! and redirects; the GET that follows is a top-level navigation that carries the session.
+//! Every view below re-opens the envelope in memory: the server never stores plaintext.
+
+use askama::Template;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use sealpost_core::open::{OpenedMessage, open_for_account, parse_payload};
+use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
+
+use super::render;
+use crate::error::WebError;
+use crate::i18n::Tr;
+use crate::session::{MaybeUser, PortalUser};
+use crate::AppState;
+
+/// Accepts `payload` as a form field (secure.htm's auto-submit) or an uploaded secure.htm file
+/// (the portal's upload form, for phones that cannot open attachments).
+pub async fn post_open(State(state): State<AppState>, request: Request) -> Result<Response, WebError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let payload = if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, &state)
+            .await
+            .map_err(|_| WebError::BadRequest)?;
+        let mut found = None;
+        while let Some(field) = multipart.next_field().await.map_err(|_| WebError::BadRequest)? {
+            let name = field.name().unwrap_or_default().to_string();
+            let data = field.bytes().await.map_err(|_| WebError::BadRequest)?;
+            if name == "payload" {
+                found = Some(String::from_utf8_lossy(&data).into_owned());
+            } else if name == "file" {
+                found = sealpost_mime::securehtm::extract_payload(&data);
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        found.ok_or(WebError::NoPayload)?
+    } else {
+        let Form(form) = Form::<PayloadForm>::from_request(request, &state)
+            .await
+            .map_err(|_| WebError::NoPayload)?;
+        form.payload
+    };
+    let (_header, envelope) = parse_payload(&payload)?;
+    let settings = state.settings.get();
+    let (token, token_hash) = sealpost_crypto::new_token();
+    let now = sealpost_store::unix_now();
+    state
+        .store
+        .insert_temp_open(&token_hash, &envelope, now, now + settings.temp_open_ttl_secs)
+        .await?;
+    Ok(Redirect::to(&format!("/open/{token}")).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct PayloadForm {
+    payload: String,
+}
+
+/// Loads the parked envelope and opens it for the logged-in account.
+async fn load(state: &AppState, user: &PortalUser, token: &str) -> Result<OpenedMessage, WebError> {
+    let token_hash = sealpost_crypto::hash_token(token);
+    let now = sealpost_store::unix_now();
+    let envelope = state
+        .store
+        .temp_open(&token_hash, now)
+        .await?
+        .ok_or(WebError::ExpiredOpen)?;
+    let max = state.settings.get().max_open_size;
+    Ok(open_for_account(&state.store, &state.keys, &user.account, &envelope, max).await?)
+}
+
+fn login_redirect(token: &str) -> Response {
+    Redirect::to(&format!("/login?next=/open/{token}")).into_response()
+}
+
+fn valid_token(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub struct AttachmentRow {
+    pub index: usize,
+    pub filename: String,
+    pub size_text: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    tr: Tr,
+    address: &'a str,
+    csrf: &'a str,
+    token: &'a str,
+    subject: String,
+    msg: DisplayMessage,
+    attachments: Vec<AttachmentRow>,
+}
+
+fn size_text(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    } else if bytes >= 1024 {
+        format!("{} KB", bytes.div_ceil(1024))
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+fn cid_url(token: &str) -> impl Fn(&str) -> Option<String> + '_ {
+    move |cid: &str| Some(format!("/open/{token}/cid/{}", url_escape(cid)))
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, WebError> {
+    if !valid_token(&token) {
+        return Err(WebError::ExpiredOpen);
+    }
+    let Some(user) = user else {
+        return Ok(login_redirect(&token));
+    };
+    let opened = load(&state, &user, &token).await?;
+    let msg = prepare_for_display(&opened.raw, &cid_url(&token)).map_err(|_| {
+        WebError::Open(sealpost_core::open::OpenError::Damaged)
+    })?;
+    let tr = Tr::for_request(
+        &headers,
+        user.account.language.as_deref(),
+        &state.settings.get().default_language,
+    );
+    let subject = if msg.subject.trim().is_empty() {
+        tr.t("portal-no-subject")
+    } else {
+        msg.subject.clone()
+    };
+    let attachments = msg
+        .attachments
+        .iter()
+        .filter(|a| !a.inline)
+        .map(|a| AttachmentRow {
+            index: a.index,
+            filename: a.filename.clone(),
+            size_text: size_text(a.size),
+        })
+        .collect();
+    Ok(render(&MessagePage {
+        tr,
+        address: &user.account.address,
+        csrf: &user.csrf,
+        token: &token,
+        subject,
+        msg,
+        attachments,
+    })?
+    .into_response())
+}
+
+/// The sanitised HTML body, shown in a sandboxed iframe with its own, even stricter policy.
+pub async fn html_body(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, WebError> {
+    let Some(user) = user else {
+        return Err(WebError::Forbidden);
+    };
+    if !valid_token(&token) {
+        return Err(WebError::ExpiredOpen);
+    }
+    let opened = load(&state, &user, &token).await?;
+    let msg = prepare_for_display(&opened.raw, &cid_url(&token))
+        .map_err(|_| WebError::Open(sealpost_core::open::OpenError::Damaged))?;
+    let body = msg.html_body.unwrap_or_default();
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"></head><body>{body}</body></html>"
+    );
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    Ok(response)
+}
+
+fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
+    let safe = sealpost_mime::display::safe_filename(filename);
+    let ascii: String = safe
+        .chars()
+        .map(|c| if c.is_ascii() && c != '"' { c } else { '_' })
+        .collect();
+    let disposition = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        url_escape(&safe)
+    );
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let h = response.headers_mut();
+    let ct = HeaderValue::from_str(content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, ct);
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    response
+}
+
+pub async fn part(
+    State(state): State<AppState>,
+    Path((token, index)): Path<(String, usize)>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, WebError> {
+    let Some(user) = user else {
+        return Ok(login_redirect(&token));
+    };
+    if !valid_token(&token) {
+        return Err(WebError::ExpiredOpen);
+    }
+    let opened = load(&state, &user, &token).await?;
+    let data = attachment(&opened.raw, index).ok_or(WebError::NotFound)?;
+    Ok(download(&data.filename, "application/octet-stream", data.bytes))
+}
+
+/// Inline images referenced by `cid:` from the HTML body; only images are served inline.
+pub async fn cid(
+    State(state): State<AppState>,
+    Path((token, cid)): Path<(String, String)>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, WebError> {
+    let Some(user) = user else {
+        return Err(WebError::Forbidden);
+    };
+    if !valid_token(&token) {
+        return Err(WebError::ExpiredOpen);
+    }
+    let opened = load(&state, &user, &token).await?;
+    let data = part_by_content_id(&opened.raw, &cid).ok_or(WebError::NotFound)?;
+    let ct = data.content_type.to_ascii_lowercase();
+    let allowed = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+    if !allowed.iter().any(|a| ct.starts_with(a)) {
+        return Err(WebError::NotFound);
+    }
+    let mut response = (StatusCode::OK, data.bytes).into_response();
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ct) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(response)
+}
+
+pub async fn eml(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, WebError> {
+    let Some(user) = user else {
+        return Ok(login_redirect(&token));
+    };
+    if !valid_token(&token) {
+        return Err(WebError::ExpiredOpen);
+    }
+    let opened = load(&state, &user, &token).await?;
+    let name = format!("message-{}.eml", &opened.header.message_id_hex()[..8]);
+    Ok(download(&name, "message/rfc822", opened.raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked_before_any_lookup() {
+        let (token, _) = sealpost_crypto::new_token();
+        assert!(valid_token(&token));
+        assert!(!valid_token("../../etc/passwd"));
+        assert!(!valid_token(""));
+    }
+}

@@ -1,0 +1,367 @@
+//! Boot configuration: a TOML file plus `SEALPOST_…` environment overrides (`__` nests).
+//! Only what a node needs to start lives here; everything an administrator changes at run
+//! time lives in the database (the `[policy]` and similar values here only seed it).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Name of this node in heartbeats and queue leases (default: the host name).
+    pub node_name: Option<String>,
+    /// Name used in SMTP greetings, Message-IDs and bounces.
+    pub hostname: String,
+    pub roles: Vec<Role>,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub smtp: SmtpConfig,
+    pub delivery: DeliveryConfig,
+    pub web: WebConfig,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Smtp,
+    Delivery,
+    Web,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// sqlite://…, postgres://… or mysql://…; default: SQLite in the data directory.
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    pub master_key_file: Option<PathBuf>,
+    /// Base64 master key, normally from SEALPOST_KEYS__MASTER_KEY; wins over the file.
+    pub master_key: Option<String>,
+}
+
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysConfig")
+            .field("master_key_file", &self.master_key_file)
+            .field("master_key", &self.master_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub listen: String,
+    /// Clients allowed to hand mail to Sealpost (the organisation's MTA).
+    pub allowed_networks: Vec<String>,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: "127.0.0.1:10025".into(),
+            allowed_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            max_connections: 1000,
+            max_connections_per_ip: 200,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// "smtp://host:port" or "maildir:PATH".
+    pub relay: String,
+    pub concurrency: usize,
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            relay: "smtp://127.0.0.1:10026".into(),
+            concurrency: 16,
+            retry_base_secs: 60,
+            retry_max_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen: String,
+    pub public_url: String,
+    pub tls: TlsSetting,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "127.0.0.1:8443".into(),
+            public_url: "https://localhost:8443".into(),
+            tls: TlsSetting::Mode("self-signed".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TlsSetting {
+    /// "self-signed" or "off"
+    Mode(String),
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub trigger_keywords: Vec<String>,
+    pub internal_domains: Vec<String>,
+    pub notification_from: Option<String>,
+    pub default_language: String,
+    pub org_name: String,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            trigger_keywords: vec!["[secure]".into()],
+            internal_domains: Vec::new(),
+            notification_from: None,
+            default_language: "en".into(),
+            org_name: "Sealpost".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./sealpost-data"),
+            node_name: None,
+            hostname: "localhost".into(),
+            roles: vec![Role::Smtp, Role::Delivery, Role::Web],
+            database: DatabaseConfig::default(),
+            keys: KeysConfig::default(),
+            smtp: SmtpConfig::default(),
+            delivery: DeliveryConfig::default(),
+            web: WebConfig::default(),
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+/// Top-level keys the environment may set; other SEALPOST_* variables (SEALPOST_CONFIG, test
+/// settings) are not configuration.
+const ENV_SECTIONS: &[&str] = &[
+    "data_dir", "node_name", "hostname", "roles", "database", "keys", "smtp", "delivery", "web",
+    "policy",
+];
+
+impl Config {
+    /// Loads `file` (or ./sealpost.toml when present, else built-in defaults) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Load(format!(
+                        "configuration file {} not found",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => {
+                let default = Path::new("sealpost.toml");
+                if default.exists() {
+                    figment = figment.merge(Toml::file(default));
+                }
+            }
+        }
+        figment = figment.merge(
+            Env::prefixed("SEALPOST_")
+                .filter(|key| {
+                    let first = key.as_str().split("__").next().unwrap_or_default();
+                    ENV_SECTIONS.contains(&first.to_ascii_lowercase().as_str())
+                })
+                .split("__"),
+        );
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("sealpost.db").display())
+        })
+    }
+
+    pub fn master_key_file(&self) -> PathBuf {
+        self.keys
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    pub fn node_name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "sealpost".into())
+        })
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn notification_from(&self) -> String {
+        self.policy
+            .notification_from
+            .clone()
+            .unwrap_or_else(|| format!("sealpost@{}", self.hostname))
+    }
+
+    /// Checks everything that can be checked without touching the network or database.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.smtp.listen.parse::<SocketAddr>().is_err() {
+            return invalid(format!("smtp.listen {:?} is not an address:port", self.smtp.listen));
+        }
+        if self.web.listen.parse::<SocketAddr>().is_err() {
+            return invalid(format!("web.listen {:?} is not an address:port", self.web.listen));
+        }
+        for net in &self.smtp.allowed_networks {
+            if parse_network(net).is_none() {
+                return invalid(format!("smtp.allowed_networks: {net:?} is not a network"));
+            }
+        }
+        if let Err(e) = self.delivery.relay.parse::<sealpost_smtp::next_hop::NextHop>() {
+            return invalid(format!("delivery.relay: {e}"));
+        }
+        if !(self.web.public_url.starts_with("https://") || self.web.public_url.starts_with("http://")) {
+            return invalid(format!(
+                "web.public_url {:?} must start with https://",
+                self.web.public_url
+            ));
+        }
+        if let Err(e) = sealpost_store::Backend::from_url(&self.database_url()) {
+            return invalid(format!("database.url: {e}"));
+        }
+        match &self.web.tls {
+            TlsSetting::Mode(m) if m == "self-signed" || m == "off" => {}
+            TlsSetting::Mode(m) => {
+                return invalid(format!(
+                    "web.tls {m:?}: use \"self-signed\", \"off\" or {{ cert = \"…\", key = \"…\" }}"
+                ));
+            }
+            TlsSetting::Files { cert, key } => {
+                for f in [cert, key] {
+                    if !f.exists() {
+                        return invalid(format!("web.tls: {} not found", f.display()));
+                    }
+                }
+            }
+        }
+        if self.roles.is_empty() {
+            return invalid("roles is empty: give at least one of smtp, delivery, web".into());
+        }
+        if self.policy.trigger_keywords.iter().all(|k| k.trim().is_empty()) {
+            return invalid("policy.trigger_keywords needs at least one keyword".into());
+        }
+        if sealpost_i18n::resolve(&self.policy.default_language).is_none() {
+            return invalid(format!(
+                "policy.default_language {:?} is not one of {:?}",
+                self.policy.default_language,
+                sealpost_i18n::available()
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let p = dir.path().join("sealpost.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn file_values_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "data_dir = \"/tmp/x\"\n[smtp]\nlisten = \"127.0.0.1:2525\"\n[policy]\ninternal_domains = [\"bank.example\"]\n",
+        );
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.smtp.listen, "127.0.0.1:2525");
+        assert_eq!(c.policy.internal_domains, vec!["bank.example"]);
+        assert_eq!(c.database_url(), "sqlite:///tmp/x/sealpost.db");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "[smtp]\nlisen = \"x\"\n");
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+        let p = write(&dir, "[delivery]\nrelay = \"ftp://x\"\n");
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("delivery.relay"), "{e}");
+        let p = write(&dir, "[web]\ntls = \"maybe\"\n");
+        assert!(Config::load(Some(&p)).is_err());
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let e = Config::load(Some(Path::new("/nonexistent/sealpost.toml"))).unwrap_err();
+        assert!(e.to_string().contains("not found"));
+    }
+}

@@ -1,0 +1,125 @@
+//! `sealpost`: the e-mail encryption gateway's one binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sealpost::config::Config;
+use sealpost::node;
+
+#[derive(Parser)]
+#[command(name = "sealpost", version, about = "Self-hosted e-mail encryption gateway")]
+struct Cli {
+    /// Configuration file (default: ./sealpost.toml if present, else built-in defaults)
+    #[arg(long, global = true, env = "SEALPOST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node: SMTP inbound, delivery worker and web portal (limited by `roles`)
+    Serve,
+    /// Zero-configuration start: SQLite, self-signed TLS and a local maildir under ./sealpost-data
+    Demo,
+    /// Create or update the database schema
+    Migrate,
+    /// Check the configuration and exit
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sealpost: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the whole causal chain: operators read this in a service log.
+            eprintln!("sealpost: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALPOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Command::Demo => sealpost::demo::run(cli.config.as_deref()).await,
+        Command::CheckConfig => {
+            let config = Config::load(cli.config.as_deref())?;
+            println!(
+                "configuration OK: database {}, SMTP {}, web {}, next hop {}",
+                sealpost_store::redact_url(&config.database_url()),
+                config.smtp.listen,
+                config.web.listen,
+                config.delivery.relay
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = Config::load(cli.config.as_deref())?;
+            node::ensure_data_dir(&config.data_dir)?;
+            let store = sealpost_store::Store::connect(&config.database_url()).await?;
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                println!("database schema is up to date");
+            } else {
+                println!("applied migrations: {applied:?}");
+            }
+            Ok(())
+        }
+        Command::Serve => {
+            let config = Config::load(cli.config.as_deref())?;
+            node::ensure_data_dir(&config.data_dir)?;
+            let running = node::start(&config).await?;
+            if let Some(a) = running.smtp_addr {
+                tracing::info!(addr = %a, "SMTP listening");
+            }
+            if let Some(a) = running.web_addr {
+                tracing::info!(addr = %a, public_url = %config.web.public_url, "web listening");
+            }
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            running.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

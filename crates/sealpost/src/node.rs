@@ -1,0 +1,277 @@
+//! Wires one node together: store, keys, settings, SMTP inbound, delivery worker, web.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sealpost_core::delivery::{DeliveryConfig, DeliveryWorker};
+use sealpost_core::pipeline::Gateway;
+use sealpost_core::{KeyRing, Settings, SettingsHandle};
+use sealpost_crypto::MasterKey;
+use sealpost_smtp::inbound::SessionConfig;
+use sealpost_smtp::next_hop::NextHop;
+use sealpost_smtp::server::ServerConfig;
+use sealpost_store::{NodeInfo, Store, unix_now};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::config::{Config, Role, TlsSetting, parse_network};
+
+/// A started node; dropping it does not stop it, call [`RunningNode::shutdown`].
+pub struct RunningNode {
+    pub smtp_addr: Option<SocketAddr>,
+    pub web_addr: Option<SocketAddr>,
+    pub store: Store,
+    pub keys: KeyRing,
+    pub settings: SettingsHandle,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    web_handle: Option<axum_server::Handle>,
+}
+
+impl RunningNode {
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(h) = &self.web_handle {
+            h.graceful_shutdown(Some(Duration::from_secs(5)));
+        }
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => if next.is_none() { break },
+                _ = &mut deadline => { self.tasks.abort_all(); break }
+            }
+        }
+        self.store.close().await;
+    }
+
+    /// Waits until a task ends (it should not) or the shutdown signal arrives.
+    pub async fn wait(&mut self) {
+        let _ = self.tasks.join_next().await;
+    }
+}
+
+pub async fn open_store(config: &Config) -> Result<Store> {
+    let url = config.database_url();
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open database {}", sealpost_store::redact_url(&url)))?;
+    store.migrate().await.context("database migration failed")?;
+    Ok(store)
+}
+
+pub fn load_master_key(config: &Config) -> Result<(MasterKey, bool)> {
+    if let Some(b64) = &config.keys.master_key {
+        let key = MasterKey::from_base64(b64).context("keys.master_key (environment) is invalid")?;
+        return Ok((key, false));
+    }
+    let path = config.master_key_file();
+    MasterKey::load_or_create(&path).with_context(|| format!("master key {}", path.display()))
+}
+
+/// The settings the configuration file seeds into the database on first start.
+pub fn seed_settings(config: &Config) -> Settings {
+    Settings {
+        trigger_keywords: config.policy.trigger_keywords.clone(),
+        internal_domains: config
+            .policy
+            .internal_domains
+            .iter()
+            .map(|d| d.to_lowercase())
+            .collect(),
+        public_url: config.web.public_url.trim_end_matches('/').to_string(),
+        notification_from: config.notification_from(),
+        default_language: config.policy.default_language.clone(),
+        org_name: config.policy.org_name.clone(),
+        ..Settings::default()
+    }
+}
+
+pub async fn start(config: &Config) -> Result<RunningNode> {
+    let store = open_store(config).await?;
+    let (master, created) = load_master_key(config)?;
+    if created {
+        tracing::info!(path = %config.master_key_file().display(), "created a new master key; back it up");
+    }
+    let keys = KeyRing::new(master);
+    let settings = SettingsHandle::seed_and_load(&store, &seed_settings(config))
+        .await
+        .context("cannot load settings")?;
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let node_name = config.node_name();
+    let delivery_wake = Arc::new(Notify::new());
+
+    let mut smtp_addr = None;
+    if config.has_role(Role::Smtp) {
+        let listener = tokio::net::TcpListener::bind(&config.smtp.listen)
+            .await
+            .with_context(|| format!("cannot listen for SMTP on {}", config.smtp.listen))?;
+        smtp_addr = Some(listener.local_addr()?);
+        let current = settings.get();
+        let server_config = Arc::new(ServerConfig {
+            session: SessionConfig {
+                hostname: config.hostname.clone(),
+                max_message_size: current.max_message_size,
+                max_recipients: current.max_recipients,
+                command_timeout: Duration::from_secs(config.smtp.command_timeout_secs),
+                data_timeout: Duration::from_secs(config.smtp.data_timeout_secs),
+                ..SessionConfig::default()
+            },
+            allowed_networks: config
+                .smtp
+                .allowed_networks
+                .iter()
+                .filter_map(|n| parse_network(n))
+                .collect(),
+            max_connections: config.smtp.max_connections,
+            max_connections_per_ip: config.smtp.max_connections_per_ip,
+        });
+        let gateway = Arc::new(Gateway::new(
+            store.clone(),
+            keys.clone(),
+            settings.clone(),
+            config.hostname.clone(),
+            delivery_wake.clone(),
+        ));
+        let mut rx = stop_rx.clone();
+        tasks.spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = sealpost_smtp::server::serve(listener, server_config, gateway, shutdown).await {
+                tracing::error!(error = %e, "SMTP listener stopped");
+            }
+        });
+    }
+
+    if config.has_role(Role::Delivery) {
+        let next_hop: NextHop = config
+            .delivery
+            .relay
+            .parse()
+            .map_err(|e| anyhow::anyhow!("delivery.relay: {e}"))?;
+        let mut delivery = DeliveryConfig::new(next_hop, &config.hostname);
+        delivery.owner = format!("{node_name}-{}", uuid::Uuid::new_v4().simple());
+        delivery.concurrency = config.delivery.concurrency;
+        delivery.retry_base = Duration::from_secs(config.delivery.retry_base_secs);
+        delivery.retry_max = Duration::from_secs(config.delivery.retry_max_secs);
+        let worker = DeliveryWorker::new(store.clone(), settings.clone(), delivery, delivery_wake);
+        spawn_until_stop(&mut tasks, stop_rx.clone(), worker.run());
+    }
+
+    let mut web_addr = None;
+    let mut web_handle = None;
+    if config.has_role(Role::Web) {
+        let listener = std::net::TcpListener::bind(&config.web.listen)
+            .with_context(|| format!("cannot listen for HTTPS on {}", config.web.listen))?;
+        listener.set_nonblocking(true)?;
+        web_addr = Some(listener.local_addr()?);
+        let state = sealpost_web::AppState {
+            store: store.clone(),
+            keys: keys.clone(),
+            settings: settings.clone(),
+            web: Arc::new(sealpost_web::WebConfig::default()),
+        };
+        let app = sealpost_web::router(state)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let handle = axum_server::Handle::new();
+        web_handle = Some(handle.clone());
+        let tls = match &config.web.tls {
+            TlsSetting::Mode(m) if m == "off" => None,
+            TlsSetting::Files { cert, key } => Some(sealpost_web::tls::server_config(cert, key)?),
+            TlsSetting::Mode(_) => {
+                let (cert, key) = crate::selfsigned::ensure(&config.data_dir, &config.web.public_url)?;
+                Some(sealpost_web::tls::server_config(&cert, &key)?)
+            }
+        };
+        match tls {
+            Some(tls) => {
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+                let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
+                tasks.spawn(async move {
+                    if let Err(e) = server.serve(app).await {
+                        tracing::error!(error = %e, "web listener stopped");
+                    }
+                });
+            }
+            None => {
+                let server = axum_server::from_tcp(listener).handle(handle);
+                tasks.spawn(async move {
+                    if let Err(e) = server.serve(app).await {
+                        tracing::error!(error = %e, "web listener stopped");
+                    }
+                });
+            }
+        }
+    }
+
+    // Housekeeping that any node may do: heartbeats, settings reload, expiry of temporaries.
+    let roles: Vec<&str> = config
+        .roles
+        .iter()
+        .map(|r| match r {
+            Role::Smtp => "smtp",
+            Role::Delivery => "delivery",
+            Role::Web => "web",
+        })
+        .collect();
+    let info = NodeInfo {
+        name: node_name,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        roles: roles.join(","),
+        started_at: unix_now(),
+        heartbeat_at: unix_now(),
+    };
+    spawn_until_stop(&mut tasks, stop_rx.clone(), housekeeping(store.clone(), info));
+    spawn_until_stop(
+        &mut tasks,
+        stop_rx.clone(),
+        settings.clone().watch(store.clone(), Duration::from_secs(3)),
+    );
+
+    Ok(RunningNode {
+        smtp_addr,
+        web_addr,
+        store,
+        keys,
+        settings,
+        stop,
+        tasks,
+        web_handle,
+    })
+}
+
+fn spawn_until_stop(
+    tasks: &mut JoinSet<()>,
+    mut stop: watch::Receiver<bool>,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = work => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    });
+}
+
+async fn housekeeping(store: Store, mut info: NodeInfo) {
+    loop {
+        info.heartbeat_at = unix_now();
+        if let Err(e) = store.heartbeat(&info).await {
+            tracing::warn!(error = %e, "heartbeat failed");
+        }
+        if let Err(e) = store.purge_expired(unix_now()).await {
+            tracing::warn!(error = %e, "purge of expired sessions failed");
+        }
+        tokio::time::sleep(Duration::from_secs(15)).await;
+    }
+}
+
+/// The data directory must exist before SQLite or the key file are created in it.
+pub fn ensure_data_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
