@@ -2,6 +2,7 @@
 //! health endpoints. Pages are server-rendered (askama), work without JavaScript, and every
 //! response carries strict security headers.
 
+mod admin;
 mod error;
 mod i18n;
 mod pages;
@@ -45,6 +46,23 @@ impl Default for WebConfig {
 }
 
 pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(portal_routes(&state))
+        .merge(admin::routes())
+        .route("/static/portal.css", get(pages::assets::css))
+        .route("/healthz", get(pages::health::healthz))
+        .route("/readyz", get(pages::health::readyz))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            language_scope,
+        ))
+        .with_state(state)
+}
+
+/// The recipient portal.
+fn portal_routes(state: &AppState) -> Router<AppState> {
     let upload_limit = state.web.max_upload_bytes;
     Router::new()
         .route("/", get(pages::home::home))
@@ -59,16 +77,6 @@ pub fn router(state: AppState) -> Router {
         .route("/open/{token}/part/{index}", get(pages::open::part))
         .route("/open/{token}/cid/{cid}", get(pages::open::cid))
         .route("/open/{token}/message.eml", get(pages::open::eml))
-        .route("/static/portal.css", get(pages::assets::css))
-        .route("/healthz", get(pages::health::healthz))
-        .route("/readyz", get(pages::health::readyz))
-        .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn(security::headers))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            language_scope,
-        ))
-        .with_state(state)
 }
 
 /// The connection info type handlers extract the peer address from.
