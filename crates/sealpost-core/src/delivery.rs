@@ -191,7 +191,10 @@ impl DeliveryWorker {
 
     fn backoff(&self, attempts: i64) -> Duration {
         let exp = attempts.clamp(1, 20) as u32 - 1;
-        let delay = self.config.retry_base.saturating_mul(2u32.saturating_pow(exp));
+        let delay = self
+            .config
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exp));
         delay.min(self.config.retry_max)
     }
 

@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn addresses_are_normalised() {
-        assert_eq!(normalise_address(" <Max.Muster@Kunde.Example> "), "max.muster@kunde.example");
+        assert_eq!(
+            normalise_address(" <Max.Muster@Kunde.Example> "),
+            "max.muster@kunde.example"
+        );
         assert_eq!(address_domain("a@b.example"), Some("b.example"));
         assert_eq!(address_domain("nodomain"), None);
     }

@@ -68,7 +68,10 @@ pub async fn open_for_account(
         }
     };
     let (header, raw) = sealpost_crypto::open(&key, envelope, max_plaintext)?;
-    if let Err(e) = store.mark_opened(&header.message_id_hex(), unix_now()).await {
+    if let Err(e) = store
+        .mark_opened(&header.message_id_hex(), unix_now())
+        .await
+    {
         tracing::warn!(error = %e, "ledger update failed");
     }
     Ok(OpenedMessage { header, raw })

@@ -93,8 +93,17 @@ impl Gateway {
 
         if !is_flagged(data, &policy) {
             let mut tx = self.store.begin().await?;
-            self.enqueue(&mut tx, &queue_id, kind::RELAY, mail_from, rcpt_to, data, now, give_up_at)
-                .await?;
+            self.enqueue(
+                &mut tx,
+                &queue_id,
+                kind::RELAY,
+                mail_from,
+                rcpt_to,
+                data,
+                now,
+                give_up_at,
+            )
+            .await?;
             sealpost_store::commit(tx).await?;
             self.delivery_wake.notify_one();
             return Ok(Accepted {
@@ -121,7 +130,10 @@ impl Gateway {
         let original = original_headers(&stripped);
         let mut plans = Vec::with_capacity(external_unique.len());
         for rcpt in &external_unique {
-            plans.push((rcpt.clone(), self.plan_recipient(&normalise_address(rcpt)).await?));
+            plans.push((
+                rcpt.clone(),
+                self.plan_recipient(&normalise_address(rcpt)).await?,
+            ));
         }
 
         let branding = Branding {
@@ -132,8 +144,17 @@ impl Gateway {
         let mut tx = self.store.begin().await?;
         if !internal.is_empty() {
             let id = Uuid::new_v4().simple().to_string();
-            self.enqueue(&mut tx, &id, kind::RELAY, mail_from, &internal, data, now, give_up_at)
-                .await?;
+            self.enqueue(
+                &mut tx,
+                &id,
+                kind::RELAY,
+                mail_from,
+                &internal,
+                data,
+                now,
+                give_up_at,
+            )
+            .await?;
         }
         let mut accepted = Accepted {
             queue_id: queue_id.clone(),
@@ -161,8 +182,17 @@ impl Gateway {
                 } => {
                     let id = account_id.to_string();
                     self.create_account(
-                        &mut tx, &settings, &branding, address, &id, password, password_hash,
-                        wrapped, mail_from, now, give_up_at,
+                        &mut tx,
+                        &settings,
+                        &branding,
+                        address,
+                        &id,
+                        password,
+                        password_hash,
+                        wrapped,
+                        mail_from,
+                        now,
+                        give_up_at,
                     )
                     .await?;
                     accepted.new_accounts.push(address.clone());
@@ -170,8 +200,7 @@ impl Gateway {
                 }
             };
             let lang = language.unwrap_or_else(|| settings.default_language.clone());
-            let (header, sealed) =
-                sealpost_crypto::seal(key, *key_id, address, now, &stripped)?;
+            let (header, sealed) = sealpost_crypto::seal(key, *key_id, address, now, &stripped)?;
             let payload = sealpost_crypto::encode_payload(&sealed);
             let carrier = build_carrier(&CarrierInput {
                 original: &original,
@@ -362,7 +391,10 @@ pub async fn hash_off_executor(secret: Zeroizing<String>) -> Result<String, Core
 
 impl MessageHandler for Gateway {
     async fn handle(&self, envelope: Envelope, data: Vec<u8>) -> Verdict {
-        match self.accept(&envelope.mail_from, &envelope.rcpt_to, &data).await {
+        match self
+            .accept(&envelope.mail_from, &envelope.rcpt_to, &data)
+            .await
+        {
             Ok(accepted) => Verdict::Accepted(accepted.queue_id),
             Err(CoreError::Store(StoreError::Conflict)) => {
                 // Two messages created the same account at once; the retry finds it.

@@ -78,11 +78,23 @@ impl Settings {
             ("limits.max_message_size", self.max_message_size.to_string()),
             ("limits.max_recipients", self.max_recipients.to_string()),
             ("delivery.give_up_secs", self.retry_give_up_secs.to_string()),
-            ("portal.temp_open_ttl_secs", self.temp_open_ttl_secs.to_string()),
-            ("security.session_idle_secs", self.session_idle_secs.to_string()),
-            ("security.lockout_threshold", self.lockout_threshold.to_string()),
+            (
+                "portal.temp_open_ttl_secs",
+                self.temp_open_ttl_secs.to_string(),
+            ),
+            (
+                "security.session_idle_secs",
+                self.session_idle_secs.to_string(),
+            ),
+            (
+                "security.lockout_threshold",
+                self.lockout_threshold.to_string(),
+            ),
             ("security.lockout_secs", self.lockout_secs.to_string()),
-            ("security.account_validity_days", self.account_validity_days.to_string()),
+            (
+                "security.account_validity_days",
+                self.account_validity_days.to_string(),
+            ),
             ("mail.credentials_to", self.credentials_to.clone()),
             ("limits.max_open_size", self.max_open_size.to_string()),
         ]

@@ -166,7 +166,15 @@ impl Store {
         .execute(&mut **tx)
         .await
         .map_err(StoreError::from_write)?;
-        insert_key(self.backend, tx, account.id, 1, wrapped_key, account.created_at).await
+        insert_key(
+            self.backend,
+            tx,
+            account.id,
+            1,
+            wrapped_key,
+            account.created_at,
+        )
+        .await
     }
 
     /// The newest key version of an account and its wrapped bytes.
@@ -187,9 +195,9 @@ impl Store {
     }
 
     pub async fn key_version(&self, account_id: &str, version: u32) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(&self.sql(
-            "SELECT wrapped FROM recipient_keys WHERE account_id = ? AND version = ?",
-        ))
+        Ok(sqlx::query_scalar(
+            &self.sql("SELECT wrapped FROM recipient_keys WHERE account_id = ? AND version = ?"),
+        )
         .bind(account_id)
         .bind(i64::from(version))
         .fetch_optional(self.pool())
@@ -222,7 +230,15 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        insert_key(self.backend, &mut tx, account_id, i64::from(version), wrapped, now).await?;
+        insert_key(
+            self.backend,
+            &mut tx,
+            account_id,
+            i64::from(version),
+            wrapped,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -249,9 +265,9 @@ impl Store {
         lock_until: i64,
     ) -> Result<i64> {
         let mut tx = self.begin().await?;
-        sqlx::query(&self.sql(
-            "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE id = ?",
-        ))
+        sqlx::query(
+            &self.sql("UPDATE accounts SET failed_logins = failed_logins + 1 WHERE id = ?"),
+        )
         .bind(account_id)
         .execute(&mut *tx)
         .await?;
@@ -309,9 +325,9 @@ impl Store {
     /// Counts a wrong secret answer; returns the new count.
     pub async fn record_answer_failure(&self, account_id: &str) -> Result<i64> {
         let mut tx = self.begin().await?;
-        sqlx::query(&self.sql(
-            "UPDATE accounts SET failed_answers = failed_answers + 1 WHERE id = ?",
-        ))
+        sqlx::query(
+            &self.sql("UPDATE accounts SET failed_answers = failed_answers + 1 WHERE id = ?"),
+        )
         .bind(account_id)
         .execute(&mut *tx)
         .await?;

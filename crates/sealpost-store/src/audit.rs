@@ -60,9 +60,9 @@ impl Store {
     }
 
     pub async fn count_audit_since(&self, action: &str, since: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(&self.sql(
-            "SELECT COUNT(*) FROM audit_events WHERE action = ? AND at >= ?",
-        ))
+        Ok(sqlx::query_scalar(
+            &self.sql("SELECT COUNT(*) FROM audit_events WHERE action = ? AND at >= ?"),
+        )
         .bind(action)
         .bind(since)
         .fetch_one(self.pool())

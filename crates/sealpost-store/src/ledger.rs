@@ -66,9 +66,9 @@ impl Store {
     }
 
     pub async fn count_ledger_since(&self, since: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(&self.sql(
-            "SELECT COUNT(*) FROM message_ledger WHERE created_at >= ?",
-        ))
+        Ok(sqlx::query_scalar(
+            &self.sql("SELECT COUNT(*) FROM message_ledger WHERE created_at >= ?"),
+        )
         .bind(since)
         .fetch_one(self.pool())
         .await?)

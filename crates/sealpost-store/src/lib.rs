@@ -101,7 +101,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -199,7 +201,9 @@ pub(crate) fn sql_for(backend: Backend, query: &str) -> Cow<'_, str> {
 }
 
 fn sqlite_url_with_create(url: &str) -> Result<String> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(url.to_string());
@@ -286,5 +290,14 @@ mod tests {
             Backend::from_url("oracle://x"),
             Err(StoreError::UnsupportedUrl(_))
         ));
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Store {
+    /// Runs arbitrary SQL; only for tests that simulate faults (e.g. a failing trigger).
+    pub async fn execute_unchecked(&self, sql: &str) -> Result<()> {
+        sqlx::query(sql).execute(&self.pool).await?;
+        Ok(())
     }
 }

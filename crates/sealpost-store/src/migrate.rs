@@ -52,11 +52,10 @@ async fn lock(backend: Backend, conn: &mut AnyConnection) -> Result<()> {
             .await?;
         }
         Backend::MySql => {
-            let got: Option<i64> =
-                sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 600) AS SIGNED)")
-                    .bind(LOCK_NAME)
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let got: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 600) AS SIGNED)")
+                .bind(LOCK_NAME)
+                .fetch_one(&mut *conn)
+                .await?;
             if got != Some(1) {
                 return Err(StoreError::Migration {
                     version: 0,

@@ -25,9 +25,9 @@ impl Store {
     }
 
     pub async fn temp_open(&self, token_hash: &str, now: i64) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(&self.sql(
-            "SELECT payload FROM temp_opens WHERE token_hash = ? AND expires_at > ?",
-        ))
+        Ok(sqlx::query_scalar(
+            &self.sql("SELECT payload FROM temp_opens WHERE token_hash = ? AND expires_at > ?"),
+        )
         .bind(token_hash)
         .bind(now)
         .fetch_optional(self.pool())

@@ -147,14 +147,13 @@ impl Store {
 
     /// Removes a delivered (or bounced) item, only while we still hold its lease.
     pub async fn complete(&self, tx: &mut StoreTx, id: &str, owner: &str) -> Result<bool> {
-        let n = sqlx::query(&self.sql(
-            "DELETE FROM outbound_queue WHERE id = ? AND lease_owner = ?",
-        ))
-        .bind(id)
-        .bind(owner)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let n =
+            sqlx::query(&self.sql("DELETE FROM outbound_queue WHERE id = ? AND lease_owner = ?"))
+                .bind(id)
+                .bind(owner)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
         Ok(n == 1)
     }
 

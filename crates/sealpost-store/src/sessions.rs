@@ -97,9 +97,9 @@ impl Store {
 
     /// Slides the idle expiry forward.
     pub async fn touch_session(&self, token_hash: &str, now: i64, expires_at: i64) -> Result<()> {
-        sqlx::query(&self.sql(
-            "UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE token_hash = ?",
-        ))
+        sqlx::query(
+            &self.sql("UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE token_hash = ?"),
+        )
         .bind(now)
         .bind(expires_at)
         .bind(token_hash)
@@ -118,9 +118,9 @@ impl Store {
 
     /// Ends every session of a principal except `keep` (e.g. after a password change).
     pub async fn delete_sessions_of(&self, principal_id: &str, keep: Option<&str>) -> Result<u64> {
-        let n = sqlx::query(&self.sql(
-            "DELETE FROM sessions WHERE principal_id = ? AND token_hash <> ?",
-        ))
+        let n = sqlx::query(
+            &self.sql("DELETE FROM sessions WHERE principal_id = ? AND token_hash <> ?"),
+        )
         .bind(principal_id)
         .bind(keep.unwrap_or(""))
         .execute(self.pool())

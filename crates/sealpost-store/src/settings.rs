@@ -36,7 +36,9 @@ impl Store {
     /// database once and an administrator's later changes win.
     pub async fn seed_setting(&self, name: &str, value: &str, now: i64) -> Result<()> {
         let q = match self.backend() {
-            Backend::MySql => "INSERT IGNORE INTO settings (name, value, updated_at) VALUES (?, ?, ?)",
+            Backend::MySql => {
+                "INSERT IGNORE INTO settings (name, value, updated_at) VALUES (?, ?, ?)"
+            }
             _ => {
                 "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING"
             }

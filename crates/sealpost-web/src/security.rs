@@ -90,9 +90,15 @@ mod tests {
         assert!(!same_origin(&h));
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("portal.example"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://portal.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://portal.example"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(!same_origin(&h));
     }
 }

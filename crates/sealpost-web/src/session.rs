@@ -5,8 +5,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use sealpost_store::{Account, SessionKind};
 
-use crate::error::WebError;
 use crate::AppState;
+use crate::error::WebError;
 
 pub const COOKIE: &str = "__Host-sealpost";
 

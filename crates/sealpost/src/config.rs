@@ -76,6 +76,9 @@ pub struct SmtpConfig {
     pub max_connections_per_ip: usize,
     pub command_timeout_secs: u64,
     pub data_timeout_secs: u64,
+    /// Seeds the run-time settings on first start (then the admin's value wins).
+    pub max_message_size: usize,
+    pub max_recipients: usize,
 }
 
 impl Default for SmtpConfig {
@@ -87,6 +90,8 @@ impl Default for SmtpConfig {
             max_connections_per_ip: 200,
             command_timeout_secs: 300,
             data_timeout_secs: 600,
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
         }
     }
 }
@@ -135,7 +140,10 @@ impl Default for WebConfig {
 pub enum TlsSetting {
     /// "self-signed" or "off"
     Mode(String),
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,7 +188,15 @@ impl Default for Config {
 /// Top-level keys the environment may set; other SEALPOST_* variables (SEALPOST_CONFIG, test
 /// settings) are not configuration.
 const ENV_SECTIONS: &[&str] = &[
-    "data_dir", "node_name", "hostname", "roles", "database", "keys", "smtp", "delivery", "web",
+    "data_dir",
+    "node_name",
+    "hostname",
+    "roles",
+    "database",
+    "keys",
+    "smtp",
+    "delivery",
+    "web",
     "policy",
 ];
 
@@ -221,9 +237,10 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database.url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("sealpost.db").display())
-        })
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("sealpost.db").display()))
     }
 
     pub fn master_key_file(&self) -> PathBuf {
@@ -258,20 +275,32 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.smtp.listen.parse::<SocketAddr>().is_err() {
-            return invalid(format!("smtp.listen {:?} is not an address:port", self.smtp.listen));
+            return invalid(format!(
+                "smtp.listen {:?} is not an address:port",
+                self.smtp.listen
+            ));
         }
         if self.web.listen.parse::<SocketAddr>().is_err() {
-            return invalid(format!("web.listen {:?} is not an address:port", self.web.listen));
+            return invalid(format!(
+                "web.listen {:?} is not an address:port",
+                self.web.listen
+            ));
         }
         for net in &self.smtp.allowed_networks {
             if parse_network(net).is_none() {
                 return invalid(format!("smtp.allowed_networks: {net:?} is not a network"));
             }
         }
-        if let Err(e) = self.delivery.relay.parse::<sealpost_smtp::next_hop::NextHop>() {
+        if let Err(e) = self
+            .delivery
+            .relay
+            .parse::<sealpost_smtp::next_hop::NextHop>()
+        {
             return invalid(format!("delivery.relay: {e}"));
         }
-        if !(self.web.public_url.starts_with("https://") || self.web.public_url.starts_with("http://")) {
+        if !(self.web.public_url.starts_with("https://")
+            || self.web.public_url.starts_with("http://"))
+        {
             return invalid(format!(
                 "web.public_url {:?} must start with https://",
                 self.web.public_url
@@ -298,7 +327,12 @@ impl Config {
         if self.roles.is_empty() {
             return invalid("roles is empty: give at least one of smtp, delivery, web".into());
         }
-        if self.policy.trigger_keywords.iter().all(|k| k.trim().is_empty()) {
+        if self
+            .policy
+            .trigger_keywords
+            .iter()
+            .all(|k| k.trim().is_empty())
+        {
             return invalid("policy.trigger_keywords needs at least one keyword".into());
         }
         if sealpost_i18n::resolve(&self.policy.default_language).is_none() {

@@ -23,24 +23,29 @@ pub async fn run(config_file: Option<&Path>) -> Result<()> {
     node::ensure_data_dir(&config.data_dir)?;
     let running = node::start(&config).await?;
     let outbox: PathBuf = config.data_dir.join("outbox").join("new");
-    let smtp = running
-        .smtp_addr
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let smtp = running.smtp_addr.map(|a| a.to_string()).unwrap_or_default();
     let (smtp_host, smtp_port) = smtp.rsplit_once(':').unwrap_or(("127.0.0.1", "10025"));
     println!();
     println!("  Sealpost demo is running.");
     println!();
-    println!("  Portal (self-signed certificate):  {}", config.web.public_url);
+    println!(
+        "  Portal (self-signed certificate):  {}",
+        config.web.public_url
+    );
     println!("  SMTP (give it mail to encrypt):    {smtp}");
     println!("  Delivered mail lands in:           {}", outbox.display());
-    println!("  Data (database, keys, TLS):        {}", config.data_dir.display());
+    println!(
+        "  Data (database, keys, TLS):        {}",
+        config.data_dir.display()
+    );
     println!();
     println!("  Send a first secure mail (subject contains [secure]):");
     println!(
         "    swaks --server {smtp_host} --port {smtp_port} --from advisor@bank.example --to customer@example.com \\"
     );
-    println!("          --header 'Subject: [secure] Your statement' --body 'Hello, here is your statement.'");
+    println!(
+        "          --header 'Subject: [secure] Your statement' --body 'Hello, here is your statement.'"
+    );
     println!("  or with Python:");
     println!(
         "    python3 -c \"import smtplib; smtplib.SMTP('{smtp_host}', {smtp_port}).sendmail('advisor@bank.example', ['customer@example.com'], 'Subject: [secure] Hello\\r\\n\\r\\nConfidential text')\""
@@ -49,7 +54,10 @@ pub async fn run(config_file: Option<&Path>) -> Result<()> {
     println!("  Then, in {}:", outbox.display());
     println!("    - a credentials mail to advisor@bank.example with the customer's password,");
     println!("    - the carrier mail to customer@example.com: save its attachment secure.htm and");
-    println!("      open it in a browser, or upload it at {}.", config.web.public_url);
+    println!(
+        "      open it in a browser, or upload it at {}.",
+        config.web.public_url
+    );
     println!();
     println!("  Stop with Ctrl-C.");
     println!();

@@ -8,7 +8,11 @@ use sealpost::config::Config;
 use sealpost::node;
 
 #[derive(Parser)]
-#[command(name = "sealpost", version, about = "Self-hosted e-mail encryption gateway")]
+#[command(
+    name = "sealpost",
+    version,
+    about = "Self-hosted e-mail encryption gateway"
+)]
 struct Cli {
     /// Configuration file (default: ./sealpost.toml if present, else built-in defaults)
     #[arg(long, global = true, env = "SEALPOST_CONFIG")]
@@ -108,13 +112,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -65,7 +65,8 @@ pub async fn open_store(config: &Config) -> Result<Store> {
 
 pub fn load_master_key(config: &Config) -> Result<(MasterKey, bool)> {
     if let Some(b64) = &config.keys.master_key {
-        let key = MasterKey::from_base64(b64).context("keys.master_key (environment) is invalid")?;
+        let key =
+            MasterKey::from_base64(b64).context("keys.master_key (environment) is invalid")?;
         return Ok((key, false));
     }
     let path = config.master_key_file();
@@ -86,6 +87,8 @@ pub fn seed_settings(config: &Config) -> Settings {
         notification_from: config.notification_from(),
         default_language: config.policy.default_language.clone(),
         org_name: config.policy.org_name.clone(),
+        max_message_size: config.smtp.max_message_size,
+        max_recipients: config.smtp.max_recipients,
         ..Settings::default()
     }
 }
@@ -142,7 +145,9 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
             let shutdown = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = sealpost_smtp::server::serve(listener, server_config, gateway, shutdown).await {
+            if let Err(e) =
+                sealpost_smtp::server::serve(listener, server_config, gateway, shutdown).await
+            {
                 tracing::error!(error = %e, "SMTP listener stopped");
             }
         });
@@ -176,15 +181,15 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
             settings: settings.clone(),
             web: Arc::new(sealpost_web::WebConfig::default()),
         };
-        let app = sealpost_web::router(state)
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = sealpost_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
         web_handle = Some(handle.clone());
         let tls = match &config.web.tls {
             TlsSetting::Mode(m) if m == "off" => None,
             TlsSetting::Files { cert, key } => Some(sealpost_web::tls::server_config(cert, key)?),
             TlsSetting::Mode(_) => {
-                let (cert, key) = crate::selfsigned::ensure(&config.data_dir, &config.web.public_url)?;
+                let (cert, key) =
+                    crate::selfsigned::ensure(&config.data_dir, &config.web.public_url)?;
                 Some(sealpost_web::tls::server_config(&cert, &key)?)
             }
         };
@@ -226,11 +231,17 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         started_at: unix_now(),
         heartbeat_at: unix_now(),
     };
-    spawn_until_stop(&mut tasks, stop_rx.clone(), housekeeping(store.clone(), info));
     spawn_until_stop(
         &mut tasks,
         stop_rx.clone(),
-        settings.clone().watch(store.clone(), Duration::from_secs(3)),
+        housekeeping(store.clone(), info),
+    );
+    spawn_until_stop(
+        &mut tasks,
+        stop_rx.clone(),
+        settings
+            .clone()
+            .watch(store.clone(), Duration::from_secs(3)),
     );
 
     Ok(RunningNode {

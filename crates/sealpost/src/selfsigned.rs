@@ -13,14 +13,13 @@ pub fn ensure(data_dir: &Path, public_url: &str) -> Result<(PathBuf, PathBuf)> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    if let Some(host) = host_of(public_url) {
-        if !names.contains(&host) {
-            names.push(host);
-        }
+    if let Some(host) = host_of(public_url).filter(|h| !names.contains(h)) {
+        names.push(host);
     }
     let generated = rcgen::generate_simple_self_signed(names).context("certificate generation")?;
     write_private(&key, generated.key_pair.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem()).with_context(|| format!("write {}", cert.display()))?;
+    std::fs::write(&cert, generated.cert.pem())
+        .with_context(|| format!("write {}", cert.display()))?;
     Ok((cert, key))
 }
 
@@ -55,7 +54,10 @@ mod tests {
 
     #[test]
     fn hosts_are_taken_from_urls() {
-        assert_eq!(host_of("https://portal.bank.example:8443/x").as_deref(), Some("portal.bank.example"));
+        assert_eq!(
+            host_of("https://portal.bank.example:8443/x").as_deref(),
+            Some("portal.bank.example")
+        );
         assert_eq!(host_of("https://[::1]:8443").as_deref(), Some("::1"));
         assert_eq!(host_of("nonsense"), None);
     }

@@ -6,10 +6,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::render;
+use crate::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
 use crate::session::MaybeUser;
-use crate::AppState;
 
 #[derive(Template)]
 #[template(path = "home.html")]

@@ -1,10 +1,10 @@
 //! Login and logout of recipients.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
-use axum::Form;
 use sealpost_core::accounts::{LoginOutcome, login};
 use sealpost_store::SessionKind;
 use serde::Deserialize;
@@ -124,7 +124,14 @@ pub async fn submit(
         .await?;
     if let Err(e) = state
         .store
-        .audit(now, &account.address, "portal.login", Some(&account.id), None, Some(&ip))
+        .audit(
+            now,
+            &account.address,
+            "portal.login",
+            Some(&account.id),
+            None,
+            Some(&ip),
+        )
         .await
     {
         tracing::warn!(error = %e, "audit write failed");

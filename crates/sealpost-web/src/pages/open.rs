@@ -4,22 +4,25 @@
 //! Every view below re-opens the envelope in memory: the server never stores plaintext.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use sealpost_core::open::{OpenedMessage, open_for_account, parse_payload};
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
 
 use super::render;
+use crate::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
 use crate::session::{MaybeUser, PortalUser};
-use crate::AppState;
 
 /// Accepts `payload` as a form field (secure.htm's auto-submit) or an uploaded secure.htm file
 /// (the portal's upload form, for phones that cannot open attachments).
-pub async fn post_open(State(state): State<AppState>, request: Request) -> Result<Response, WebError> {
+pub async fn post_open(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, WebError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -31,7 +34,11 @@ pub async fn post_open(State(state): State<AppState>, request: Request) -> Resul
             .await
             .map_err(|_| WebError::BadRequest)?;
         let mut found = None;
-        while let Some(field) = multipart.next_field().await.map_err(|_| WebError::BadRequest)? {
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| WebError::BadRequest)?
+        {
             let name = field.name().unwrap_or_default().to_string();
             let data = field.bytes().await.map_err(|_| WebError::BadRequest)?;
             if name == "payload" {
@@ -56,7 +63,12 @@ pub async fn post_open(State(state): State<AppState>, request: Request) -> Resul
     let now = sealpost_store::unix_now();
     state
         .store
-        .insert_temp_open(&token_hash, &envelope, now, now + settings.temp_open_ttl_secs)
+        .insert_temp_open(
+            &token_hash,
+            &envelope,
+            now,
+            now + settings.temp_open_ttl_secs,
+        )
         .await?;
     Ok(Redirect::to(&format!("/open/{token}")).into_response())
 }
@@ -147,9 +159,8 @@ pub async fn show(
         return Ok(login_redirect(&token));
     };
     let opened = load(&state, &user, &token).await?;
-    let msg = prepare_for_display(&opened.raw, &cid_url(&token)).map_err(|_| {
-        WebError::Open(sealpost_core::open::OpenError::Damaged)
-    })?;
+    let msg = prepare_for_display(&opened.raw, &cid_url(&token))
+        .map_err(|_| WebError::Open(sealpost_core::open::OpenError::Damaged))?;
     let tr = Tr::for_request(
         &headers,
         user.account.language.as_deref(),
@@ -201,11 +212,7 @@ pub async fn html_body(
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"></head><body>{body}</body></html>"
     );
-    let mut response = (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
-    )
-        .into_response();
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -213,7 +220,10 @@ pub async fn html_body(
             "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox",
         ),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
     Ok(response)
 }
 
@@ -255,7 +265,11 @@ pub async fn part(
     }
     let opened = load(&state, &user, &token).await?;
     let data = attachment(&opened.raw, index).ok_or(WebError::NotFound)?;
-    Ok(download(&data.filename, "application/octet-stream", data.bytes))
+    Ok(download(
+        &data.filename,
+        "application/octet-stream",
+        data.bytes,
+    ))
 }
 
 /// Inline images referenced by `cid:` from the HTML body; only images are served inline.

@@ -1,0 +1,193 @@
+//! Test kit: boots a whole Sealpost node in-process on free ports, with a real SMTP sink as
+//! its next hop, and offers the small helpers every end-to-end test needs.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mail_parser::MimeHeaders;
+use sealpost::config::{Config, TlsSetting};
+use sealpost::node::{RunningNode, start};
+use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, deliver};
+use sealpost_smtp::next_hop::NextHop;
+use sealpost_smtp::sink::{ReceivedMail, TestSink};
+
+pub struct TestNode {
+    pub node: RunningNode,
+    pub sink: TestSink,
+    pub smtp: SocketAddr,
+    pub base: String,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a node on SQLite in a temp dir; `adjust` may change the config first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sink = TestSink::start().await.expect("sink");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.smtp.listen = "127.0.0.1:0".into();
+        config.web.listen = "127.0.0.1:0".into();
+        config.web.tls = TlsSetting::Mode("self-signed".into());
+        config.delivery.relay = format!("smtp://{}", sink.addr);
+        config.delivery.retry_base_secs = 1;
+        config.delivery.retry_max_secs = 2;
+        config.policy.internal_domains = vec!["bank.example".into()];
+        config.hostname = "gw.test".into();
+        adjust(&mut config);
+        let node = start(&config).await.expect("node starts");
+        let smtp = node.smtp_addr.expect("smtp role");
+        let base = format!(
+            "https://127.0.0.1:{}",
+            node.web_addr.expect("web role").port()
+        );
+        // The public URL is baked into secure.htm: point it at the port we actually got.
+        node.store
+            .set_setting("web.public_url", &base, sealpost_store::unix_now() + 1)
+            .await
+            .expect("setting");
+        node.settings.reload(&node.store).await.expect("reload");
+        TestNode {
+            node,
+            sink,
+            smtp,
+            base,
+            config,
+            dir,
+        }
+    }
+
+    /// Sends one message over a real SMTP session; one result per recipient.
+    pub async fn send(&self, from: &str, rcpts: &[&str], data: &[u8]) -> Vec<RcptResult> {
+        let rcpts: Vec<String> = rcpts.iter().map(|s| s.to_string()).collect();
+        deliver(
+            &NextHop::Smtp {
+                host: "127.0.0.1".into(),
+                port: self.smtp.port(),
+            },
+            &ClientConfig {
+                opportunistic_tls: false,
+                ..ClientConfig::default()
+            },
+            &OutboundMessage {
+                mail_from: from,
+                rcpt_to: &rcpts,
+                data,
+            },
+        )
+        .await
+    }
+
+    pub async fn wait_for_mails(&self, n: usize) -> Vec<ReceivedMail> {
+        let mails = self.sink.wait_for(n, Duration::from_secs(20)).await;
+        assert!(
+            mails.len() >= n,
+            "expected {n} mails at the sink, got {}",
+            mails.len()
+        );
+        mails
+    }
+
+    /// An HTTPS client with its own cookie jar that does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Logs in; returns the response to the login POST.
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        address: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/login"))
+            .form(&[("address", address), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    /// Posts a payload to /open as secure.htm does and returns the Location of the 303.
+    pub async fn post_open(&self, client: &reqwest::Client, payload: &str) -> reqwest::Response {
+        client
+            .post(self.url("/open"))
+            .header("origin", "null")
+            .form(&[("payload", payload)])
+            .send()
+            .await
+            .expect("open request")
+    }
+
+    pub async fn stop(self) {
+        self.node.shutdown().await;
+    }
+}
+
+pub fn kind_of(mail: &ReceivedMail) -> String {
+    header_value(&mail.data, "X-Sealpost-Kind").unwrap_or_default()
+}
+
+pub fn header_value(data: &[u8], name: &str) -> Option<String> {
+    let msg = mail_parser::MessageParser::default().parse(data)?;
+    msg.header_raw(name).map(|v| v.trim().to_string())
+}
+
+/// The payload inside a carrier mail's secure.htm attachment.
+pub fn carrier_payload(mail: &ReceivedMail) -> String {
+    let msg = mail_parser::MessageParser::default()
+        .parse(&mail.data)
+        .expect("carrier parses");
+    let attachments: Vec<_> = msg.attachments().collect();
+    assert_eq!(attachments.len(), 1, "carrier has exactly one attachment");
+    assert_eq!(attachments[0].attachment_name(), Some("secure.htm"));
+    sealpost_mime::securehtm::extract_payload(attachments[0].contents())
+        .expect("payload in secure.htm")
+}
+
+/// The password line of a credentials mail ("Password: …" or "Passwort: …").
+pub fn credentials_password(mail: &ReceivedMail) -> String {
+    let msg = mail_parser::MessageParser::default()
+        .parse(&mail.data)
+        .expect("credentials mail parses");
+    let text = msg.body_text(0).expect("text body").into_owned();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("Password: ")
+                .or_else(|| l.strip_prefix("Passwort: "))
+                .map(|p| p.trim().to_string())
+        })
+        .expect("password line")
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Normalises line ends: SMTP transports CRLF, files may hold LF.
+pub fn crlf(s: &str) -> Vec<u8> {
+    s.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes()
+}
