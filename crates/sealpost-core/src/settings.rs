@@ -232,10 +232,12 @@ mod tests {
 
     #[test]
     fn pairs_round_trip() {
-        let mut s = Settings::default();
-        s.trigger_keywords = vec!["[secure]".into(), "[vertraulich]".into()];
-        s.internal_domains = vec!["bank.example".into()];
-        s.max_recipients = 7;
+        let s = Settings {
+            trigger_keywords: vec!["[secure]".into(), "[vertraulich]".into()],
+            internal_domains: vec!["bank.example".into()],
+            max_recipients: 7,
+            ..Settings::default()
+        };
         let pairs: Vec<(String, String)> = s
             .to_pairs()
             .into_iter()
