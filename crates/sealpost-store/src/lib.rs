@@ -262,6 +262,15 @@ pub async fn commit(tx: StoreTx) -> Result<()> {
     tx.commit().await.map_err(StoreError::from_write)
 }
 
+#[cfg(feature = "testing")]
+impl Store {
+    /// Runs arbitrary SQL; only for tests that simulate faults (e.g. a failing trigger).
+    pub async fn execute_unchecked(&self, sql: &str) -> Result<()> {
+        sqlx::query(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,14 +299,5 @@ mod tests {
             Backend::from_url("oracle://x"),
             Err(StoreError::UnsupportedUrl(_))
         ));
-    }
-}
-
-#[cfg(feature = "testing")]
-impl Store {
-    /// Runs arbitrary SQL; only for tests that simulate faults (e.g. a failing trigger).
-    pub async fn execute_unchecked(&self, sql: &str) -> Result<()> {
-        sqlx::query(sql).execute(&self.pool).await?;
-        Ok(())
     }
 }
