@@ -28,6 +28,32 @@ pub struct Settings {
     /// "sender" (default) or a fixed address that receives all credentials mails.
     pub credentials_to: String,
     pub max_open_size: usize,
+    /// Portal: minimum length of a recipient's chosen password.
+    pub password_min_length: usize,
+    /// Portal: a generated password must be replaced at the first login.
+    pub force_password_change: bool,
+    /// Portal: wrong secret answers before the reset is blocked (until an admin helps).
+    pub secret_answer_max_attempts: i64,
+    /// Portal replies: reply-all to internal addresses of the original allowed.
+    pub reply_allow_internal_all: bool,
+    /// Portal replies: total attachment size, bytes (0 = attachments off).
+    pub reply_max_attachment_bytes: usize,
+    /// Portal replies: the recipient also gets an encrypted copy of their reply.
+    pub reply_encrypted_copy: bool,
+    /// Carrier mail keeps the original subject (else a neutral one from the locale).
+    pub keep_subject: bool,
+    /// Admin: idle timeout of admin sessions.
+    pub admin_session_idle_secs: i64,
+    /// Admin: TOTP second factor mandatory for all admins.
+    pub admin_totp_required: bool,
+    /// Network: old public host names that redirect to `public_url`.
+    pub legacy_hosts: Vec<String>,
+    /// Network: peers whose X-Forwarded-For / X-Forwarded-Proto are trusted.
+    pub trusted_proxies: Vec<String>,
+    /// Where password-reset mails go: "recipient" (default) or "sender" (the last sender).
+    pub reset_mail_to: String,
+    /// Next hop override ("" = the node's configured `delivery.relay`).
+    pub next_hop: String,
 }
 
 impl Default for Settings {
@@ -51,6 +77,19 @@ impl Default for Settings {
             account_validity_days: 365,
             credentials_to: "sender".to_string(),
             max_open_size: 200 * 1024 * 1024,
+            password_min_length: 10,
+            force_password_change: true,
+            secret_answer_max_attempts: 5,
+            reply_allow_internal_all: true,
+            reply_max_attachment_bytes: 10 * 1024 * 1024,
+            reply_encrypted_copy: false,
+            keep_subject: true,
+            admin_session_idle_secs: 15 * 60,
+            admin_totp_required: false,
+            legacy_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            reset_mail_to: "recipient".to_string(),
+            next_hop: String::new(),
         }
     }
 }
@@ -97,6 +136,19 @@ impl Settings {
             ),
             ("mail.credentials_to", self.credentials_to.clone()),
             ("limits.max_open_size", self.max_open_size.to_string()),
+            ("security.password_min_length", self.password_min_length.to_string()),
+            ("security.force_password_change", self.force_password_change.to_string()),
+            ("security.secret_answer_max_attempts", self.secret_answer_max_attempts.to_string()),
+            ("reply.allow_internal_all", self.reply_allow_internal_all.to_string()),
+            ("reply.max_attachment_bytes", self.reply_max_attachment_bytes.to_string()),
+            ("reply.encrypted_copy", self.reply_encrypted_copy.to_string()),
+            ("mail.keep_subject", self.keep_subject.to_string()),
+            ("security.admin_session_idle_secs", self.admin_session_idle_secs.to_string()),
+            ("security.admin_totp_required", self.admin_totp_required.to_string()),
+            ("network.legacy_hosts", self.legacy_hosts.join("\n")),
+            ("network.trusted_proxies", self.trusted_proxies.join("\n")),
+            ("mail.reset_mail_to", self.reset_mail_to.clone()),
+            ("delivery.next_hop", self.next_hop.clone()),
         ]
     }
 
@@ -127,6 +179,23 @@ impl Settings {
                 "security.account_validity_days" => parse_into(v, &mut s.account_validity_days),
                 "mail.credentials_to" => s.credentials_to = v.trim().to_string(),
                 "limits.max_open_size" => parse_into(v, &mut s.max_open_size),
+                "security.password_min_length" => parse_into(v, &mut s.password_min_length),
+                "security.force_password_change" => parse_into(v, &mut s.force_password_change),
+                "security.secret_answer_max_attempts" => {
+                    parse_into(v, &mut s.secret_answer_max_attempts)
+                }
+                "reply.allow_internal_all" => parse_into(v, &mut s.reply_allow_internal_all),
+                "reply.max_attachment_bytes" => parse_into(v, &mut s.reply_max_attachment_bytes),
+                "reply.encrypted_copy" => parse_into(v, &mut s.reply_encrypted_copy),
+                "mail.keep_subject" => parse_into(v, &mut s.keep_subject),
+                "security.admin_session_idle_secs" => {
+                    parse_into(v, &mut s.admin_session_idle_secs)
+                }
+                "security.admin_totp_required" => parse_into(v, &mut s.admin_totp_required),
+                "network.legacy_hosts" => s.legacy_hosts = list(v),
+                "network.trusted_proxies" => s.trusted_proxies = list(v),
+                "mail.reset_mail_to" => s.reset_mail_to = v.trim().to_string(),
+                "delivery.next_hop" => s.next_hop = v.trim().to_string(),
                 _ => {}
             }
         }
