@@ -9,7 +9,7 @@ use sealpost_mime::generate::{BounceInput, build_bounce};
 use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, deliver};
 use sealpost_smtp::next_hop::NextHop;
 use sealpost_store::{NewQueuedMail, QueueItem, Store};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{CoreError, SettingsHandle, kind, unix_now};
@@ -81,16 +81,28 @@ impl DeliveryWorker {
         }
     }
 
-    /// Runs until the task is dropped. Database errors are logged and retried: the queue is
-    /// the source of truth, so a worker that restarts simply continues from it.
+    /// Runs until the task is dropped. Items are leased only when a delivery slot is free, so
+    /// a lease is never spent waiting in a local backlog (which would let another node take the
+    /// item over and deliver it twice). Database errors are logged and retried: the queue is the
+    /// source of truth, so a worker that restarts simply continues from it.
     pub async fn run(self) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let slots = self.config.concurrency.max(1);
+        let mut tasks = tokio::task::JoinSet::new();
         loop {
+            while tasks.len() >= slots {
+                let _ = tasks.join_next().await;
+            }
+            let free = (slots - tasks.len()) as i64;
             let now = unix_now();
             let lease_until = now + self.config.lease.as_secs() as i64;
             let items = match self
                 .store
-                .lease_due(&self.config.owner, now, lease_until, self.config.batch)
+                .lease_due(
+                    &self.config.owner,
+                    now,
+                    lease_until,
+                    free.min(self.config.batch),
+                )
                 .await
             {
                 Ok(items) => items,
@@ -101,31 +113,46 @@ impl DeliveryWorker {
                 }
             };
             if items.is_empty() {
-                let _ = tokio::time::timeout(self.config.idle_poll, self.wake.notified()).await;
+                // Wait for new mail, a finished delivery (which may free a retry), or the poll tick.
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = tokio::time::sleep(self.config.idle_poll) => {}
+                }
                 continue;
             }
-            let mut tasks = tokio::task::JoinSet::new();
             for item in items {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
                 let worker = self.clone();
                 tasks.spawn(async move {
                     let id = item.id.clone();
                     if let Err(e) = worker.attempt(item).await {
                         tracing::warn!(queue_id = %id, error = %e, "delivery bookkeeping failed");
                     }
-                    drop(permit);
                 });
             }
-            while tasks.join_next().await.is_some() {}
         }
     }
 
     /// One attempt for one leased item.
     pub async fn attempt(&self, item: QueueItem) -> Result<AttemptSummary, CoreError> {
+        // An admin's next-hop setting overrides the configured relay without a restart.
+        let override_hop = {
+            let settings = self.settings.get();
+            let hop = settings.next_hop.trim();
+            if hop.is_empty() {
+                None
+            } else {
+                match hop.parse::<NextHop>() {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delivery.next_hop setting ignored");
+                        None
+                    }
+                }
+            }
+        };
         let results = deliver(
-            &self.config.next_hop,
+            override_hop.as_ref().unwrap_or(&self.config.next_hop),
             &self.config.client,
             &OutboundMessage {
                 mail_from: &item.mail_from,
@@ -178,6 +205,7 @@ impl DeliveryWorker {
                 .await?;
         }
         sealpost_store::commit(tx).await?;
+        crate::metrics::record(&self.store, crate::metrics::BOUNCED, summary.bounced as i64).await;
         tracing::info!(
             queue_id = %item.id,
             kind = %item.kind,

@@ -104,6 +104,9 @@ pub struct DeliveryConfig {
     pub concurrency: usize,
     pub retry_base_secs: u64,
     pub retry_max_secs: u64,
+    /// How long a node holds a queue item it is delivering; after a crash another node takes
+    /// the item over once this has passed.
+    pub lease_secs: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -113,6 +116,7 @@ impl Default for DeliveryConfig {
             concurrency: 16,
             retry_base_secs: 60,
             retry_max_secs: 3600,
+            lease_secs: 300,
         }
     }
 }

@@ -164,6 +164,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         delivery.concurrency = config.delivery.concurrency;
         delivery.retry_base = Duration::from_secs(config.delivery.retry_base_secs);
         delivery.retry_max = Duration::from_secs(config.delivery.retry_max_secs);
+        delivery.lease = Duration::from_secs(config.delivery.lease_secs.max(1));
         let worker = DeliveryWorker::new(store.clone(), settings.clone(), delivery, delivery_wake);
         spawn_until_stop(&mut tasks, stop_rx.clone(), worker.run());
     }
