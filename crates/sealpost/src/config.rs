@@ -107,6 +107,9 @@ pub struct DeliveryConfig {
     /// How long a node holds a queue item it is delivering; after a crash another node takes
     /// the item over once this has passed.
     pub lease_secs: u64,
+    /// Longest wait for the next hop's reply to a command and, separately, for each write of
+    /// message data and the reply after it; a hop that hangs is given up and retried.
+    pub timeout_secs: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -117,6 +120,7 @@ impl Default for DeliveryConfig {
             retry_base_secs: 60,
             retry_max_secs: 3600,
             lease_secs: 300,
+            timeout_secs: 300,
         }
     }
 }
@@ -127,6 +131,8 @@ pub struct WebConfig {
     pub listen: String,
     pub public_url: String,
     pub tls: TlsSetting,
+    /// A client must send its request headers within this time (slowloris protection).
+    pub header_timeout_secs: u64,
 }
 
 impl Default for WebConfig {
@@ -135,6 +141,7 @@ impl Default for WebConfig {
             listen: "127.0.0.1:8443".into(),
             public_url: "https://localhost:8443".into(),
             tls: TlsSetting::Mode("self-signed".into()),
+            header_timeout_secs: 20,
         }
     }
 }

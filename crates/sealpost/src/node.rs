@@ -165,6 +165,9 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         delivery.retry_base = Duration::from_secs(config.delivery.retry_base_secs);
         delivery.retry_max = Duration::from_secs(config.delivery.retry_max_secs);
         delivery.lease = Duration::from_secs(config.delivery.lease_secs.max(1));
+        let hop_timeout = Duration::from_secs(config.delivery.timeout_secs.max(1));
+        delivery.client.command_timeout = hop_timeout.min(delivery.client.command_timeout);
+        delivery.client.data_timeout = hop_timeout;
         let worker = DeliveryWorker::new(store.clone(), settings.clone(), delivery, delivery_wake);
         spawn_until_stop(&mut tasks, stop_rx.clone(), worker.run());
     }
@@ -185,6 +188,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         let app = sealpost_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
         web_handle = Some(handle.clone());
+        let header_timeout = Duration::from_secs(config.web.header_timeout_secs.max(1));
         let tls = match &config.web.tls {
             TlsSetting::Mode(m) if m == "off" => None,
             TlsSetting::Files { cert, key } => Some(sealpost_web::tls::server_config(cert, key)?),
@@ -197,7 +201,8 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         match tls {
             Some(tls) => {
                 let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-                let server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
+                let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
+                limit_slow_clients(server.http_builder(), header_timeout);
                 tasks.spawn(async move {
                     if let Err(e) = server.serve(app).await {
                         tracing::error!(error = %e, "web listener stopped");
@@ -205,7 +210,8 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
                 });
             }
             None => {
-                let server = axum_server::from_tcp(listener).handle(handle);
+                let mut server = axum_server::from_tcp(listener).handle(handle);
+                limit_slow_clients(server.http_builder(), header_timeout);
                 tasks.spawn(async move {
                     if let Err(e) = server.serve(app).await {
                         tracing::error!(error = %e, "web listener stopped");
@@ -255,6 +261,22 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         tasks,
         web_handle,
     })
+}
+
+/// A client that trickles its request headers (slowloris) is cut off instead of holding a
+/// connection open forever.
+fn limit_slow_clients(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(60)));
 }
 
 fn spawn_until_stop(
