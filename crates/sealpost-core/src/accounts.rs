@@ -1,9 +1,12 @@
 //! Recipient login and account lifecycle rules shared by the portal, the admin UI and the CLI.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use sealpost_store::{Account, AccountStatus, Store};
 use zeroize::Zeroizing;
 
-use crate::{CoreError, Settings, normalise_address, unix_now};
+use crate::{CoreError, KeyRing, Settings, normalise_address, unix_now};
 
 #[derive(Debug)]
 pub enum LoginOutcome {
@@ -65,4 +68,333 @@ pub async fn login(
         )
         .await?;
     Ok(LoginOutcome::Success(Box::new(account)))
+}
+
+/// Verifies a password of a known account (e.g. the current one before a change).
+pub async fn verify_password(account: &Account, password: &str) -> Result<bool, CoreError> {
+    let password = Zeroizing::new(password.to_string());
+    let hash = account.password_hash.clone();
+    tokio::task::spawn_blocking(move || sealpost_crypto::verify_secret(&password, &hash))
+        .await
+        .map_err(|_| CoreError::Join)
+}
+
+/// Sets a password the recipient chose (already checked against the policy) and ends every
+/// other session of the account, so whoever knew the old password is signed out everywhere.
+pub async fn change_password(
+    store: &Store,
+    account: &Account,
+    new_password: &str,
+    keep_session: Option<&str>,
+) -> Result<(), CoreError> {
+    let hash = crate::pipeline::hash_off_executor(Zeroizing::new(new_password.to_string())).await?;
+    store.set_password(&account.id, &hash, false).await?;
+    store.delete_sessions_of(&account.id, keep_session).await?;
+    audit(store, account, "portal.password_changed").await;
+    Ok(())
+}
+
+async fn audit(store: &Store, account: &Account, action: &str) {
+    // Best effort: a failed audit write must not undo what the recipient just did.
+    if let Err(e) = store
+        .audit(
+            unix_now(),
+            &account.address,
+            action,
+            Some(&account.id),
+            None,
+            None,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "audit write failed");
+    }
+}
+
+/// The standard secret questions (message keys `portal-q-<id>`). A chosen standard question
+/// is stored as `std:<id>` so it shows in the reader's language.
+pub const STANDARD_QUESTIONS: &[&str] = &[
+    "pet", "city", "school", "street", "teacher", "book", "friend", "parents",
+];
+
+const STD_PREFIX: &str = "std:";
+/// A recipient's own question is at most this long (characters).
+pub const MAX_QUESTION_CHARS: usize = 200;
+/// Answers are hashed, so length is only bounded to spare the hasher.
+pub const MAX_ANSWER_CHARS: usize = 200;
+
+/// A question as stored, from either a standard id or the recipient's own text.
+pub fn stored_question(standard: Option<&str>, own: Option<&str>) -> Option<String> {
+    let own = own.map(str::trim).filter(|q| !q.is_empty());
+    if let Some(own) = own {
+        let own: String = own
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_QUESTION_CHARS)
+            .collect();
+        // A typed "std:…" would otherwise be shown as a standard question.
+        return Some(
+            own.strip_prefix(STD_PREFIX)
+                .unwrap_or(&own)
+                .trim()
+                .to_string(),
+        )
+        .filter(|q| !q.is_empty());
+    }
+    let id = standard?.trim();
+    STANDARD_QUESTIONS
+        .contains(&id)
+        .then(|| format!("{STD_PREFIX}{id}"))
+}
+
+/// The text of a stored question in `lang`.
+pub fn question_text(stored: &str, lang: &str) -> String {
+    match stored.strip_prefix(STD_PREFIX) {
+        Some(id) if STANDARD_QUESTIONS.contains(&id) => {
+            sealpost_i18n::t(lang, &format!("portal-q-{id}"))
+        }
+        _ => stored.to_string(),
+    }
+}
+
+/// Sets the secret question and the (normalised, hashed) answer.
+pub async fn set_secret_question(
+    store: &Store,
+    account: &Account,
+    question: &str,
+    answer: &str,
+) -> Result<(), CoreError> {
+    let normalised = Zeroizing::new(sealpost_crypto::normalise_answer(answer));
+    let hash = crate::pipeline::hash_off_executor(normalised).await?;
+    store
+        .set_secret_question(&account.id, question, &hash)
+        .await?;
+    audit(store, account, "portal.secret_question_set").await;
+    Ok(())
+}
+
+/// The question an unknown address (or an account without a question) is asked: always the
+/// same for one address, unpredictable without the master key, so the question page cannot
+/// tell who has an account.
+pub fn decoy_question(keys: &KeyRing, address: &str) -> String {
+    let id = STANDARD_QUESTIONS[decoy_index(keys, address) % STANDARD_QUESTIONS.len()];
+    format!("{STD_PREFIX}{id}")
+}
+
+fn decoy_index(keys: &KeyRing, address: &str) -> usize {
+    let subkey = keys.master().derive_subkey("decoy-question");
+    let mut keyed = Zeroizing::new(sealpost_crypto::hash_token(&hex_of(&subkey[..])));
+    keyed.push('\n');
+    keyed.push_str(&normalise_address(address));
+    // SHA-256 over (secret || address): a keyed hash is all we need to pick an index.
+    let digest = sealpost_crypto::hash_token(&keyed);
+    usize::from_str_radix(&digest[..8], 16).unwrap_or(0)
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// In-process attempt counts for addresses without an account. Known accounts count in the
+/// database; unknown ones must look the same (blocked after as many wrong answers), but get
+/// no row, so this node remembers them. Bounded: when full it forgets everything, which only
+/// ever errs towards letting a non-account try again.
+fn unknown_attempts() -> &'static Mutex<HashMap<String, i64>> {
+    static MAP: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    MAP.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+const UNKNOWN_ATTEMPTS_CAP: usize = 50_000;
+
+fn unknown_count(key: &str, increment: bool) -> i64 {
+    let mut map = match unknown_attempts().lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if increment {
+        if map.len() >= UNKNOWN_ATTEMPTS_CAP && !map.contains_key(key) {
+            map.clear();
+        }
+        let n = map.entry(key.to_string()).or_insert(0);
+        *n += 1;
+        *n
+    } else {
+        map.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// The first step of a forgotten-password reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResetStart {
+    /// Ask this (stored-form) question; see [`question_text`].
+    Ask(String),
+    /// Too many wrong answers: only an administrator can help.
+    Blocked,
+}
+
+pub async fn reset_question(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    address: &str,
+) -> Result<ResetStart, CoreError> {
+    let address = normalise_address(address);
+    let max = settings.secret_answer_max_attempts.max(1);
+    let account = store.account_by_address(&address).await?;
+    let decoy_key = sealpost_crypto::hash_token(&address);
+    Ok(match account {
+        Some(a) if a.failed_answers >= max => ResetStart::Blocked,
+        Some(a) => match (a.secret_question, a.secret_answer_hash) {
+            (Some(q), Some(_)) if a.status == AccountStatus::Active => ResetStart::Ask(q),
+            _ => ResetStart::Ask(decoy_question(keys, &address)),
+        },
+        None if unknown_count(&decoy_key, false) >= max => ResetStart::Blocked,
+        None => ResetStart::Ask(decoy_question(keys, &address)),
+    })
+}
+
+/// The second step of a forgotten-password reset.
+pub enum ResetOutcome {
+    /// The answer was right: this new password replaces the old one (change forced at the next
+    /// login) and every session of the account has ended.
+    NewPassword(Zeroizing<String>),
+    Wrong,
+    Blocked,
+}
+
+/// Checks an answer. Every address costs one Argon2 verification and one attempt, whether it
+/// has an account, a question, or neither; the attempt is counted *before* checking, so
+/// parallel guesses cannot exceed the limit.
+pub async fn reset_with_answer(
+    store: &Store,
+    settings: &Settings,
+    address: &str,
+    answer: &str,
+    ip: &str,
+) -> Result<ResetOutcome, CoreError> {
+    let address = normalise_address(address);
+    let max = settings.secret_answer_max_attempts.max(1);
+    let answer = Zeroizing::new(sealpost_crypto::normalise_answer(answer));
+    let account = store.account_by_address(&address).await?;
+    let Some(account) = account else {
+        let count = unknown_count(&sealpost_crypto::hash_token(&address), true);
+        dummy_verify(answer).await?;
+        return Ok(if count >= max {
+            ResetOutcome::Blocked
+        } else {
+            ResetOutcome::Wrong
+        });
+    };
+    if account.failed_answers >= max {
+        dummy_verify(answer).await?;
+        return Ok(ResetOutcome::Blocked);
+    }
+    let count = store.record_answer_failure(&account.id).await?;
+    let hash = match (&account.secret_question, &account.secret_answer_hash) {
+        (Some(_), Some(h)) if account.status == AccountStatus::Active && count <= max => {
+            Some(h.clone())
+        }
+        _ => None,
+    };
+    let ok = match hash {
+        Some(hash) => {
+            tokio::task::spawn_blocking(move || sealpost_crypto::verify_secret(&answer, &hash))
+                .await
+                .map_err(|_| CoreError::Join)?
+        }
+        None => {
+            dummy_verify(answer).await?;
+            false
+        }
+    };
+    if !ok {
+        if count >= max {
+            audit(store, &account, "portal.secret_answer_blocked").await;
+            return Ok(ResetOutcome::Blocked);
+        }
+        return Ok(ResetOutcome::Wrong);
+    }
+    store.clear_answer_failures(&account.id).await?;
+    let password = sealpost_crypto::generate_password();
+    let hash = crate::pipeline::hash_off_executor(password.clone()).await?;
+    store.set_password(&account.id, &hash, true).await?;
+    store.delete_sessions_of(&account.id, None).await?;
+    if let Err(e) = store
+        .audit(
+            unix_now(),
+            &account.address,
+            "portal.password_reset_by_answer",
+            Some(&account.id),
+            None,
+            Some(ip),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "audit write failed");
+    }
+    Ok(ResetOutcome::NewPassword(password))
+}
+
+async fn dummy_verify(secret: Zeroizing<String>) -> Result<(), CoreError> {
+    tokio::task::spawn_blocking(move || sealpost_crypto::dummy_verify(&secret))
+        .await
+        .map_err(|_| CoreError::Join)
+}
+
+/// Sets the account's language (mails and portal); only languages with a catalogue.
+pub async fn set_language(
+    store: &Store,
+    account: &Account,
+    language: &str,
+) -> Result<bool, CoreError> {
+    let Some(lang) = sealpost_i18n::resolve(language) else {
+        return Ok(false);
+    };
+    store.set_language(&account.id, lang).await?;
+    Ok(true)
+}
+
+/// Whether this account must replace its (generated) password before doing anything else.
+pub fn must_change_password(account: &Account, settings: &Settings) -> bool {
+    settings.force_password_change && account.must_change_password
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_are_stored_by_id_or_text() {
+        assert_eq!(
+            stored_question(Some("pet"), None).as_deref(),
+            Some("std:pet")
+        );
+        assert_eq!(stored_question(Some("nope"), None), None);
+        assert_eq!(
+            stored_question(Some("pet"), Some("  My own?  ")).as_deref(),
+            Some("My own?")
+        );
+        assert_eq!(
+            stored_question(None, Some("std:pet")).as_deref(),
+            Some("pet")
+        );
+        assert_eq!(stored_question(None, Some("   ")), None);
+        assert_eq!(
+            question_text("std:pet", "de"),
+            "Wie hieß Ihr erstes Haustier?"
+        );
+        assert_eq!(question_text("My own?", "de"), "My own?");
+    }
+
+    #[test]
+    fn decoys_are_stable_per_address_and_keyed() {
+        let keys = KeyRing::new(sealpost_crypto::MasterKey::generate());
+        let a = decoy_question(&keys, "Someone@Example.com");
+        assert_eq!(a, decoy_question(&keys, "someone@example.com"));
+        assert!(a.starts_with("std:"));
+        let distinct: std::collections::HashSet<String> = (0..64)
+            .map(|i| decoy_question(&keys, &format!("user{i}@example.com")))
+            .collect();
+        assert!(distinct.len() > 3, "decoys spread over the list");
+    }
 }

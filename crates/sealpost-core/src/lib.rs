@@ -3,10 +3,14 @@
 //! No HTTP and no SMTP wire handling lives here.
 
 pub mod accounts;
+pub mod admin;
 pub mod delivery;
 pub mod keyring;
+pub mod metrics;
 pub mod open;
+pub mod password_policy;
 pub mod pipeline;
+pub mod reply;
 pub mod settings;
 
 pub use keyring::KeyRing;

@@ -55,8 +55,13 @@ pub async fn open_for_account(
     max_plaintext: usize,
 ) -> Result<OpenedMessage, OpenError> {
     let header = sealpost_crypto::read_header(envelope)?;
-    if header.recipient != account.address || header.key_id.account_id.to_string() != account.id {
+    if header.recipient != account.address {
         return Err(OpenError::WrongRecipient);
+    }
+    // Same address, other account: addresses are unique, so the account the envelope was
+    // sealed for was deleted (with its keys) and this is a new one.
+    if header.key_id.account_id.to_string() != account.id {
+        return Err(OpenError::KeyDeleted);
     }
     let key = match keys.version(store, &header.key_id).await {
         Ok(Some(key)) => key,

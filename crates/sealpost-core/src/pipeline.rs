@@ -106,6 +106,7 @@ impl Gateway {
             .await?;
             sealpost_store::commit(tx).await?;
             self.delivery_wake.notify_one();
+            crate::metrics::record(&self.store, crate::metrics::PASSED, rcpt_to.len() as i64).await;
             return Ok(Accepted {
                 queue_id,
                 encrypted_for: Vec::new(),
@@ -245,6 +246,18 @@ impl Gateway {
         }
         sealpost_store::commit(tx).await?;
         self.delivery_wake.notify_one();
+        crate::metrics::record(
+            &self.store,
+            crate::metrics::ENCRYPTED,
+            accepted.encrypted_for.len() as i64,
+        )
+        .await;
+        crate::metrics::record(
+            &self.store,
+            crate::metrics::PASSED,
+            accepted.relayed_to.len() as i64,
+        )
+        .await;
         for address in &accepted.new_accounts {
             // Best effort: the audit trail must not turn an accepted mail into a retry.
             if let Err(e) = self

@@ -136,15 +136,39 @@ impl Settings {
             ),
             ("mail.credentials_to", self.credentials_to.clone()),
             ("limits.max_open_size", self.max_open_size.to_string()),
-            ("security.password_min_length", self.password_min_length.to_string()),
-            ("security.force_password_change", self.force_password_change.to_string()),
-            ("security.secret_answer_max_attempts", self.secret_answer_max_attempts.to_string()),
-            ("reply.allow_internal_all", self.reply_allow_internal_all.to_string()),
-            ("reply.max_attachment_bytes", self.reply_max_attachment_bytes.to_string()),
-            ("reply.encrypted_copy", self.reply_encrypted_copy.to_string()),
+            (
+                "security.password_min_length",
+                self.password_min_length.to_string(),
+            ),
+            (
+                "security.force_password_change",
+                self.force_password_change.to_string(),
+            ),
+            (
+                "security.secret_answer_max_attempts",
+                self.secret_answer_max_attempts.to_string(),
+            ),
+            (
+                "reply.allow_internal_all",
+                self.reply_allow_internal_all.to_string(),
+            ),
+            (
+                "reply.max_attachment_bytes",
+                self.reply_max_attachment_bytes.to_string(),
+            ),
+            (
+                "reply.encrypted_copy",
+                self.reply_encrypted_copy.to_string(),
+            ),
             ("mail.keep_subject", self.keep_subject.to_string()),
-            ("security.admin_session_idle_secs", self.admin_session_idle_secs.to_string()),
-            ("security.admin_totp_required", self.admin_totp_required.to_string()),
+            (
+                "security.admin_session_idle_secs",
+                self.admin_session_idle_secs.to_string(),
+            ),
+            (
+                "security.admin_totp_required",
+                self.admin_totp_required.to_string(),
+            ),
             ("network.legacy_hosts", self.legacy_hosts.join("\n")),
             ("network.trusted_proxies", self.trusted_proxies.join("\n")),
             ("mail.reset_mail_to", self.reset_mail_to.clone()),
@@ -188,9 +212,7 @@ impl Settings {
                 "reply.max_attachment_bytes" => parse_into(v, &mut s.reply_max_attachment_bytes),
                 "reply.encrypted_copy" => parse_into(v, &mut s.reply_encrypted_copy),
                 "mail.keep_subject" => parse_into(v, &mut s.keep_subject),
-                "security.admin_session_idle_secs" => {
-                    parse_into(v, &mut s.admin_session_idle_secs)
-                }
+                "security.admin_session_idle_secs" => parse_into(v, &mut s.admin_session_idle_secs),
                 "security.admin_totp_required" => parse_into(v, &mut s.admin_totp_required),
                 "network.legacy_hosts" => s.legacy_hosts = list(v),
                 "network.trusted_proxies" => s.trusted_proxies = list(v),

@@ -397,6 +397,15 @@ impl Store {
         tx.commit().await?;
         Ok(gone == 1)
     }
+
+    /// Forgets wrong secret answers after a right one (the login lockout is left alone).
+    pub async fn clear_answer_failures(&self, account_id: &str) -> Result<()> {
+        sqlx::query(&self.sql("UPDATE accounts SET failed_answers = 0 WHERE id = ?"))
+            .bind(account_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }
 
 async fn insert_key(

@@ -6,6 +6,7 @@
 //! (upserts) are chosen per [`Backend`]. The domain sees only plain Rust types, never a driver type.
 
 mod accounts;
+mod admins;
 mod audit;
 mod ledger;
 mod migrate;
@@ -14,15 +15,18 @@ mod opens;
 mod queue;
 mod sessions;
 mod settings;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use accounts::{Account, AccountStatus, NewAccount};
+pub use admins::Admin;
 pub use audit::AuditEvent;
 pub use ledger::LedgerEntry;
 pub use nodes::NodeInfo;
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};
 pub use sessions::{SessionKind, SessionRecord};
+pub use stats::day_of;
 
 use std::borrow::Cow;
 use std::str::FromStr;

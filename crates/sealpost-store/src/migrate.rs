@@ -11,12 +11,20 @@ struct Migration {
     mysql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-    mysql: include_str!("../migrations/mysql/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+        mysql: include_str!("../migrations/mysql/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_admin.sql"),
+        postgres: include_str!("../migrations/postgres/0002_admin.sql"),
+        mysql: include_str!("../migrations/mysql/0002_admin.sql"),
+    },
+];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes
 /// migrations across nodes.

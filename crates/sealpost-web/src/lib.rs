@@ -28,6 +28,8 @@ pub struct AppState {
     pub keys: KeyRing,
     pub settings: SettingsHandle,
     pub web: Arc<WebConfig>,
+    /// Wakes this node's delivery worker when the portal queues mail (a reply).
+    pub delivery_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Boot-time web settings (from the configuration file, not the database).
@@ -58,6 +60,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             language_scope,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::legacy_host_redirect,
+        ))
         .with_state(state)
 }
 
@@ -77,6 +83,24 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/open/{token}/part/{index}", get(pages::open::part))
         .route("/open/{token}/cid/{cid}", get(pages::open::cid))
         .route("/open/{token}/message.eml", get(pages::open::eml))
+        .route(
+            "/open/{token}/reply",
+            post(pages::reply::send).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/open/{token}/sent", get(pages::reply::sent))
+        .route(
+            "/welcome",
+            get(pages::welcome::form).post(pages::welcome::submit),
+        )
+        .route(
+            "/forgot",
+            get(pages::forgot::form).post(pages::forgot::submit_address),
+        )
+        .route("/forgot/answer", post(pages::forgot::submit_answer))
+        .route("/profile", get(pages::profile::show))
+        .route("/profile/password", post(pages::profile::change_password))
+        .route("/profile/question", post(pages::profile::change_question))
+        .route("/profile/language", post(pages::profile::change_language))
 }
 
 /// The connection info type handlers extract the peer address from.

@@ -22,6 +22,13 @@ pub async fn run(config_file: Option<&Path>) -> Result<()> {
     config.validate()?;
     node::ensure_data_dir(&config.data_dir)?;
     let running = node::start(&config).await?;
+    // The first admin of a fresh demo; later runs keep the admin (and its changed password).
+    let admin_password = if running.store.count_admins().await? == 0 {
+        let actor = sealpost_core::admin::Actor::cli();
+        Some(sealpost_core::admin::create_admin(&running.store, "admin", &actor).await?)
+    } else {
+        None
+    };
     let outbox: PathBuf = config.data_dir.join("outbox").join("new");
     let smtp = running.smtp_addr.map(|a| a.to_string()).unwrap_or_default();
     let (smtp_host, smtp_port) = smtp.rsplit_once(':').unwrap_or(("127.0.0.1", "10025"));
@@ -32,6 +39,19 @@ pub async fn run(config_file: Option<&Path>) -> Result<()> {
         "  Portal (self-signed certificate):  {}",
         config.web.public_url
     );
+    println!(
+        "  Admin UI:                          {}/admin",
+        config.web.public_url.trim_end_matches('/')
+    );
+    match &admin_password {
+        Some(p) => println!(
+            "  Admin sign-in:                     admin / {} (one-time; you choose your own at first sign-in)",
+            p.as_str()
+        ),
+        None => println!(
+            "  Admin sign-in:                     your existing admin (sealpost admin reset-password admin)"
+        ),
+    }
     println!("  SMTP (give it mail to encrypt):    {smtp}");
     println!("  Delivered mail lands in:           {}", outbox.display());
     println!(

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use sealpost::config::Config;
 use sealpost::node;
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "sealpost",
@@ -31,6 +33,15 @@ enum Command {
     Migrate,
     /// Check the configuration and exit
     CheckConfig,
+    /// Administrators: create, reset-password, list
+    #[command(subcommand)]
+    Admin(cli::admin::AdminCommand),
+    /// Recipient accounts: list, reset-password, disable, enable, unlock, delete
+    #[command(subcommand)]
+    User(cli::user::UserCommand),
+    /// Keys: rotate an account's key; back up or restore the master key
+    #[command(subcommand)]
+    Keys(cli::keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +78,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Demo => sealpost::demo::run(cli.config.as_deref()).await,
+        Command::Admin(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            cli::admin::run(&config, command).await
+        }
+        Command::User(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            cli::user::run(&config, command).await
+        }
+        Command::Keys(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            cli::keys::run(&config, command).await
+        }
         Command::CheckConfig => {
             let config = Config::load(cli.config.as_deref())?;
             println!(

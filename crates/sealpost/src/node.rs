@@ -168,7 +168,12 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         let hop_timeout = Duration::from_secs(config.delivery.timeout_secs.max(1));
         delivery.client.command_timeout = hop_timeout.min(delivery.client.command_timeout);
         delivery.client.data_timeout = hop_timeout;
-        let worker = DeliveryWorker::new(store.clone(), settings.clone(), delivery, delivery_wake);
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            settings.clone(),
+            delivery,
+            delivery_wake.clone(),
+        );
         spawn_until_stop(&mut tasks, stop_rx.clone(), worker.run());
     }
 
@@ -180,6 +185,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         listener.set_nonblocking(true)?;
         web_addr = Some(listener.local_addr()?);
         let state = sealpost_web::AppState {
+            delivery_wake: delivery_wake.clone(),
             store: store.clone(),
             keys: keys.clone(),
             settings: settings.clone(),

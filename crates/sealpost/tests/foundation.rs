@@ -150,6 +150,7 @@ async fn flagged_mail_is_encrypted_per_recipient_and_opens_in_the_portal() {
                 && cookie.contains("SameSite=Lax")
         );
 
+        complete_first_login(&node, &client, &password).await;
         let r = client.get(node.url(&open_path)).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let csp = r
@@ -356,6 +357,7 @@ async fn envelopes_open_only_for_their_account_and_tampering_is_detected() {
             .status(),
         303
     );
+    complete_first_login(&node, &bob, &password_for("bob@example.com")).await;
     let r = node.post_open(&bob, &alice_payload).await;
     let path = location(&r);
     let r = bob.get(node.url(&path)).send().await.unwrap();

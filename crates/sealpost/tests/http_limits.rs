@@ -18,18 +18,26 @@ async fn slowloris_http_client_is_cut_off() {
     let addr = node.node.web_addr.expect("web");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     // Headers trickle in and never finish.
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the server closed the connection");
     assert!(started.elapsed() < Duration::from_secs(5));
     let text = String::from_utf8_lossy(&buf);
-    assert!(!text.contains("200 OK"), "no answer to an unfinished request: {text}");
+    assert!(
+        !text.contains("200 OK"),
+        "no answer to an unfinished request: {text}"
+    );
 
     // A normal client on a new connection is still served.
     let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
-    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     ok.read_to_end(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));

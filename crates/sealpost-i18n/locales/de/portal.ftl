@@ -41,3 +41,86 @@ portal-error-unavailable = Der Dienst ist vorübergehend nicht erreichbar. Bitte
 portal-error-no-payload = In der hochgeladenen Datei wurde keine sichere Nachricht gefunden. Bitte wählen Sie die Datei secure.htm aus Ihrer E-Mail.
 portal-error-bad-request = Die Anfrage konnte nicht verstanden werden.
 portal-footer = Geschützt durch die Ende-zu-Ende-Verschlüsselung von Sealpost.
+
+# Navigation
+portal-nav-messages = Nachrichten
+portal-nav-profile = Profil
+
+# Passwort und Sicherheitsfrage wählen (erste Anmeldung, Profil)
+portal-welcome-title = Eigenes Passwort wählen
+portal-welcome-intro = Sie haben sich mit einem für Sie erzeugten Passwort angemeldet. Bitte wählen Sie jetzt Ihr eigenes Passwort.
+portal-welcome-question-intro = Wählen Sie außerdem eine Sicherheitsfrage. Wenn Sie Ihr Passwort einmal vergessen, erhalten Sie mit der richtigen Antwort hier direkt ein neues.
+portal-new-password = Neues Passwort
+portal-new-password-repeat = Neues Passwort wiederholen
+portal-current-password = Bisheriges Passwort
+portal-pw-rules = Mindestens {min} Zeichen. Nicht Ihre E-Mail-Adresse und kein häufig verwendetes Passwort.
+portal-pw-too-short = Das Passwort ist zu kurz.
+portal-pw-too-long = Das Passwort ist zu lang.
+portal-pw-is-address = Das Passwort darf nicht Ihre E-Mail-Adresse sein.
+portal-pw-common = Dieses Passwort wird zu häufig verwendet. Bitte wählen Sie ein anderes.
+portal-pw-mismatch = Die beiden neuen Passwörter stimmen nicht überein.
+portal-pw-wrong-current = Das bisherige Passwort ist nicht richtig.
+portal-question = Sicherheitsfrage
+portal-question-choose = Frage auswählen …
+portal-question-own = … oder eigene Frage formulieren
+portal-answer = Antwort
+portal-answer-hint = Groß- und Kleinschreibung spielt keine Rolle.
+portal-question-required = Bitte wählen oder formulieren Sie eine Sicherheitsfrage und geben Sie eine Antwort ein.
+portal-save = Speichern
+portal-q-pet = Wie hieß Ihr erstes Haustier?
+portal-q-city = In welcher Stadt sind Sie geboren?
+portal-q-school = Wie hieß Ihre Grundschule?
+portal-q-street = In welcher Straße sind Sie aufgewachsen?
+portal-q-teacher = Wie hieß Ihre Lieblingslehrerin oder Ihr Lieblingslehrer?
+portal-q-book = Was ist Ihr Lieblingsbuch?
+portal-q-friend = Wie lautet der Vorname Ihrer ältesten Freundin oder Ihres ältesten Freundes?
+portal-q-parents = In welcher Stadt haben sich Ihre Eltern kennengelernt?
+
+# Passwort vergessen
+portal-forgot-link = Passwort vergessen?
+portal-forgot-title = Passwort vergessen
+portal-forgot-intro = Geben Sie Ihre E-Mail-Adresse ein. Danach wird Ihnen Ihre Sicherheitsfrage gestellt.
+portal-forgot-answer-intro = Beantworten Sie Ihre Sicherheitsfrage, um ein neues Passwort zu erhalten.
+portal-forgot-next = Weiter
+portal-forgot-wrong = Diese Antwort ist nicht richtig. Wenn Sie keine Sicherheitsfrage festgelegt haben, wenden Sie sich bitte an den Absender Ihrer Nachrichten: Er kann Ihr Passwort zurücksetzen lassen.
+portal-forgot-blocked = Ihr Passwort kann hier nicht zurückgesetzt werden. Bitte wenden Sie sich an den Absender Ihrer Nachrichten: Er kann Ihr Passwort von einem Administrator zurücksetzen lassen, und Sie erhalten dann neue Zugangsdaten.
+portal-forgot-done-title = Ihr neues Passwort
+portal-forgot-done = Ihr Passwort wurde zurückgesetzt, das bisherige Passwort gilt nicht mehr. Notieren oder kopieren Sie das neue Passwort jetzt: Es wird nur einmal angezeigt. Nach der Anmeldung werden Sie gebeten, ein eigenes Passwort zu wählen.
+portal-forgot-new-password = Neues Passwort: {password}
+portal-forgot-to-login = Jetzt anmelden
+
+# Profil
+portal-profile-title = Ihr Profil
+portal-account = Konto
+portal-created-on = Angelegt am
+portal-last-login = Letzte Anmeldung
+portal-prev-login = Anmeldung davor
+portal-valid-until = Gültig bis
+portal-validity-hint = Das Konto verfällt, wenn Sie sich {days} Tage lang nicht anmelden; jede Anmeldung verlängert es.
+portal-never = noch nie
+portal-login-at = {time} von {ip}
+portal-change-password = Passwort ändern
+portal-change-question = Sicherheitsfrage
+portal-current-question = Ihre aktuelle Frage: {question}
+portal-no-question = Sie haben noch keine Sicherheitsfrage festgelegt.
+portal-change-language = Sprache
+portal-language-saved = Ihre Sprache wurde gespeichert.
+portal-password-saved = Ihr Passwort wurde geändert. Alle Ihre anderen Sitzungen wurden abgemeldet.
+portal-question-saved = Ihre Sicherheitsfrage wurde gespeichert.
+
+# Sichere Antwort
+portal-reply = Sicher antworten
+portal-reply-to = An
+portal-reply-cc-label = Auch an diese Personen in der Organisation des Absenders senden:
+portal-reply-text = Ihre Nachricht
+portal-reply-attachments = Anhänge (zusammen höchstens {size})
+portal-reply-send = Antwort senden
+portal-reply-hint = Ihre Antwort geht nur an den Absender dieser Nachricht. Die ursprüngliche Nachricht wird unter Ihrem Text zitiert.
+portal-reply-sent-title = Ihre Antwort wurde versendet
+portal-reply-sent = Ihre Antwort an {to} wurde angenommen und wird zugestellt.
+portal-reply-copy = Sie erhalten eine verschlüsselte Kopie Ihrer Antwort per E-Mail.
+portal-reply-back = Zurück zur Nachricht
+portal-reply-too-large = Die Anhänge sind zu groß. Zusammen dürfen sie höchstens {size} groß sein.
+portal-reply-empty = Bitte schreiben Sie eine Nachricht.
+portal-reply-no-sender = Diese Nachricht hat keine Absenderadresse, an die eine Antwort gehen könnte.
+portal-reply-quote-intro = Am {date} schrieb {sender}:

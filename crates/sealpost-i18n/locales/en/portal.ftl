@@ -41,3 +41,86 @@ portal-error-unavailable = The service is temporarily unavailable. Please try ag
 portal-error-no-payload = No secure message was found in the uploaded file. Please choose the file secure.htm from your e-mail.
 portal-error-bad-request = The request could not be understood.
 portal-footer = Protected by Sealpost end-to-end message encryption.
+
+# Navigation
+portal-nav-messages = Messages
+portal-nav-profile = Profile
+
+# Choosing a password and a secret question (first sign-in, profile)
+portal-welcome-title = Choose your own password
+portal-welcome-intro = You signed in with a password that was generated for you. Please choose your own password now.
+portal-welcome-question-intro = Also choose a secret question. If you ever forget your password, answering it gives you a new one right here.
+portal-new-password = New password
+portal-new-password-repeat = Repeat the new password
+portal-current-password = Current password
+portal-pw-rules = At least {min} characters. Not your e-mail address and not a commonly used password.
+portal-pw-too-short = The password is too short.
+portal-pw-too-long = The password is too long.
+portal-pw-is-address = The password must not be your e-mail address.
+portal-pw-common = This password is used too often. Please choose another one.
+portal-pw-mismatch = The two new passwords are not the same.
+portal-pw-wrong-current = The current password is not correct.
+portal-question = Secret question
+portal-question-choose = Choose a question …
+portal-question-own = … or write your own question
+portal-answer = Answer
+portal-answer-hint = Upper and lower case do not matter.
+portal-question-required = Please choose or write a secret question and enter an answer.
+portal-save = Save
+portal-q-pet = What was the name of your first pet?
+portal-q-city = In which town or city were you born?
+portal-q-school = What was the name of your primary school?
+portal-q-street = In which street did you grow up?
+portal-q-teacher = What was the name of your favourite teacher?
+portal-q-book = What is your favourite book?
+portal-q-friend = What is the first name of your oldest friend?
+portal-q-parents = In which town or city did your parents meet?
+
+# Forgotten password
+portal-forgot-link = Forgot your password?
+portal-forgot-title = Forgotten password
+portal-forgot-intro = Enter your e-mail address. You will then be asked your secret question.
+portal-forgot-answer-intro = Answer your secret question to receive a new password.
+portal-forgot-next = Next
+portal-forgot-wrong = This answer is not correct. If you have not set a secret question, please contact the sender of your messages: they can have your password reset.
+portal-forgot-blocked = Your password cannot be reset here. Please contact the sender of your messages: they can have your password reset by an administrator, and you will then receive new login details.
+portal-forgot-done-title = Your new password
+portal-forgot-done = Your password has been reset and your old password no longer works. Write down or copy the new password now: it is shown only once. After signing in you will be asked to choose your own password.
+portal-forgot-new-password = New password: {password}
+portal-forgot-to-login = Sign in now
+
+# Profile
+portal-profile-title = Your profile
+portal-account = Account
+portal-created-on = Created on
+portal-last-login = Last sign-in
+portal-prev-login = Sign-in before that
+portal-valid-until = Valid until
+portal-validity-hint = The account expires if you do not sign in for {days} days; every sign-in extends it.
+portal-never = never
+portal-login-at = {time} from {ip}
+portal-change-password = Change password
+portal-change-question = Secret question
+portal-current-question = Your current question: {question}
+portal-no-question = You have not set a secret question yet.
+portal-change-language = Language
+portal-language-saved = Your language has been saved.
+portal-password-saved = Your password has been changed. All your other sessions have been signed out.
+portal-question-saved = Your secret question has been saved.
+
+# Secure reply
+portal-reply = Reply securely
+portal-reply-to = To
+portal-reply-cc-label = Also send to these people at the sender's organisation:
+portal-reply-text = Your message
+portal-reply-attachments = Attachments (together at most {size})
+portal-reply-send = Send reply
+portal-reply-hint = Your reply goes only to the sender of this message. The original message is quoted below your text.
+portal-reply-sent-title = Your reply has been sent
+portal-reply-sent = Your reply to {to} has been accepted and is being delivered.
+portal-reply-copy = You will receive an encrypted copy of your reply by e-mail.
+portal-reply-back = Back to the message
+portal-reply-too-large = The attachments are too large. Together they may be at most {size}.
+portal-reply-empty = Please write a message.
+portal-reply-no-sender = This message has no sender address that a reply could go to.
+portal-reply-quote-intro = On {date}, {sender} wrote:

@@ -27,10 +27,14 @@ pub async fn home(
     let Some(user) = user else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let settings = state.settings.get();
+    if let Some(detour) = super::welcome::detour(&user, &settings, "/") {
+        return Ok(detour);
+    }
     let tr = Tr::for_request(
         &headers,
         user.account.language.as_deref(),
-        &state.settings.get().default_language,
+        &settings.default_language,
     );
     Ok(render(&HomePage {
         tr,

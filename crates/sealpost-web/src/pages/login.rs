@@ -136,12 +136,19 @@ pub async fn submit(
     {
         tracing::warn!(error = %e, "audit write failed");
     }
+    // A generated password is replaced first; the original target (e.g. the opened message)
+    // is carried through the detour.
+    let target = if sealpost_core::accounts::must_change_password(&account, &settings) {
+        super::welcome::welcome_url(&next)
+    } else {
+        next
+    };
     Ok((
         AppendHeaders([(
             header::SET_COOKIE,
             session::set_cookie(&token, settings.session_idle_secs.max(60) * 48),
         )]),
-        Redirect::to(&next),
+        Redirect::to(&target),
     )
         .into_response())
 }

@@ -1,10 +1,14 @@
 //! One module per page or page group.
 
 pub mod assets;
+pub mod forgot;
 pub mod health;
 pub mod home;
 pub mod login;
 pub mod open;
+pub mod profile;
+pub mod reply;
+pub mod welcome;
 
 use crate::error::WebError;
 

@@ -12,6 +12,7 @@ use sealpost_core::open::{OpenedMessage, open_for_account, parse_payload};
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
 
 use super::render;
+use super::welcome::detour;
 use crate::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
@@ -79,7 +80,11 @@ struct PayloadForm {
 }
 
 /// Loads the parked envelope and opens it for the logged-in account.
-async fn load(state: &AppState, user: &PortalUser, token: &str) -> Result<OpenedMessage, WebError> {
+pub(crate) async fn load(
+    state: &AppState,
+    user: &PortalUser,
+    token: &str,
+) -> Result<OpenedMessage, WebError> {
     let token_hash = sealpost_crypto::hash_token(token);
     let now = sealpost_store::unix_now();
     let envelope = state
@@ -91,11 +96,11 @@ async fn load(state: &AppState, user: &PortalUser, token: &str) -> Result<Opened
     Ok(open_for_account(&state.store, &state.keys, &user.account, &envelope, max).await?)
 }
 
-fn login_redirect(token: &str) -> Response {
+pub(crate) fn login_redirect(token: &str) -> Response {
     Redirect::to(&format!("/login?next=/open/{token}")).into_response()
 }
 
-fn valid_token(token: &str) -> bool {
+pub(crate) fn valid_token(token: &str) -> bool {
     token.len() == 43
         && token
             .bytes()
@@ -118,6 +123,15 @@ struct MessagePage<'a> {
     subject: String,
     msg: DisplayMessage,
     attachments: Vec<AttachmentRow>,
+    reply: Option<ReplyForm>,
+}
+
+/// What the reply form offers; None when the original has no address to reply to.
+pub struct ReplyForm {
+    pub to: String,
+    pub cc_options: Vec<String>,
+    /// Empty when attachments are switched off.
+    pub attachment_limit: String,
 }
 
 fn size_text(bytes: usize) -> String {
@@ -158,14 +172,29 @@ pub async fn show(
     let Some(user) = user else {
         return Ok(login_redirect(&token));
     };
+    let settings = state.settings.get();
+    if let Some(detour) = detour(&user, &settings, &format!("/open/{token}")) {
+        return Ok(detour);
+    }
     let opened = load(&state, &user, &token).await?;
     let msg = prepare_for_display(&opened.raw, &cid_url(&token))
         .map_err(|_| WebError::Open(sealpost_core::open::OpenError::Damaged))?;
     let tr = Tr::for_request(
         &headers,
         user.account.language.as_deref(),
-        &state.settings.get().default_language,
+        &settings.default_language,
     );
+    let reply = sealpost_core::reply::recipients(&opened.raw, &settings, &user.account.address)
+        .ok()
+        .map(|(_, r)| ReplyForm {
+            to: r.to,
+            cc_options: r.cc_options,
+            attachment_limit: if settings.reply_max_attachment_bytes > 0 {
+                size_text(settings.reply_max_attachment_bytes)
+            } else {
+                String::new()
+            },
+        });
     let subject = if msg.subject.trim().is_empty() {
         tr.t("portal-no-subject")
     } else {
@@ -189,6 +218,7 @@ pub async fn show(
         subject,
         msg,
         attachments,
+        reply,
     })?
     .into_response())
 }
@@ -202,6 +232,9 @@ pub async fn html_body(
     let Some(user) = user else {
         return Err(WebError::Forbidden);
     };
+    if detour(&user, &state.settings.get(), "/").is_some() {
+        return Err(WebError::Forbidden);
+    }
     if !valid_token(&token) {
         return Err(WebError::ExpiredOpen);
     }
@@ -263,6 +296,9 @@ pub async fn part(
     if !valid_token(&token) {
         return Err(WebError::ExpiredOpen);
     }
+    if let Some(detour) = detour(&user, &state.settings.get(), &format!("/open/{token}")) {
+        return Ok(detour);
+    }
     let opened = load(&state, &user, &token).await?;
     let data = attachment(&opened.raw, index).ok_or(WebError::NotFound)?;
     Ok(download(
@@ -281,6 +317,9 @@ pub async fn cid(
     let Some(user) = user else {
         return Err(WebError::Forbidden);
     };
+    if detour(&user, &state.settings.get(), "/").is_some() {
+        return Err(WebError::Forbidden);
+    }
     if !valid_token(&token) {
         return Err(WebError::ExpiredOpen);
     }
@@ -313,6 +352,9 @@ pub async fn eml(
     };
     if !valid_token(&token) {
         return Err(WebError::ExpiredOpen);
+    }
+    if let Some(detour) = detour(&user, &state.settings.get(), &format!("/open/{token}")) {
+        return Ok(detour);
     }
     let opened = load(&state, &user, &token).await?;
     let name = format!("message-{}.eml", &opened.header.message_id_hex()[..8]);

@@ -191,3 +191,38 @@ pub fn location(response: &reqwest::Response) -> String {
 pub fn crlf(s: &str) -> Vec<u8> {
     s.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes()
 }
+
+/// Completes the forced first-login page for tests that are not about it: keeps `password`
+/// (a generated one meets the policy) and sets a secret question. Does nothing when the
+/// account has no pending change.
+pub async fn complete_first_login(node: &TestNode, client: &reqwest::Client, password: &str) {
+    let response = client
+        .get(node.url("/welcome?next=/"))
+        .send()
+        .await
+        .expect("welcome page");
+    if response.status() != 200 {
+        return;
+    }
+    let page = response.text().await.expect("welcome text");
+    let marker = "name=\"csrf\" value=\"";
+    let Some(start) = page.find(marker).map(|i| i + marker.len()) else {
+        return;
+    };
+    let end = page[start..].find('"').expect("csrf value") + start;
+    let csrf = page[start..end].to_string();
+    let response = client
+        .post(node.url("/welcome"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("next", "/"),
+            ("password", password),
+            ("password2", password),
+            ("question", "pet"),
+            ("answer", "sealpost"),
+        ])
+        .send()
+        .await
+        .expect("welcome submit");
+    assert_eq!(response.status(), 303, "first login completed");
+}

@@ -1,0 +1,255 @@
+//! Operational counters and the monitoring snapshot. Counters are kept per UTC day in the
+//! database (every node adds to the same rows), so the dashboard and `/metrics` show the
+//! whole installation, not one node, and survive restarts.
+
+use sealpost_store::{NodeInfo, QueueStats, Store, StoreError, day_of};
+
+/// Recipients a flagged mail was encrypted for.
+pub const ENCRYPTED: &str = "encrypted";
+/// Recipients a mail was passed through to unchanged.
+pub const PASSED: &str = "passed";
+/// Recipients that bounced (5xx or given up).
+pub const BOUNCED: &str = "bounced";
+/// Failed portal logins (wrong password or locked); the portal's login calls [`record`].
+pub const LOGIN_FAILED: &str = "login_failed";
+/// Accounts locked after too many failed logins.
+pub const LOCKOUTS: &str = "lockouts";
+/// Secure replies sent from the portal.
+pub const REPLIES: &str = "replies";
+/// Successful portal logins (per-day chart; the totals come from the audit log).
+pub const LOGINS: &str = "logins";
+
+/// The counters charted on the dashboard.
+pub const CHARTED: &[&str] = &[ENCRYPTED, PASSED, BOUNCED, LOGINS, LOGIN_FAILED];
+
+/// Adds `by` to today's counter; best effort, a failure is logged and never fails a mail.
+pub async fn record(store: &Store, name: &str, by: i64) {
+    if by <= 0 {
+        return;
+    }
+    if let Err(e) = store
+        .bump_counter(name, day_of(crate::unix_now()), by)
+        .await
+    {
+        tracing::warn!(error = %e, counter = name, "counter update failed");
+    }
+}
+
+/// A value today, over the last 7 days and over the last 30 days (today included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Period {
+    pub today: i64,
+    pub days7: i64,
+    pub days30: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub encrypted: Period,
+    pub passed: Period,
+    pub bounced: Period,
+    pub new_accounts: Period,
+    pub logins: Period,
+    pub login_failed: Period,
+    pub lockouts: Period,
+    pub locked_now: i64,
+    pub opens: Period,
+    pub replies: Period,
+    pub queue: QueueStats,
+    pub oldest_age_secs: Option<i64>,
+    pub last_errors: Vec<(String, String)>,
+    pub nodes: Vec<NodeInfo>,
+    pub accounts_total: i64,
+    /// Per charted counter: 30 daily values, oldest first.
+    pub series: Vec<(&'static str, Vec<i64>)>,
+    pub now: i64,
+}
+
+fn period_from_rows(rows: &[(i64, String, i64)], name: &str, today: i64) -> Period {
+    let mut p = Period::default();
+    for (day, _, v) in rows.iter().filter(|(_, n, _)| n == name) {
+        let age = today - day;
+        if age == 0 {
+            p.today += v;
+        }
+        if age < 7 {
+            p.days7 += v;
+        }
+        if age < 30 {
+            p.days30 += v;
+        }
+    }
+    p
+}
+
+async fn period_of<F, Fut>(now: i64, count_since: F) -> Result<Period, StoreError>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<i64, StoreError>>,
+{
+    let start_today = day_of(now) * 86_400;
+    Ok(Period {
+        today: count_since(start_today).await?,
+        days7: count_since(start_today - 6 * 86_400).await?,
+        days30: count_since(start_today - 29 * 86_400).await?,
+    })
+}
+
+/// Everything the dashboard and `/metrics` show, read from the database.
+pub async fn dashboard(store: &Store, now: i64) -> Result<Dashboard, StoreError> {
+    let today = day_of(now);
+    let rows = store.counters_since(today - 29).await?;
+    let queue = store.queue_stats(now).await?;
+    let mut series = Vec::new();
+    for name in CHARTED {
+        let mut values = vec![0i64; 30];
+        for (day, n, v) in &rows {
+            let age = today - day;
+            if n == name && (0..30).contains(&age) {
+                values[(29 - age) as usize] += v;
+            }
+        }
+        series.push((*name, values));
+    }
+    Ok(Dashboard {
+        encrypted: period_from_rows(&rows, ENCRYPTED, today),
+        passed: period_from_rows(&rows, PASSED, today),
+        bounced: period_from_rows(&rows, BOUNCED, today),
+        // Every portal login is audited, which also covers logins before counters existed.
+        logins: period_of(now, |s| store.count_audit_since("portal.login", s)).await?,
+        login_failed: period_from_rows(&rows, LOGIN_FAILED, today),
+        lockouts: period_from_rows(&rows, LOCKOUTS, today),
+        replies: period_from_rows(&rows, REPLIES, today),
+        new_accounts: period_of(now, |s| store.count_accounts_created_since(s)).await?,
+        opens: period_of(now, |s| store.count_opens_since(s)).await?,
+        locked_now: store.count_locked_accounts(now).await?,
+        oldest_age_secs: queue.oldest_created_at.map(|t| (now - t).max(0)),
+        queue,
+        last_errors: store.queue_recent_errors(10).await?,
+        nodes: store.nodes().await?,
+        accounts_total: store.count_accounts().await?,
+        series,
+        now,
+    })
+}
+
+/// The Prometheus text exposition of a snapshot. Counts are per installation; the `period`
+/// label says over which window (`today`, `7d`, `30d`).
+pub fn prometheus(d: &Dashboard) -> String {
+    let mut out = String::new();
+    let periods: [(&str, Period, &str); 9] = [
+        (
+            "sealpost_mails_encrypted",
+            d.encrypted,
+            "Recipients a mail was encrypted for",
+        ),
+        (
+            "sealpost_mails_passed",
+            d.passed,
+            "Recipients a mail was passed through to",
+        ),
+        (
+            "sealpost_mails_bounced",
+            d.bounced,
+            "Recipients that bounced",
+        ),
+        (
+            "sealpost_accounts_created",
+            d.new_accounts,
+            "New recipient accounts",
+        ),
+        (
+            "sealpost_portal_logins",
+            d.logins,
+            "Successful portal logins",
+        ),
+        (
+            "sealpost_portal_login_failures",
+            d.login_failed,
+            "Failed portal logins",
+        ),
+        ("sealpost_lockouts", d.lockouts, "Account lockouts"),
+        (
+            "sealpost_opens",
+            d.opens,
+            "Secure messages opened for the first time",
+        ),
+        ("sealpost_replies", d.replies, "Secure replies sent"),
+    ];
+    for (name, p, help) in periods {
+        out.push_str(&format!("# HELP {name} {help}.\n# TYPE {name} gauge\n"));
+        for (label, v) in [("today", p.today), ("7d", p.days7), ("30d", p.days30)] {
+            out.push_str(&format!("{name}{{period=\"{label}\"}} {v}\n"));
+        }
+    }
+    let gauges: [(&str, i64, &str); 5] = [
+        (
+            "sealpost_queue_items",
+            d.queue.queued,
+            "Mails in the outbound queue",
+        ),
+        (
+            "sealpost_queue_deferred",
+            d.queue.deferred,
+            "Queued mails waiting for a retry",
+        ),
+        (
+            "sealpost_queue_oldest_age_seconds",
+            d.oldest_age_secs.unwrap_or(0),
+            "Age of the oldest queued mail",
+        ),
+        ("sealpost_accounts", d.accounts_total, "Recipient accounts"),
+        (
+            "sealpost_accounts_locked",
+            d.locked_now,
+            "Accounts locked right now",
+        ),
+    ];
+    for (name, v, help) in gauges {
+        out.push_str(&format!(
+            "# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {v}\n"
+        ));
+    }
+    out.push_str(
+        "# HELP sealpost_node_heartbeat_age_seconds Seconds since a node's last heartbeat.\n",
+    );
+    out.push_str("# TYPE sealpost_node_heartbeat_age_seconds gauge\n");
+    for n in &d.nodes {
+        let name: String = n
+            .name
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\' | '\n'))
+            .collect();
+        out.push_str(&format!(
+            "sealpost_node_heartbeat_age_seconds{{node=\"{name}\"}} {}\n",
+            (d.now - n.heartbeat_at).max(0)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_add_up_by_age() {
+        let rows = vec![
+            (100, ENCRYPTED.to_string(), 1),
+            (99, ENCRYPTED.to_string(), 2),
+            (94, ENCRYPTED.to_string(), 4),
+            (93, ENCRYPTED.to_string(), 8),
+            (71, ENCRYPTED.to_string(), 16),
+            (100, BOUNCED.to_string(), 32),
+        ];
+        let p = period_from_rows(&rows, ENCRYPTED, 100);
+        assert_eq!(
+            p,
+            Period {
+                today: 1,
+                days7: 7,
+                days30: 31
+            }
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! Secure replies written in the portal. The recipients are always derived here from the
+//! decrypted original (its From/Reply-To, and internal addresses of its To/Cc), never taken
+//! from the reader's form, so the portal cannot be used to send mail anywhere else.
+
+use sealpost_mime::generate::{
+    Branding, CarrierInput, ReplyAttachment, ReplyInput, ReplySource, build_carrier, build_reply,
+    reply_source,
+};
+use sealpost_store::{Account, LedgerEntry, NewQueuedMail, Store};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::{CoreError, KeyRing, Settings, kind, normalise_address, unix_now};
+
+/// Longest reply text accepted (characters), far above any hand-written message.
+pub const MAX_BODY_CHARS: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("the original has no address to reply to")]
+    NoSender,
+    #[error("a recipient that the original does not allow was requested")]
+    NotAllowed,
+    #[error("the attachments exceed the configured size")]
+    TooLarge,
+    #[error("the reply is empty")]
+    Empty,
+    #[error("the original message cannot be parsed")]
+    Unparseable,
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl From<sealpost_store::StoreError> for ReplyError {
+    fn from(e: sealpost_store::StoreError) -> Self {
+        ReplyError::Core(CoreError::Store(e))
+    }
+}
+
+/// Who a reply to the original may go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRecipients {
+    /// Reply-To, else From, of the original.
+    pub to: String,
+    /// Internal addresses of the original's To/Cc the reader may add (reply-all); empty
+    /// when the setting forbids it.
+    pub cc_options: Vec<String>,
+}
+
+/// Reads the original and decides the possible recipients for `own_address`'s reply.
+pub fn recipients(
+    original: &[u8],
+    settings: &Settings,
+    own_address: &str,
+) -> Result<(ReplySource, ReplyRecipients), ReplyError> {
+    let source = reply_source(original).ok_or(ReplyError::Unparseable)?;
+    let to = source.reply_address.clone().ok_or(ReplyError::NoSender)?;
+    let own = normalise_address(own_address);
+    let cc_options = if settings.reply_allow_internal_all {
+        source
+            .to_and_cc
+            .iter()
+            .filter(|a| **a != to && **a != own && settings.is_internal(a))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok((source, ReplyRecipients { to, cc_options }))
+}
+
+/// A reply as the reader wrote it.
+pub struct ReplyDraft<'a> {
+    pub account: &'a Account,
+    /// The decrypted original (re-opened from the envelope for this request).
+    pub original: &'a [u8],
+    pub body: &'a str,
+    /// Reply-all choices; each must be one of [`ReplyRecipients::cc_options`].
+    pub cc: &'a [String],
+    pub attachments: &'a [ReplyAttachment],
+    /// Language for the quote line and the encrypted copy's carrier.
+    pub lang: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueuedReply {
+    pub to: String,
+    pub cc: Vec<String>,
+    pub encrypted_copy: bool,
+}
+
+/// Builds the reply and commits it (and, if configured, the reader's encrypted copy) to the
+/// outbound queue in one transaction; returns only after the commit, so a confirmation page
+/// shown afterwards never lies.
+pub async fn queue_reply(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    wake: Option<&Notify>,
+    hostname: &str,
+    draft: &ReplyDraft<'_>,
+) -> Result<QueuedReply, ReplyError> {
+    if draft.body.trim().is_empty() && draft.attachments.is_empty() {
+        return Err(ReplyError::Empty);
+    }
+    let total: usize = draft.attachments.iter().map(|a| a.bytes.len()).sum();
+    if total > settings.reply_max_attachment_bytes || draft.body.chars().count() > MAX_BODY_CHARS {
+        return Err(ReplyError::TooLarge);
+    }
+    let own = draft.account.address.clone();
+    let (source, allowed) = recipients(draft.original, settings, &own)?;
+    let mut cc: Vec<String> = Vec::new();
+    for wanted in draft.cc {
+        let wanted = normalise_address(wanted);
+        if !allowed.cc_options.contains(&wanted) {
+            return Err(ReplyError::NotAllowed);
+        }
+        if !cc.contains(&wanted) {
+            cc.push(wanted);
+        }
+    }
+    // Envelope and headers, chosen for SPF/DMARC and for bounces: the mail leaves through the
+    // organisation's own mail server, so the envelope sender is the gateway's notification
+    // address in the organisation's domain (SPF passes, and a bounce reaches the gateway
+    // instead of an outside domain we cannot speak for). From is the reader, because the
+    // advisor must see who wrote and be able to answer; Sender names the gateway as the
+    // system that actually transmitted it (RFC 5322 §3.6.2).
+    let raw = build_reply(&ReplyInput {
+        from: &own,
+        sender: &settings.notification_from,
+        to: &allowed.to,
+        cc: &cc,
+        source: &source,
+        body: draft.body,
+        attachments: draft.attachments,
+        lang: draft.lang,
+        hostname,
+    });
+    if raw.is_empty() {
+        return Err(ReplyError::Unparseable);
+    }
+    let mut rcpts = vec![allowed.to.clone()];
+    rcpts.extend(cc.iter().cloned());
+
+    let copy = if settings.reply_encrypted_copy {
+        Some(encrypted_copy(store, keys, settings, draft, hostname, &raw).await?)
+    } else {
+        None
+    };
+
+    let now = unix_now();
+    let give_up_at = now + settings.retry_give_up_secs;
+    let mut tx = store.begin().await?;
+    let id = Uuid::new_v4().simple().to_string();
+    store
+        .enqueue(
+            &mut tx,
+            &NewQueuedMail {
+                id: &id,
+                kind: kind::REPLY,
+                mail_from: &settings.notification_from,
+                rcpt_to: &rcpts,
+                data: &raw,
+                now,
+                give_up_at,
+            },
+        )
+        .await?;
+    if let Some((carrier, ledger)) = &copy {
+        let id = Uuid::new_v4().simple().to_string();
+        store
+            .enqueue(
+                &mut tx,
+                &NewQueuedMail {
+                    id: &id,
+                    kind: kind::CARRIER,
+                    mail_from: &settings.notification_from,
+                    rcpt_to: std::slice::from_ref(&own),
+                    data: carrier,
+                    now,
+                    give_up_at,
+                },
+            )
+            .await?;
+        store.insert_ledger(&mut tx, ledger).await?;
+    }
+    sealpost_store::commit(tx).await?;
+    if let Some(wake) = wake {
+        wake.notify_one();
+    }
+    if let Err(e) = store
+        .audit(
+            now,
+            &own,
+            "portal.reply_sent",
+            Some(&draft.account.id),
+            Some(&rcpts.join(", ")),
+            None,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "audit write failed");
+    }
+    Ok(QueuedReply {
+        to: allowed.to,
+        cc,
+        encrypted_copy: copy.is_some(),
+    })
+}
+
+/// The reader's own copy of their reply, sealed like any other secure message to them.
+async fn encrypted_copy(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    draft: &ReplyDraft<'_>,
+    hostname: &str,
+    raw: &[u8],
+) -> Result<(Vec<u8>, LedgerEntry), ReplyError> {
+    let account = draft.account;
+    let now = unix_now();
+    let (key_id, key) = keys.current(store, &account.id).await?;
+    let (header, sealed) =
+        sealpost_crypto::seal(&key, key_id, &account.address, now, raw).map_err(CoreError::from)?;
+    let payload = sealpost_crypto::encode_payload(&sealed);
+    let original = sealpost_mime::inbound::original_headers(raw);
+    let branding = Branding {
+        org_name: settings.org_name.clone(),
+        accent_color: settings.accent_color.clone(),
+        footer: String::new(),
+    };
+    let lang = account
+        .language
+        .clone()
+        .unwrap_or_else(|| draft.lang.to_string());
+    let carrier = build_carrier(&CarrierInput {
+        original: &original,
+        recipient: &account.address,
+        payload_b64: &payload,
+        public_url: &settings.public_url,
+        lang: &lang,
+        branding: &branding,
+        hostname,
+    });
+    let ledger = LedgerEntry {
+        envelope_id: header.message_id_hex(),
+        sender: normalise_address(&account.address),
+        recipient: account.address.clone(),
+        account_id: account.id.clone(),
+        created_at: now,
+        first_opened_at: None,
+    };
+    Ok((carrier, ledger))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+mod tests {
+    use super::*;
+
+    const ORIGINAL: &[u8] = b"From: Anna <anna@bank.example>\r\n\
+To: kunde@example.com, chef@bank.example, other@example.net\r\n\
+Cc: team@bank.example, Kunde@Example.com\r\n\
+Subject: x\r\nMessage-ID: <m1@bank.example>\r\n\r\nbody\r\n";
+
+    #[test]
+    fn only_internal_addresses_of_the_original_are_offered() {
+        let settings = Settings {
+            internal_domains: vec!["bank.example".into()],
+            ..Settings::default()
+        };
+        let (_, r) = recipients(ORIGINAL, &settings, "kunde@example.com").unwrap();
+        assert_eq!(r.to, "anna@bank.example");
+        assert_eq!(r.cc_options, vec!["chef@bank.example", "team@bank.example"]);
+        let off = Settings {
+            reply_allow_internal_all: false,
+            ..settings
+        };
+        let (_, r) = recipients(ORIGINAL, &off, "kunde@example.com").unwrap();
+        assert!(r.cc_options.is_empty());
+    }
+
+    #[test]
+    fn an_original_without_sender_cannot_be_answered() {
+        let settings = Settings::default();
+        assert!(matches!(
+            recipients(b"Subject: x\r\n\r\nbody\r\n", &settings, "a@b.example"),
+            Err(ReplyError::NoSender)
+        ));
+    }
+}

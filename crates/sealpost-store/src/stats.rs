@@ -1,0 +1,77 @@
+//! Daily statistics counters shared by all nodes, and the counts the dashboard derives from
+//! other tables. Days are UTC day numbers (Unix seconds / 86 400).
+
+use sqlx::Row;
+
+use crate::{Backend, Result, Store, text};
+
+/// The UTC day number of a Unix time.
+pub fn day_of(unix: i64) -> i64 {
+    unix.div_euclid(86_400)
+}
+
+impl Store {
+    /// Adds `by` to the counter `name` of `day`; every node may do so at the same time.
+    pub async fn bump_counter(&self, name: &str, day: i64, by: i64) -> Result<()> {
+        let q = match self.backend() {
+            Backend::MySql => {
+                "INSERT INTO stat_counters (day, name, value) VALUES (?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE value = value + VALUES(value)"
+            }
+            _ => {
+                "INSERT INTO stat_counters (day, name, value) VALUES (?, ?, ?) \
+                 ON CONFLICT (day, name) DO UPDATE SET value = stat_counters.value + excluded.value"
+            }
+        };
+        sqlx::query(&self.sql(q))
+            .bind(day)
+            .bind(name)
+            .bind(by)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Every counter row from `from_day` on, as (day, name, value). Summing happens in Rust
+    /// because SUM decodes as NUMERIC/DECIMAL on PostgreSQL/MariaDB, which `Any` cannot read.
+    pub async fn counters_since(&self, from_day: i64) -> Result<Vec<(i64, String, i64)>> {
+        let rows = sqlx::query(
+            &self.sql("SELECT day, name, value FROM stat_counters WHERE day >= ? ORDER BY day"),
+        )
+        .bind(from_day)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("day")?, text(r, "name")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    pub async fn count_accounts_created_since(&self, since: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(&self.sql("SELECT COUNT(*) FROM accounts WHERE created_at >= ?"))
+                .bind(since)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Envelopes opened for the first time since `since`.
+    pub async fn count_opens_since(&self, since: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            &self.sql("SELECT COUNT(*) FROM message_ledger WHERE first_opened_at >= ?"),
+        )
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Accounts locked right now after too many failed logins.
+    pub async fn count_locked_accounts(&self, now: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(&self.sql("SELECT COUNT(*) FROM accounts WHERE locked_until > ?"))
+                .bind(now)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+}

@@ -1,0 +1,268 @@
+//! The recipient's profile: account dates and sign-ins, password, secret question, language.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use sealpost_core::Settings;
+use sealpost_core::accounts::{self, question_text};
+use sealpost_core::password_policy;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::render;
+use super::welcome::{QuestionOption, detour, question_options, tr_for};
+use crate::AppState;
+use crate::error::WebError;
+use crate::i18n::Tr;
+use crate::security::same_origin;
+use crate::session::{MaybeUser, PortalUser};
+
+/// "2026-11-26 10:00 UTC"; the portal has no notion of the reader's time zone.
+pub fn format_time(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => String::new(),
+    }
+}
+
+pub struct LanguageOption {
+    pub code: &'static str,
+    pub name: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage<'a> {
+    tr: Tr,
+    address: &'a str,
+    csrf: &'a str,
+    created_on: String,
+    last_login: String,
+    prev_login: String,
+    valid_until: String,
+    validity_days: String,
+    question: Option<String>,
+    questions: Vec<QuestionOption>,
+    languages: Vec<LanguageOption>,
+    min_length: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn login_text(tr: &Tr, at: Option<i64>, ip: Option<&str>) -> String {
+    match at {
+        Some(at) => sealpost_i18n::tf(
+            tr.lang,
+            "portal-login-at",
+            &[("time", &format_time(at)), ("ip", ip.unwrap_or("?"))],
+        ),
+        None => tr.t("portal-never"),
+    }
+}
+
+fn page(
+    user: &PortalUser,
+    settings: &Settings,
+    tr: Tr,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let a = &user.account;
+    let languages = sealpost_i18n::available()
+        .iter()
+        .map(|code| LanguageOption {
+            code,
+            name: sealpost_i18n::t(code, "common.language_name"),
+            selected: *code == tr.lang,
+        })
+        .collect();
+    let html = render(&ProfilePage {
+        address: &a.address,
+        csrf: &user.csrf,
+        created_on: format_time(a.created_at),
+        last_login: login_text(&tr, a.last_login_at, a.last_login_ip.as_deref()),
+        prev_login: login_text(&tr, a.prev_login_at, a.prev_login_ip.as_deref()),
+        valid_until: a
+            .valid_until
+            .map(format_time)
+            .unwrap_or_else(|| "—".to_string()),
+        validity_days: settings.account_validity_days.to_string(),
+        question: a
+            .secret_question
+            .as_deref()
+            .map(|q| question_text(q, tr.lang)),
+        questions: question_options(&tr),
+        languages,
+        min_length: settings.password_min_length.to_string(),
+        notice,
+        error,
+        tr,
+    })?;
+    Ok((status, html).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ProfileQuery {
+    saved: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ProfileQuery>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, WebError> {
+    let Some(user) = user else {
+        return Ok(Redirect::to("/login?next=/profile").into_response());
+    };
+    let settings = state.settings.get();
+    if let Some(detour) = detour(&user, &settings, "/profile") {
+        return Ok(detour);
+    }
+    let tr = tr_for(&headers, &user, &settings);
+    let notice = match q.saved.as_deref() {
+        Some("password") => Some(tr.t("portal-password-saved")),
+        Some("question") => Some(tr.t("portal-question-saved")),
+        Some("language") => Some(tr.t("portal-language-saved")),
+        _ => None,
+    };
+    page(&user, &settings, tr, notice, None, StatusCode::OK)
+}
+
+/// The checks every profile form shares: same origin, a session, its CSRF token, no pending
+/// forced password change.
+fn authorised(
+    headers: &HeaderMap,
+    user: Option<PortalUser>,
+    csrf: &str,
+    settings: &Settings,
+) -> Result<PortalUser, WebError> {
+    if !same_origin(headers) {
+        return Err(WebError::Forbidden);
+    }
+    let user = user.ok_or(WebError::Forbidden)?;
+    if !sealpost_crypto::ct_eq(user.csrf.as_bytes(), csrf.as_bytes()) {
+        return Err(WebError::Forbidden);
+    }
+    if detour(&user, settings, "/profile").is_some() {
+        return Err(WebError::Forbidden);
+    }
+    Ok(user)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: Zeroizing<String>,
+    password: Zeroizing<String>,
+    password2: Zeroizing<String>,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeUser(user): MaybeUser,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    let settings = state.settings.get();
+    let user = authorised(&headers, user, &form.csrf, &settings)?;
+    let tr = tr_for(&headers, &user, &settings);
+    if !accounts::verify_password(&user.account, &form.current).await? {
+        let error = Some(tr.t("portal-pw-wrong-current"));
+        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+    }
+    if let Err(v) = password_policy::check(
+        &form.password,
+        &form.password2,
+        &user.account.address,
+        settings.password_min_length,
+    ) {
+        let error = Some(tr.t(v.key()));
+        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+    }
+    accounts::change_password(
+        &state.store,
+        &user.account,
+        &form.password,
+        Some(&user.token_hash),
+    )
+    .await?;
+    Ok(Redirect::to("/profile?saved=password").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct QuestionForm {
+    csrf: String,
+    #[serde(default)]
+    question: Option<String>,
+    #[serde(default)]
+    own_question: Option<String>,
+    answer: Zeroizing<String>,
+}
+
+pub async fn change_question(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeUser(user): MaybeUser,
+    Form(form): Form<QuestionForm>,
+) -> Result<Response, WebError> {
+    let settings = state.settings.get();
+    let user = authorised(&headers, user, &form.csrf, &settings)?;
+    let question = accounts::stored_question(
+        form.question.as_deref().filter(|q| !q.is_empty()),
+        form.own_question.as_deref(),
+    );
+    let answer = form.answer.trim();
+    let (Some(question), false) = (
+        question,
+        answer.is_empty() || answer.chars().count() > accounts::MAX_ANSWER_CHARS,
+    ) else {
+        let tr = tr_for(&headers, &user, &settings);
+        let error = Some(tr.t("portal-question-required"));
+        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+    };
+    accounts::set_secret_question(&state.store, &user.account, &question, answer).await?;
+    Ok(Redirect::to("/profile?saved=question").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    csrf: String,
+    language: String,
+}
+
+pub async fn change_language(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeUser(user): MaybeUser,
+    Form(form): Form<LanguageForm>,
+) -> Result<Response, WebError> {
+    let settings = state.settings.get();
+    let user = authorised(&headers, user, &form.csrf, &settings)?;
+    if !accounts::set_language(&state.store, &user.account, &form.language).await? {
+        return Err(WebError::BadRequest);
+    }
+    Ok(Redirect::to("/profile?saved=language").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_795_687_200), "2026-11-26 10:00 UTC");
+    }
+}

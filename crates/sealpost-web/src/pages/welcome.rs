@@ -1,0 +1,200 @@
+//! The first sign-in with a generated password: the recipient chooses their own password and,
+//! if they have none yet, a secret question, then continues to where they were going (usually
+//! the message they opened, whose temporary token travels in `next`).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use sealpost_core::Settings;
+use sealpost_core::accounts::{self, STANDARD_QUESTIONS, must_change_password, question_text};
+use sealpost_core::password_policy;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::render;
+use crate::AppState;
+use crate::error::WebError;
+use crate::i18n::Tr;
+use crate::security::{safe_next, same_origin};
+use crate::session::{MaybeUser, PortalUser};
+
+/// Where a user who still has to replace a generated password is sent instead of `next`.
+pub fn welcome_url(next: &str) -> String {
+    format!("/welcome?next={}", query_escape(next))
+}
+
+/// Some(redirect) when the user must first replace their generated password.
+pub fn detour(user: &PortalUser, settings: &Settings, next: &str) -> Option<Response> {
+    must_change_password(&user.account, settings)
+        .then(|| Redirect::to(&welcome_url(next)).into_response())
+}
+
+pub fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A standard question for a `<select>`: its id and its text in the page's language.
+pub struct QuestionOption {
+    pub id: &'static str,
+    pub text: String,
+}
+
+pub fn question_options(tr: &Tr) -> Vec<QuestionOption> {
+    STANDARD_QUESTIONS
+        .iter()
+        .map(|id| QuestionOption {
+            id,
+            text: question_text(&format!("std:{id}"), tr.lang),
+        })
+        .collect()
+}
+
+pub fn tr_for(headers: &HeaderMap, user: &PortalUser, settings: &Settings) -> Tr {
+    Tr::for_request(
+        headers,
+        user.account.language.as_deref(),
+        &settings.default_language,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "welcome.html")]
+struct WelcomePage<'a> {
+    tr: Tr,
+    address: &'a str,
+    csrf: &'a str,
+    next: String,
+    min_length: String,
+    ask_question: bool,
+    questions: Vec<QuestionOption>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, WebError> {
+    let next = safe_next(q.next.as_deref());
+    let Some(user) = user else {
+        return Ok(Redirect::to(&format!("/login?next={}", query_escape(&next))).into_response());
+    };
+    let settings = state.settings.get();
+    if !must_change_password(&user.account, &settings) {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    let tr = tr_for(&headers, &user, &settings);
+    page(&user, &settings, tr, next, None, StatusCode::OK)
+}
+
+fn page(
+    user: &PortalUser,
+    settings: &Settings,
+    tr: Tr,
+    next: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let questions = question_options(&tr);
+    let html = render(&WelcomePage {
+        address: &user.account.address,
+        csrf: &user.csrf,
+        next,
+        min_length: settings.password_min_length.to_string(),
+        ask_question: user.account.secret_answer_hash.is_none(),
+        questions,
+        error,
+        tr,
+    })?;
+    Ok((status, html).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct WelcomeForm {
+    csrf: String,
+    next: Option<String>,
+    password: Zeroizing<String>,
+    password2: Zeroizing<String>,
+    #[serde(default)]
+    question: Option<String>,
+    #[serde(default)]
+    own_question: Option<String>,
+    #[serde(default)]
+    answer: Option<Zeroizing<String>>,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeUser(user): MaybeUser,
+    Form(form): Form<WelcomeForm>,
+) -> Result<Response, WebError> {
+    if !same_origin(&headers) {
+        return Err(WebError::Forbidden);
+    }
+    let Some(user) = user else {
+        return Err(WebError::Forbidden);
+    };
+    if !sealpost_crypto::ct_eq(user.csrf.as_bytes(), form.csrf.as_bytes()) {
+        return Err(WebError::Forbidden);
+    }
+    let settings = state.settings.get();
+    let next = safe_next(form.next.as_deref());
+    let tr = tr_for(&headers, &user, &settings);
+    if let Err(v) = password_policy::check(
+        &form.password,
+        &form.password2,
+        &user.account.address,
+        settings.password_min_length,
+    ) {
+        let error = Some(tr.t(v.key()));
+        return page(&user, &settings, tr, next, error, StatusCode::BAD_REQUEST);
+    }
+    let question = if user.account.secret_answer_hash.is_none() {
+        let question = accounts::stored_question(
+            form.question.as_deref().filter(|q| !q.is_empty()),
+            form.own_question.as_deref(),
+        );
+        let answer = form
+            .answer
+            .as_ref()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty() && a.chars().count() <= accounts::MAX_ANSWER_CHARS);
+        match (question, answer) {
+            (Some(q), Some(a)) => Some((q, Zeroizing::new(a.to_string()))),
+            _ => {
+                let error = Some(tr.t("portal-question-required"));
+                return page(&user, &settings, tr, next, error, StatusCode::BAD_REQUEST);
+            }
+        }
+    } else {
+        None
+    };
+    if let Some((q, a)) = &question {
+        accounts::set_secret_question(&state.store, &user.account, q, a).await?;
+    }
+    accounts::change_password(
+        &state.store,
+        &user.account,
+        &form.password,
+        Some(&user.token_hash),
+    )
+    .await?;
+    Ok(Redirect::to(&next).into_response())
+}

@@ -1,0 +1,715 @@
+//! The admin UI against a real node: sign-in (with TOTP), CSRF, user management with real
+//! mails to the SMTP sink and real portal logins, settings that take effect without restart,
+//! and /metrics access.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use sealpost_core::admin::{Actor, create_admin};
+use sealpost_smtp::client::RcptResult;
+
+const SENDER: &str = "advisor@bank.example";
+
+fn csrf_of(page: &str) -> String {
+    extract_attr(page, "name=\"csrf\" value=\"").expect("csrf field")
+}
+
+fn extract_attr(page: &str, marker: &str) -> Option<String> {
+    let start = page.find(marker)? + marker.len();
+    let end = page[start..].find('"')? + start;
+    Some(page[start..end].to_string())
+}
+
+fn flagged(to: &str, subject: &str) -> Vec<u8> {
+    crlf(&format!(
+        "From: {SENDER}\nTo: {to}\nSubject: {subject}\nMessage-ID: <{}@bank.example>\n\nConfidential text for {to}.\n",
+        uuid_like()
+    ))
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// An admin `name` signed in with its one-time password replaced; returns client and CSRF.
+async fn admin_session(node: &TestNode, name: &str) -> (reqwest::Client, String) {
+    let otp = create_admin(&node.node.store, name, &Actor::cli())
+        .await
+        .unwrap();
+    let client = node.client();
+    let r = admin_login(node, &client, name, &otp, "").await;
+    assert_eq!(r.status(), 303, "admin sign-in");
+    assert_eq!(location(&r), "/admin");
+    // The one-time password must be replaced before anything else.
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/admin/password");
+    let page = client
+        .get(node.url("/admin/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let new_password = format!("{name}-chosen-password-1");
+    let r = client
+        .post(node.url("/admin/password"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("current", otp.as_str()),
+            ("new_password", new_password.as_str()),
+            ("repeat", new_password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "password changed");
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    (client, csrf_of(&page))
+}
+
+async fn admin_login(
+    node: &TestNode,
+    client: &reqwest::Client,
+    name: &str,
+    password: &str,
+    code: &str,
+) -> reqwest::Response {
+    client
+        .post(node.url("/admin/login"))
+        .form(&[
+            ("name", name),
+            ("password", password),
+            ("code", code),
+            ("next", "/admin"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Sends a flagged mail to `to`; returns (carrier, password of the new account if any).
+async fn send_flagged(
+    node: &TestNode,
+    to: &str,
+    subject: &str,
+) -> (ReceivedMailRef, Option<String>) {
+    let before = node.sink.received().len();
+    let is_new = node
+        .node
+        .store
+        .account_by_address(to)
+        .await
+        .unwrap()
+        .is_none();
+    let results = node.send(SENDER, &[to], &flagged(to, subject)).await;
+    assert!(
+        results.iter().all(|r| *r == RcptResult::Delivered),
+        "{results:?}"
+    );
+    // A new account also gets a credentials mail.
+    let mails = node
+        .wait_for_mails(before + if is_new { 2 } else { 1 })
+        .await;
+    let new: Vec<_> = mails.into_iter().skip(before).collect();
+    let carrier = new
+        .iter()
+        .find(|m| kind_of(m) == "carrier")
+        .cloned()
+        .expect("carrier");
+    let password = new
+        .iter()
+        .find(|m| kind_of(m) == "credentials")
+        .map(credentials_password);
+    (carrier, password)
+}
+
+type ReceivedMailRef = sealpost_smtp::sink::ReceivedMail;
+
+async fn portal_session(node: &TestNode, address: &str, password: &str) -> reqwest::Client {
+    let client = node.client();
+    let r = node.login(&client, address, password).await;
+    assert_eq!(r.status(), 303, "portal login of {address}");
+    complete_first_login(node, &client, password).await;
+    client
+}
+
+async fn open_status(
+    node: &TestNode,
+    client: &reqwest::Client,
+    carrier: &ReceivedMailRef,
+) -> (u16, String) {
+    let r = node.post_open(client, &carrier_payload(carrier)).await;
+    assert_eq!(r.status(), 303);
+    let r = client.get(node.url(&location(&r))).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+async fn account_id(node: &TestNode, address: &str) -> String {
+    node.node
+        .store
+        .account_by_address(address)
+        .await
+        .unwrap()
+        .expect("account")
+        .id
+}
+
+async fn action(
+    node: &TestNode,
+    client: &reqwest::Client,
+    csrf: &str,
+    id: &str,
+    what: &str,
+) -> reqwest::Response {
+    client
+        .post(node.url(&format!("/admin/users/{id}/{what}")))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn admin_login_csrf_and_session_separation() {
+    let node = TestNode::start().await;
+    let anonymous = node.client();
+    let r = anonymous
+        .get(node.url("/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/admin/login?next=/admin/users"));
+
+    let otp = create_admin(&node.node.store, "root", &Actor::cli())
+        .await
+        .unwrap();
+    let r = admin_login(&node, &anonymous, "root", "wrong password", "").await;
+    assert_eq!(r.status(), 401);
+    let r = admin_login(&node, &anonymous, "nobody", "wrong password", "").await;
+    assert_eq!(r.status(), 401, "unknown admin gets the same answer");
+    drop(otp);
+
+    let (client, csrf) = admin_session(&node, "alice").await;
+    let page = client
+        .get(node.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<svg"), "charts drawn on the server");
+    assert!(!page.contains("<script"), "no scripts");
+
+    // CSRF: a wrong token, or a cross-site request with the right one, is refused.
+    let id = {
+        let (_, password) = send_flagged(&node, "kunde@example.com", "Hi [secure]").await;
+        assert!(password.is_some());
+        account_id(&node, "kunde@example.com").await
+    };
+    let r = action(&node, &client, "forged", &id, "disable").await;
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(node.url(&format!("/admin/users/{id}/disable")))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let status = node
+        .node
+        .store
+        .account_by_id(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status;
+    assert_eq!(
+        status,
+        sealpost_store::AccountStatus::Active,
+        "nothing changed"
+    );
+
+    // A portal session is no admin session.
+    let (carrier, password) = send_flagged(&node, "second@example.com", "Hi [secure]").await;
+    let _ = carrier;
+    let portal = portal_session(&node, "second@example.com", &password.unwrap()).await;
+    let r = portal.get(node.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/admin/login"));
+
+    // Sign-out ends the admin session.
+    let r = client
+        .post(node.url("/admin/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    assert!(location(&r).starts_with("/admin/login"));
+
+    let audit = node.node.store.recent_audit(100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "admin.login" && e.actor == "admin:alice")
+    );
+    assert!(audit.iter().any(|e| e.action == "admin.login_failed"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn totp_when_required() {
+    let node = TestNode::start().await;
+    let (client, csrf) = admin_session(&node, "root").await;
+    // Make TOTP mandatory through the security settings form.
+    let mut form: Vec<(String, String)> = node
+        .node
+        .settings
+        .get()
+        .to_pairs()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("security.") || k.starts_with("portal."))
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    form.retain(|(k, _)| k != "security.admin_totp_required");
+    form.push(("security.admin_totp_required".into(), "true".into()));
+    form.push(("csrf".into(), csrf.clone()));
+    let r = client
+        .post(node.url("/admin/settings/security"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "saved");
+    assert!(node.node.settings.get().admin_totp_required);
+
+    // Without an enrolled factor every page leads to the enrolment.
+    let r = client.get(node.url("/admin/users")).send().await.unwrap();
+    assert_eq!(location(&r), "/admin/totp");
+    let page = client
+        .get(node.url("/admin/totp"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = extract_attr(&page, "name=\"secret\" value=\"").unwrap();
+    let totp = |s: &str| {
+        let bytes = totp_rs::Secret::Encoded(s.to_string()).to_bytes().unwrap();
+        totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+            .unwrap()
+            .generate_current()
+            .unwrap()
+    };
+    let r = client
+        .post(node.url("/admin/totp"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("secret", secret.as_str()),
+            ("code", "000000x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "wrong code refused");
+    let code = totp(&secret);
+    let r = client
+        .post(node.url("/admin/totp"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("secret", secret.as_str()),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "enrolled");
+    let r = client.get(node.url("/admin/users")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A new sign-in needs the code.
+    let fresh = node.client();
+    let r = admin_login(&node, &fresh, "root", "root-chosen-password-1", "").await;
+    assert_eq!(r.status(), 401, "password alone is not enough");
+    let r = admin_login(
+        &node,
+        &fresh,
+        "root",
+        "root-chosen-password-1",
+        &totp(&secret),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let r = fresh.get(node.url("/admin/users")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn user_search_and_paging() {
+    let node = TestNode::start().await;
+    let store = &node.node.store;
+    for i in 0..120 {
+        let id = uuid::Uuid::new_v4();
+        let (_, _, wrapped) = node.node.keys.new_account_key(id);
+        let mut tx = store.begin().await.unwrap();
+        store
+            .insert_account(
+                &mut tx,
+                &sealpost_store::NewAccount {
+                    id: &id.to_string(),
+                    address: &format!("pager{i:03}@example.net"),
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+                    language: None,
+                    created_by: None,
+                    created_at: 1_700_000_000,
+                    valid_until: None,
+                    must_change_password: false,
+                },
+                &wrapped,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let (client, _) = admin_session(&node, "root").await;
+    let page = client
+        .get(node.url("/admin/users?q=PAGER0"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("100 accounts"), "pager000..099 match");
+    assert!(page.contains("page 1 of 2"));
+    assert!(page.contains("pager000@example.net"));
+    assert!(!page.contains("pager050@example.net"), "50 per page");
+    let next = extract_attr(&page, "class=\"button secondary\" href=\"").unwrap();
+    let page2 = client
+        .get(node.url(&next.replace("&amp;", "&").replace("&#38;", "&")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page2.contains("page 2 of 2"));
+    assert!(page2.contains("pager099@example.net"));
+    assert!(!page2.contains("pager100@example.net"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn reset_deactivate_rotate_and_delete() {
+    let node = TestNode::start().await;
+    let address = "kunde@example.com";
+    let (carrier1, password) = send_flagged(&node, address, "First [secure]").await;
+    let first_password = password.unwrap();
+    let id = account_id(&node, address).await;
+    let (client, csrf) = admin_session(&node, "root").await;
+
+    // Reset: a password-reset mail to the recipient, and the new password logs in.
+    let before = node.sink.received().len();
+    let r = action(&node, &client, &csrf, &id, "reset-password").await;
+    assert_eq!(r.status(), 303);
+    let mails = node.wait_for_mails(before + 1).await;
+    let reset = &mails[before];
+    assert_eq!(kind_of(reset), "password-reset");
+    assert_eq!(reset.rcpt_to, vec![address.to_string()]);
+    let new_password = credentials_password(reset);
+    assert_ne!(new_password, first_password);
+    let r = node.login(&node.client(), address, &first_password).await;
+    assert_eq!(r.status(), 401, "the old password no longer works");
+    let portal = portal_session(&node, address, &new_password).await;
+    let current_password = {
+        // The first-login page may have kept the password; it is what the portal accepts now.
+        new_password.clone()
+    };
+
+    // Rotation adds a key version; old envelopes still open, new ones use the new key.
+    let r = action(&node, &client, &csrf, &id, "rotate").await;
+    assert_eq!(r.status(), 303);
+    let versions = node.node.store.key_versions(&id).await.unwrap();
+    assert_eq!(versions.len(), 2);
+    let page = client
+        .get(node.url(&format!("/admin/users/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("version 2"));
+    let (carrier2, none) = send_flagged(&node, address, "Second [secure]").await;
+    assert!(none.is_none(), "no new account");
+    let payload2 = sealpost_crypto::decode_payload(&carrier_payload(&carrier2)).unwrap();
+    assert_eq!(
+        sealpost_crypto::read_header(&payload2)
+            .unwrap()
+            .key_id
+            .version,
+        2
+    );
+    assert_eq!(
+        open_status(&node, &portal, &carrier1).await.0,
+        200,
+        "old envelope opens"
+    );
+    assert_eq!(
+        open_status(&node, &portal, &carrier2).await.0,
+        200,
+        "new envelope opens"
+    );
+
+    // Deactivation blocks the portal login (and ends sessions).
+    let r = action(&node, &client, &csrf, &id, "disable").await;
+    assert_eq!(r.status(), 303);
+    let r = node.login(&node.client(), address, &current_password).await;
+    assert_eq!(r.status(), 401);
+    let r = action(&node, &client, &csrf, &id, "enable").await;
+    assert_eq!(r.status(), 303);
+    let r = node.login(&node.client(), address, &current_password).await;
+    assert_eq!(r.status(), 303, "reactivated");
+
+    // Delete: the confirmation says what happens; afterwards old envelopes are key-deleted.
+    let page = client
+        .get(node.url(&format!("/admin/users/{id}/delete")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("becomes unreadable"));
+    let r = client
+        .post(node.url(&format!("/admin/users/{id}/delete")))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(node.node.store.account_by_id(&id).await.unwrap().is_none());
+    let (_, password) = send_flagged(&node, address, "After deletion [secure]").await;
+    let reborn = portal_session(&node, address, &password.expect("a new account")).await;
+    let (status, page) = open_status(&node, &reborn, &carrier1).await;
+    assert_eq!(status, 410, "key deleted: {page}");
+    let audit = node.node.store.recent_audit(100).await.unwrap();
+    for a in [
+        "account.password_reset",
+        "account.key_rotated",
+        "account.disabled",
+        "account.deleted",
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == a && e.actor == "admin:root"),
+            "{a} audited"
+        );
+    }
+    assert!(
+        !audit.iter().any(|e| e
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&new_password)),
+        "no password in the audit log"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
+    let node = TestNode::start().await;
+    let (client, csrf) = admin_session(&node, "root").await;
+    let mut form: Vec<(String, String)> = node
+        .node
+        .settings
+        .get()
+        .to_pairs()
+        .into_iter()
+        .filter(|(k, _)| {
+            ["policy.", "mail.", "delivery.", "limits.", "reply."]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .map(|(k, v)| (k.to_string(), v))
+        .filter(|(_, v)| v != "false")
+        .collect();
+    form.retain(|(k, _)| k != "policy.trigger_keywords");
+    form.push(("policy.trigger_keywords".into(), "[vertraulich]".into()));
+    form.push(("csrf".into(), csrf.clone()));
+    let r = client
+        .post(node.url("/admin/settings/mail"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "saved");
+
+    // The next SMTP mail follows the new keyword: the old one no longer triggers.
+    let before = node.sink.received().len();
+    node.send(
+        SENDER,
+        &["a@example.com"],
+        &flagged("a@example.com", "Old [secure]"),
+    )
+    .await;
+    let mails = node.wait_for_mails(before + 1).await;
+    assert_eq!(kind_of(&mails[before]), "", "passed through unchanged");
+    let (carrier, _) = send_flagged(&node, "b@example.com", "New [vertraulich]").await;
+    assert_eq!(kind_of(&carrier), "carrier");
+
+    // A bad value is refused with a message and nothing stored.
+    let r = client
+        .post(node.url("/admin/settings/branding"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("branding.org_name", "Bank"),
+            ("branding.accent_color", "red;}"),
+            ("i18n.default_language", "en"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(node.node.settings.get().accent_color, "#1f5fa8");
+
+    // /metrics: refused without a token, open with the token made in the network settings.
+    let r = node
+        .client()
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let page = client
+        .post(node.url("/admin/settings/network/metrics-token"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token_marker = "id=\"metrics-token\">";
+    let start = page.find(token_marker).unwrap() + token_marker.len();
+    let token = page[start..start + page[start..].find('<').unwrap()].to_string();
+    let r = node
+        .client()
+        .get(node.url("/metrics"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = node
+        .client()
+        .get(node.url("/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("sealpost_mails_encrypted{period=\"today\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sealpost_mails_passed{period=\"today\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("sealpost_node_heartbeat_age_seconds{node="));
+
+    // Admin networks: the loopback network may scrape without a token; outside them the
+    // admin UI does not exist.
+    node.node
+        .store
+        .set_setting(
+            "admin.allowed_networks",
+            "127.0.0.0/8",
+            sealpost_store::unix_now() + 5,
+        )
+        .await
+        .unwrap();
+    let r = node
+        .client()
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    node.node
+        .store
+        .set_setting(
+            "admin.allowed_networks",
+            "10.0.0.0/8",
+            sealpost_store::unix_now() + 6,
+        )
+        .await
+        .unwrap();
+    let r = node
+        .client()
+        .get(node.url("/admin/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "also with a session");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn legacy_host_names_redirect_to_the_public_url() {
+    let node = TestNode::start().await;
+    node.node
+        .store
+        .set_setting(
+            "network.legacy_hosts",
+            "old-secure.bank.example",
+            sealpost_store::unix_now() + 5,
+        )
+        .await
+        .unwrap();
+    node.node.settings.reload(&node.node.store).await.unwrap();
+    let r = node
+        .client()
+        .post(node.url("/open"))
+        .header("host", "old-secure.bank.example")
+        .form(&[("payload", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308, "method and body kept");
+    assert_eq!(location(&r), format!("{}/open", node.base));
+    let r = node
+        .client()
+        .get(node.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the public name is served");
+    node.stop().await;
+}

@@ -1,0 +1,258 @@
+//! The administration CLI as a script runs it: the built binary with a temporary config.
+
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sealpost_core::KeyRing;
+use sealpost_crypto::MasterKey;
+use sealpost_store::{AccountStatus, NewAccount, Store};
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sealpost.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"{}\"\n[web]\npublic_url = \"https://gw.example:8443\"\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        Env { dir, config }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_sealpost"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("SEALPOST_LOG", "error")
+            .env_remove("SEALPOST_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "one-line reason: {err}");
+        err
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    async fn store(&self) -> Store {
+        let url = format!("sqlite://{}", self.data().join("sealpost.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    async fn add_account(&self, store: &Store, address: &str) -> String {
+        let (master, _) = MasterKey::load_or_create(&self.data().join("master.key")).unwrap();
+        let keys = KeyRing::new(master);
+        let id = uuid::Uuid::new_v4();
+        let (_, _, wrapped) = keys.new_account_key(id);
+        let mut tx = store.begin().await.unwrap();
+        store
+            .insert_account(
+                &mut tx,
+                &NewAccount {
+                    id: &id.to_string(),
+                    address,
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+                    language: None,
+                    created_by: Some("advisor@bank.example"),
+                    created_at: 1_700_000_000,
+                    valid_until: None,
+                    must_change_password: false,
+                },
+                &wrapped,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id.to_string()
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn admin_commands() {
+    let env = Env::new();
+    let out = env.ok(&["admin", "create", "root"]);
+    assert!(out.contains("admin root created"), "{out}");
+    assert!(out.contains("https://gw.example:8443/admin"), "{out}");
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("one-time password: "))
+        .unwrap()
+        .to_string();
+    assert!(password.len() >= 16);
+    let err = env.fails(&["admin", "create", "root"]);
+    assert!(err.contains("already exists"), "{err}");
+    env.fails(&["admin", "create", "bad name"]);
+    let list = env.ok(&["admin", "list"]);
+    assert!(list.starts_with("root\ttotp=no"), "{list}");
+    let out = env.ok(&["admin", "reset-password", "root"]);
+    let second = out.trim().rsplit(' ').next().unwrap();
+    assert_ne!(second, password);
+    env.fails(&["admin", "reset-password", "nobody"]);
+
+    let store = env.store().await;
+    let admin = store.admin_by_name("root").await.unwrap().unwrap();
+    assert!(admin.must_change_password);
+    assert!(sealpost_crypto::verify_secret(second, &admin.password_hash));
+    assert!(!sealpost_crypto::verify_secret(
+        &password,
+        &admin.password_hash
+    ));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn user_and_key_commands() {
+    let env = Env::new();
+    env.ok(&["migrate"]);
+    let store = env.store().await;
+    let id = env.add_account(&store, "kunde@example.com").await;
+    env.add_account(&store, "other@example.org").await;
+
+    let list = env.ok(&["user", "list", "--search", "KUNDE"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    assert!(list.starts_with("kunde@example.com\tactive"));
+    assert_eq!(env.ok(&["user", "list"]).lines().count(), 2);
+
+    env.ok(&["user", "disable", "kunde@example.com"]);
+    let a = store.account_by_id(&id).await.unwrap().unwrap();
+    assert_eq!(a.status, AccountStatus::Disabled);
+    env.ok(&["user", "enable", "Kunde@Example.com"]);
+    let a = store.account_by_id(&id).await.unwrap().unwrap();
+    assert_eq!(a.status, AccountStatus::Active);
+    store
+        .record_login_failure(&id, 1, i64::MAX / 2)
+        .await
+        .unwrap();
+    env.ok(&["user", "unlock", "kunde@example.com"]);
+    assert!(
+        store
+            .account_by_id(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_none()
+    );
+
+    let out = env.ok(&["user", "reset-password", "kunde@example.com"]);
+    assert!(
+        out.contains("queued in a mail to kunde@example.com"),
+        "{out}"
+    );
+    let queued = store
+        .lease_due("t", i64::MAX / 4, i64::MAX / 4 + 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].kind, "password-reset");
+    assert_eq!(queued[0].rcpt_to, vec!["kunde@example.com"]);
+    let a = store.account_by_id(&id).await.unwrap().unwrap();
+    assert_ne!(
+        a.password_hash,
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+    );
+
+    env.ok(&["keys", "rotate", "kunde@example.com"]);
+    assert_eq!(store.key_versions(&id).await.unwrap().len(), 2);
+    env.fails(&["keys", "rotate", "nobody@example.com"]);
+
+    let err = env.fails(&["user", "delete", "kunde@example.com"]);
+    assert!(err.contains("--yes") && err.contains("unreadable"), "{err}");
+    assert!(store.account_by_id(&id).await.unwrap().is_some());
+    env.ok(&["user", "delete", "kunde@example.com", "--yes"]);
+    assert!(store.account_by_id(&id).await.unwrap().is_none());
+    assert!(store.key_versions(&id).await.unwrap().is_empty());
+    env.fails(&["user", "disable", "kunde@example.com"]);
+
+    let audit = store.recent_audit(50).await.unwrap();
+    for action in [
+        "account.disabled",
+        "account.unlocked",
+        "account.password_reset",
+        "account.key_rotated",
+        "account.deleted",
+    ] {
+        assert!(
+            audit.iter().any(|e| e.action == action && e.actor == "cli"),
+            "{action}"
+        );
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn master_key_backup_and_restore() {
+    let env = Env::new();
+    // No key yet: a backup must not invent one.
+    let backup = env.dir.path().join("backup.key");
+    env.fails(&["keys", "backup", backup.to_str().unwrap()]);
+    assert!(!backup.exists());
+    env.ok(&["migrate"]);
+    let (original, _) = MasterKey::load_or_create(&env.data().join("master.key")).unwrap();
+
+    env.ok(&["keys", "backup", backup.to_str().unwrap()]);
+    assert_eq!(mode(&backup), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap().trim(),
+        original.to_base64().as_str()
+    );
+    let err = env.fails(&["keys", "backup", backup.to_str().unwrap()]);
+    assert!(err.contains("--force"), "{err}");
+    std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.ok(&["keys", "backup", backup.to_str().unwrap(), "--force"]);
+    assert_eq!(mode(&backup), 0o600, "tightened on overwrite");
+
+    // Restore onto a machine without the key, and refuse to overwrite one.
+    let err = env.fails(&["keys", "restore", backup.to_str().unwrap()]);
+    assert!(err.contains("--force"), "{err}");
+    std::fs::remove_file(env.data().join("master.key")).unwrap();
+    env.ok(&["keys", "restore", backup.to_str().unwrap()]);
+    let restored = env.data().join("master.key");
+    assert_eq!(mode(&restored), 0o600);
+    let (again, created) = MasterKey::load_or_create(&restored).unwrap();
+    assert!(!created);
+    assert_eq!(again.to_base64().as_str(), original.to_base64().as_str());
+    let junk = env.dir.path().join("junk.key");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    env.fails(&["keys", "restore", junk.to_str().unwrap(), "--force"]);
+    assert_eq!(
+        std::fs::read_to_string(&restored).unwrap().trim(),
+        original.to_base64().as_str(),
+        "a bad file never replaces the key"
+    );
+}
