@@ -4,6 +4,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use sealpost_core::Settings;
+use std::net::{IpAddr, SocketAddr};
 
 /// The portal's own pages load nothing from elsewhere and may not be framed.
 const DEFAULT_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
@@ -68,6 +70,45 @@ pub fn safe_next(next: Option<&str>) -> String {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
         _ => "/".to_string(),
     }
+}
+
+pub(crate) fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// The client's address: the peer, or the nearest untrusted X-Forwarded-For hop when the peer
+/// is a trusted proxy (DESIGN §6).
+pub(crate) fn client_ip(
+    settings: &Settings,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = peer?.ip();
+    let proxies: Vec<ipnet::IpNet> = settings
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| parse_network(p))
+        .collect();
+    let trusted = |ip: &IpAddr| proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .unwrap_or(peer),
+    )
 }
 
 #[cfg(test)]

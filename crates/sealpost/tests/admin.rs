@@ -623,6 +623,11 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // One failed portal login is counted for the dashboard and Prometheus.
+    let failed = node
+        .login(&node.client(), "nobody@example.com", "wrong-password")
+        .await;
+    assert_eq!(failed.status(), 401);
     let r = node
         .client()
         .get(node.url("/metrics"))
@@ -641,6 +646,10 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         "{text}"
     );
     assert!(text.contains("sealpost_node_heartbeat_age_seconds{node="));
+    assert!(
+        text.contains("sealpost_portal_login_failures{period=\"today\"} 1"),
+        "{text}"
+    );
 
     // Admin networks: the loopback network may scrape without a token; outside them the
     // admin UI does not exist.

@@ -20,13 +20,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use sealpost_core::Settings;
 use sealpost_core::admin::Actor;
 use sealpost_store::{Admin, SessionKind};
 
 use crate::AppState;
 use crate::error::WebError;
 use crate::security::same_origin;
+pub(crate) use crate::security::{client_ip, parse_network};
 use crate::session::cookie_value;
 
 pub const COOKIE: &str = "__Host-sealpost-admin";
@@ -120,45 +120,6 @@ pub(crate) fn parse_networks(text: &str) -> Vec<ipnet::IpNet> {
         .filter(|s| !s.is_empty())
         .filter_map(parse_network)
         .collect()
-}
-
-pub(crate) fn parse_network(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
-}
-
-/// The client's address: the peer, or the nearest untrusted X-Forwarded-For hop when the peer
-/// is a trusted proxy (DESIGN §6).
-pub(crate) fn client_ip(
-    settings: &Settings,
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-) -> Option<IpAddr> {
-    let peer = peer?.ip();
-    let proxies: Vec<ipnet::IpNet> = settings
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| parse_network(p))
-        .collect();
-    let trusted = |ip: &IpAddr| proxies.iter().any(|n| n.contains(ip));
-    if !trusted(&peer) {
-        return Some(peer);
-    }
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted(ip))
-            .unwrap_or(peer),
-    )
 }
 
 /// The logged-in administrator of a request.
@@ -449,6 +410,7 @@ fn strip_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sealpost_core::Settings;
 
     #[test]
     fn dates_round_trip() {

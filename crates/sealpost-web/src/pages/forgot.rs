@@ -149,7 +149,9 @@ pub async fn submit_answer(
     }
     let tr = tr(&state, &headers);
     let settings = state.settings.get();
-    let ip = peer.ip().to_string();
+    let ip = crate::security::client_ip(&settings, Some(peer), &headers)
+        .unwrap_or(peer.ip())
+        .to_string();
     match accounts::reset_with_answer(&state.store, &settings, &address, &form.answer, &ip).await? {
         ResetOutcome::NewPassword(password) => {
             let html = render(&DonePage {

@@ -80,7 +80,9 @@ pub async fn submit(
         return Err(WebError::Forbidden);
     }
     let settings = state.settings.get();
-    let ip = peer.ip().to_string();
+    let ip = crate::security::client_ip(&settings, Some(peer), &headers)
+        .unwrap_or(peer.ip())
+        .to_string();
     let next = safe_next(form.next.as_deref());
     let outcome = login(&state.store, &settings, &form.address, &form.password, &ip).await?;
     let account = match outcome {
