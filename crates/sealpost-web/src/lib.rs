@@ -47,10 +47,30 @@ impl Default for WebConfig {
     }
 }
 
+/// Portal and admin UI on one listener (the default).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(portal_routes(&state))
-        .merge(admin::routes())
+    build_router(state, true, true)
+}
+
+/// Only the recipient portal: the public listener when the admin UI has its own.
+pub fn portal_router(state: AppState) -> Router {
+    build_router(state, true, false)
+}
+
+/// Only the admin UI (and /metrics), for a listener on an internal network.
+pub fn admin_router(state: AppState) -> Router {
+    build_router(state, false, true)
+}
+
+fn build_router(state: AppState, portal: bool, admin: bool) -> Router {
+    let mut router = Router::new();
+    if portal {
+        router = router.merge(portal_routes(&state));
+    }
+    if admin {
+        router = router.merge(admin::routes());
+    }
+    router
         .route("/static/portal.css", get(pages::assets::css))
         .route("/healthz", get(pages::health::healthz))
         .route("/readyz", get(pages::health::readyz))

@@ -133,6 +133,9 @@ pub struct WebConfig {
     pub tls: TlsSetting,
     /// A client must send its request headers within this time (slowloris protection).
     pub header_timeout_secs: u64,
+    /// When set, the admin UI and /metrics are served only on this address (e.g. an internal
+    /// interface) and no longer on `listen`.
+    pub admin_listen: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -142,6 +145,7 @@ impl Default for WebConfig {
             public_url: "https://localhost:8443".into(),
             tls: TlsSetting::Mode("self-signed".into()),
             header_timeout_secs: 20,
+            admin_listen: None,
         }
     }
 }
@@ -290,6 +294,11 @@ impl Config {
                 "smtp.listen {:?} is not an address:port",
                 self.smtp.listen
             ));
+        }
+        if let Some(admin) = &self.web.admin_listen {
+            if admin.parse::<SocketAddr>().is_err() {
+                return invalid(format!("web.admin_listen {admin:?} is not an address:port"));
+            }
         }
         if self.web.listen.parse::<SocketAddr>().is_err() {
             return invalid(format!(

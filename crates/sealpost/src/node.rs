@@ -23,18 +23,20 @@ use crate::config::{Config, Role, TlsSetting, parse_network};
 pub struct RunningNode {
     pub smtp_addr: Option<SocketAddr>,
     pub web_addr: Option<SocketAddr>,
+    /// The admin UI's own listener, when `web.admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     pub store: Store,
     pub keys: KeyRing,
     pub settings: SettingsHandle,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    web_handle: Option<axum_server::Handle>,
+    web_handles: Vec<axum_server::Handle>,
 }
 
 impl RunningNode {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Some(h) = &self.web_handle {
+        for h in &self.web_handles {
             h.graceful_shutdown(Some(Duration::from_secs(5)));
         }
         let deadline = tokio::time::sleep(Duration::from_secs(10));
@@ -178,12 +180,9 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
     }
 
     let mut web_addr = None;
-    let mut web_handle = None;
+    let mut admin_addr = None;
+    let mut web_handles = Vec::new();
     if config.has_role(Role::Web) {
-        let listener = std::net::TcpListener::bind(&config.web.listen)
-            .with_context(|| format!("cannot listen for HTTPS on {}", config.web.listen))?;
-        listener.set_nonblocking(true)?;
-        web_addr = Some(listener.local_addr()?);
         let state = sealpost_web::AppState {
             delivery_wake: delivery_wake.clone(),
             store: store.clone(),
@@ -191,10 +190,6 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
             settings: settings.clone(),
             web: Arc::new(sealpost_web::WebConfig::default()),
         };
-        let app = sealpost_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let handle = axum_server::Handle::new();
-        web_handle = Some(handle.clone());
-        let header_timeout = Duration::from_secs(config.web.header_timeout_secs.max(1));
         let tls = match &config.web.tls {
             TlsSetting::Mode(m) if m == "off" => None,
             TlsSetting::Files { cert, key } => Some(sealpost_web::tls::server_config(cert, key)?),
@@ -204,27 +199,31 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
                 Some(sealpost_web::tls::server_config(&cert, &key)?)
             }
         };
-        match tls {
-            Some(tls) => {
-                let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-                let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
-                limit_slow_clients(server.http_builder(), header_timeout);
-                tasks.spawn(async move {
-                    if let Err(e) = server.serve(app).await {
-                        tracing::error!(error = %e, "web listener stopped");
-                    }
-                });
+        let header_timeout = Duration::from_secs(config.web.header_timeout_secs.max(1));
+        let main_router = match &config.web.admin_listen {
+            None => sealpost_web::router(state.clone()),
+            Some(admin_listen) => {
+                let (addr, handle) = spawn_web(
+                    &mut tasks,
+                    admin_listen,
+                    sealpost_web::admin_router(state.clone()),
+                    tls.clone(),
+                    header_timeout,
+                )?;
+                admin_addr = Some(addr);
+                web_handles.push(handle);
+                sealpost_web::portal_router(state.clone())
             }
-            None => {
-                let mut server = axum_server::from_tcp(listener).handle(handle);
-                limit_slow_clients(server.http_builder(), header_timeout);
-                tasks.spawn(async move {
-                    if let Err(e) = server.serve(app).await {
-                        tracing::error!(error = %e, "web listener stopped");
-                    }
-                });
-            }
-        }
+        };
+        let (addr, handle) = spawn_web(
+            &mut tasks,
+            &config.web.listen,
+            main_router,
+            tls,
+            header_timeout,
+        )?;
+        web_addr = Some(addr);
+        web_handles.push(handle);
     }
 
     // Housekeeping that any node may do: heartbeats, settings reload, expiry of temporaries.
@@ -260,12 +259,13 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
     Ok(RunningNode {
         smtp_addr,
         web_addr,
+        admin_addr,
         store,
         keys,
         settings,
         stop,
         tasks,
-        web_handle,
+        web_handles,
     })
 }
 
@@ -283,6 +283,44 @@ fn limit_slow_clients(
         .http2()
         .timer(hyper_util::rt::TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(60)));
+}
+
+/// Binds one web listener and serves `router` on it (TLS when configured).
+fn spawn_web(
+    tasks: &mut JoinSet<()>,
+    listen: &str,
+    router: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    header_timeout: Duration,
+) -> Result<(SocketAddr, axum_server::Handle)> {
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen for HTTPS on {listen}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    match tls {
+        Some(tls) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+            let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
+            limit_slow_clients(server.http_builder(), header_timeout);
+            tasks.spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, "web listener stopped");
+                }
+            });
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener).handle(handle.clone());
+            limit_slow_clients(server.http_builder(), header_timeout);
+            tasks.spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, "web listener stopped");
+                }
+            });
+        }
+    }
+    Ok((addr, handle))
 }
 
 fn spawn_until_stop(

@@ -43,3 +43,30 @@ async fn slowloris_http_client_is_cut_off() {
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
     node.stop().await;
 }
+
+#[tokio::test]
+async fn admin_ui_can_live_on_its_own_listener() {
+    let node = TestNode::start_with(|c| {
+        c.web.admin_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let admin_addr = node.node.admin_addr.expect("admin listener");
+    let client = node.client();
+    // The public listener no longer knows the admin UI …
+    let r = client.get(node.url("/admin/login")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // … but still serves the portal,
+    let r = client.get(node.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // and the admin listener serves the admin UI and not the portal.
+    let admin = format!("https://{admin_addr}");
+    let r = client
+        .get(format!("{admin}/admin/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client.get(format!("{admin}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    node.stop().await;
+}
