@@ -295,10 +295,13 @@ impl Config {
                 self.smtp.listen
             ));
         }
-        if let Some(admin) = &self.web.admin_listen {
-            if admin.parse::<SocketAddr>().is_err() {
-                return invalid(format!("web.admin_listen {admin:?} is not an address:port"));
-            }
+        if let Some(admin) = self
+            .web
+            .admin_listen
+            .as_ref()
+            .filter(|a| a.parse::<SocketAddr>().is_err())
+        {
+            return invalid(format!("web.admin_listen {admin:?} is not an address:port"));
         }
         if self.web.listen.parse::<SocketAddr>().is_err() {
             return invalid(format!(
