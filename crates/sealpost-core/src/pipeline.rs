@@ -403,6 +403,11 @@ pub async fn hash_off_executor(secret: Zeroizing<String>) -> Result<String, Core
 }
 
 impl MessageHandler for Gateway {
+    fn session_limits(&self) -> Option<(usize, usize)> {
+        let settings = self.settings.get();
+        Some((settings.max_message_size, settings.max_recipients))
+    }
+
     async fn handle(&self, envelope: Envelope, data: Vec<u8>) -> Verdict {
         match self
             .accept(&envelope.mail_from, &envelope.rcpt_to, &data)

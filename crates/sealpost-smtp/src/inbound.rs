@@ -66,6 +66,13 @@ pub enum Verdict {
 /// Receives each complete message of a session.
 pub trait MessageHandler: Send + Sync + 'static {
     fn handle(&self, envelope: Envelope, data: Vec<u8>) -> impl Future<Output = Verdict> + Send;
+
+    /// Current (max_message_size, max_recipients), asked once per connection, so limits an
+    /// administrator changes at run time apply to the next session without a restart.
+    /// `None` keeps the server's configured limits.
+    fn session_limits(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// Per-recipient decision used by the test sink: `None` accepts, `Some((code,

@@ -115,7 +115,12 @@ pub async fn serve<H: MessageHandler>(
         tokio::spawn(async move {
             let _slot = slot;
             let _ = stream.set_nodelay(true);
-            if let Err(e) = run_session(stream, ip, &cfg.session, handler.as_ref()).await {
+            let mut session = cfg.session.clone();
+            if let Some((size, rcpts)) = handler.session_limits() {
+                session.max_message_size = size;
+                session.max_recipients = rcpts;
+            }
+            if let Err(e) = run_session(stream, ip, &session, handler.as_ref()).await {
                 tracing::debug!(client = %ip, error = %e, "SMTP session ended with an error");
             }
         });

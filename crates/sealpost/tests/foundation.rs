@@ -418,3 +418,28 @@ async fn wrong_password_is_refused_without_revealing_accounts() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn limits_changed_at_run_time_apply_to_the_next_session() {
+    let node = TestNode::start().await;
+    let store = &node.node.store;
+    store
+        .set_setting(
+            "limits.max_recipients",
+            "1",
+            sealpost_store::unix_now() + 10,
+        )
+        .await
+        .unwrap();
+    node.node.settings.reload(store).await.unwrap();
+    let small = crlf("Subject: small\n\nhello\n");
+    let results = node
+        .send(SENDER, &["a@example.com", "b@example.com"], &small)
+        .await;
+    assert_eq!(results[0], RcptResult::Delivered);
+    match &results[1] {
+        RcptResult::Deferred(reply) => assert!(reply.contains("452"), "{reply}"),
+        other => panic!("expected 452 under the new limit, got {other:?}"),
+    }
+    node.stop().await;
+}

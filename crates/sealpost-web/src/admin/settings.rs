@@ -98,14 +98,14 @@ const MAIL: &[FieldDef] = &[
         "Maximum message size (bytes)",
         Kind::Number,
         "",
-        true,
+        false,
     ),
     f(
         "limits.max_recipients",
         "Maximum recipients per message",
         Kind::Number,
         "",
-        true,
+        false,
     ),
     f(
         "mail.notification_from",
