@@ -182,6 +182,7 @@ impl DeliveryWorker {
         }
         summary.deferred = remaining.len();
         summary.bounced = failures.len();
+        crate::metrics::live::delivery(summary.delivered, summary.deferred, summary.bounced);
 
         let mut tx = self.store.begin().await?;
         if !failures.is_empty() {

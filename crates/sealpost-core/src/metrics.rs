@@ -22,17 +22,17 @@ pub const LOGINS: &str = "logins";
 /// The counters charted on the dashboard.
 pub const CHARTED: &[&str] = &[ENCRYPTED, PASSED, BOUNCED, LOGINS, LOGIN_FAILED];
 
-/// Adds `by` to today's counter; best effort, a failure is logged and never fails a mail.
-pub async fn record(store: &Store, name: &str, by: i64) {
-    if by <= 0 {
-        return;
+/// Adds `by` to today's counter. Never fails and never waits for the database: the store
+/// buffers it until the next flush.
+pub async fn record(store: &Store, name: &'static str, by: i64) {
+    if by > 0 {
+        store.buffer_counter(name, day_of(crate::unix_now()), by);
     }
-    if let Err(e) = store
-        .bump_counter(name, day_of(crate::unix_now()), by)
-        .await
-    {
-        tracing::warn!(error = %e, counter = name, "counter update failed");
-    }
+}
+
+/// Writes buffered counters (the node's housekeeping calls this every few seconds).
+pub async fn flush(store: &Store) {
+    store.flush_counters().await;
 }
 
 /// A value today, over the last 7 days and over the last 30 days (today included).
@@ -97,6 +97,7 @@ where
 
 /// Everything the dashboard and `/metrics` show, read from the database.
 pub async fn dashboard(store: &Store, now: i64) -> Result<Dashboard, StoreError> {
+    flush(store).await;
     let today = day_of(now);
     let rows = store.counters_since(today - 29).await?;
     let queue = store.queue_stats(now).await?;
@@ -251,5 +252,99 @@ mod tests {
                 days30: 31
             }
         );
+    }
+}
+
+/// Per-process metrics for Prometheus, which scrapes every node: delivery attempts by result
+/// and web request latency. Kept in atomics because they change on every request.
+pub mod live {
+    use std::fmt::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static DELIVERED: AtomicU64 = AtomicU64::new(0);
+    static DEFERRED: AtomicU64 = AtomicU64::new(0);
+    static FAILED: AtomicU64 = AtomicU64::new(0);
+
+    /// Upper bounds (seconds) of the latency histogram's buckets.
+    const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+    static BUCKET_COUNTS: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+    static REQUESTS: AtomicU64 = AtomicU64::new(0);
+    static SUM_MICROS: AtomicU64 = AtomicU64::new(0);
+
+    /// Per-recipient results of one delivery attempt.
+    pub fn delivery(delivered: usize, deferred: usize, failed: usize) {
+        DELIVERED.fetch_add(delivered as u64, Ordering::Relaxed);
+        DEFERRED.fetch_add(deferred as u64, Ordering::Relaxed);
+        FAILED.fetch_add(failed as u64, Ordering::Relaxed);
+    }
+
+    pub fn observe_request(elapsed: std::time::Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(BUCKET_COUNTS.iter()) {
+            if secs <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        SUM_MICROS.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn prometheus() -> String {
+        let mut out = String::new();
+        out.push_str("# HELP sealpost_delivery_attempts_total Per-recipient delivery results on this node.\n");
+        out.push_str("# TYPE sealpost_delivery_attempts_total counter\n");
+        for (result, v) in [
+            ("delivered", &DELIVERED),
+            ("deferred", &DEFERRED),
+            ("failed", &FAILED),
+        ] {
+            let _ = writeln!(
+                out,
+                "sealpost_delivery_attempts_total{{result=\"{result}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP sealpost_http_request_duration_seconds Web request latency on this node.\n",
+        );
+        out.push_str("# TYPE sealpost_http_request_duration_seconds histogram\n");
+        for (bound, count) in BUCKETS.iter().zip(BUCKET_COUNTS.iter()) {
+            let _ = writeln!(
+                out,
+                "sealpost_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        let total = REQUESTS.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "sealpost_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {total}"
+        );
+        let _ = writeln!(
+            out,
+            "sealpost_http_request_duration_seconds_sum {}",
+            SUM_MICROS.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "sealpost_http_request_duration_seconds_count {total}");
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn histogram_buckets_are_cumulative() {
+            observe_request(std::time::Duration::from_millis(30));
+            let text = prometheus();
+            let value = |le: &str| -> u64 {
+                let key = format!("sealpost_http_request_duration_seconds_bucket{{le=\"{le}\"}} ");
+                let line = text.lines().find(|l| l.starts_with(&key)).unwrap();
+                line[key.len()..].parse().unwrap()
+            };
+            assert!(value("0.05") >= 1);
+            assert!(value("+Inf") >= value("0.05"));
+            assert!(value("0.05") >= value("0.025"));
+        }
     }
 }

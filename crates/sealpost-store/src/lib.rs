@@ -101,6 +101,8 @@ pub fn redact_url(url: &str) -> String {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Counter increments not yet written (see [`Store::buffer_counter`]).
+    pending_counters: std::sync::Arc<std::sync::Mutex<Vec<(String, i64, i64)>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,7 +145,11 @@ impl Store {
             });
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            pending_counters: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

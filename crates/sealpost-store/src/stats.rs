@@ -11,6 +11,36 @@ pub fn day_of(unix: i64) -> i64 {
 }
 
 impl Store {
+    /// Adds `by` to a counter in memory only. Writing each event at once would add a database
+    /// write to every accepted mail; [`Store::flush_counters`] writes the sums (the node's
+    /// housekeeping does every few seconds, and readers before they read).
+    pub fn buffer_counter(&self, name: &str, day: i64, by: i64) {
+        let mut pending = self
+            .pending_counters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match pending.iter_mut().find(|(n, d, _)| n == name && *d == day) {
+            Some(entry) => entry.2 += by,
+            None => pending.push((name.to_string(), day, by)),
+        }
+    }
+
+    /// Writes buffered counter increments; those that fail stay buffered for the next flush.
+    pub async fn flush_counters(&self) {
+        let batch = std::mem::take(
+            &mut *self
+                .pending_counters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (name, day, by) in batch {
+            if let Err(e) = self.bump_counter(&name, day, by).await {
+                tracing::warn!(error = %e, counter = %name, "counter update failed; kept for later");
+                self.buffer_counter(&name, day, by);
+            }
+        }
+    }
+
     /// Adds `by` to the counter `name` of `day`; every node may do so at the same time.
     pub async fn bump_counter(&self, name: &str, day: i64, by: i64) -> Result<()> {
         let q = match self.backend() {

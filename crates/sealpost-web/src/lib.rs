@@ -76,6 +76,7 @@ fn build_router(state: AppState, portal: bool, admin: bool) -> Router {
         .route("/readyz", get(pages::health::readyz))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn(time_request))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             language_scope,
@@ -138,4 +139,15 @@ async fn language_scope(
         .and_then(|v| v.to_str().ok());
     let lang = sealpost_i18n::negotiate(accept, &state.settings.get().default_language);
     error::REQUEST_LANG.scope(lang, next.run(request)).await
+}
+
+/// Feeds the request latency histogram of `/metrics`.
+async fn time_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    sealpost_core::metrics::live::observe_request(started.elapsed());
+    response
 }

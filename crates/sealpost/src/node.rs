@@ -47,6 +47,7 @@ impl RunningNode {
                 _ = &mut deadline => { self.tasks.abort_all(); break }
             }
         }
+        sealpost_core::metrics::flush(&self.store).await;
         self.store.close().await;
     }
 
@@ -342,10 +343,11 @@ async fn housekeeping(store: Store, mut info: NodeInfo) {
         if let Err(e) = store.heartbeat(&info).await {
             tracing::warn!(error = %e, "heartbeat failed");
         }
+        sealpost_core::metrics::flush(&store).await;
         if let Err(e) = store.purge_expired(unix_now()).await {
             tracing::warn!(error = %e, "purge of expired sessions failed");
         }
-        tokio::time::sleep(Duration::from_secs(15)).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 

@@ -650,6 +650,8 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         text.contains("sealpost_portal_login_failures{period=\"today\"} 1"),
         "{text}"
     );
+    assert!(text.contains("sealpost_delivery_attempts_total{result=\"delivered\"}"));
+    assert!(!text.contains("sealpost_http_request_duration_seconds_count 0\n"));
 
     // Admin networks: the loopback network may scrape without a token; outside them the
     // admin UI does not exist.

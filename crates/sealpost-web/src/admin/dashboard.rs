@@ -150,7 +150,7 @@ pub async fn metrics(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::prometheus(&d),
+        metrics::prometheus(&d) + &metrics::live::prometheus(),
     )
         .into_response())
 }
