@@ -1,17 +1,87 @@
-// The recipient's real path in a real browser: open a delivered secure.htm from disk
-// (file://), let it submit itself to the portal, sign in, read the message.
-// Usage: node recipient.mjs SECURE_HTM ADDRESS PASSWORD EXPECTED_TEXT SCREENSHOT_DIR
+// The recipient's real path in a real browser (Debian's Chromium, driven by playwright-core):
+// open the delivered secure.htm from disk (file://), let it submit itself, sign in, replace the
+// generated password and set a secret question, read the HTML body with its inline image,
+// download the attachment, reply securely with an attachment, sign out, recover the password
+// through the secret question, have an administrator reset it, and check the phone layout and
+// the upload fallback. Mails are read from the maildir next hop through mail.py.
+//
+// Input from run.sh (environment): BASE_URL, OUTBOX, WORK (secure.htm, password,
+// attachment.pdf), SENT (JSON from `mail.py send`), ADMIN_NAME, ADMIN_PASSWORD, MAIL_PY, SHOTS.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const [securePath, address, password, expected, shots] = process.argv.slice(2);
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const base = env('BASE_URL');
+const work = env('WORK');
+const outbox = env('OUTBOX');
+const shots = env('SHOTS');
+const sent = JSON.parse(env('SENT'));
+const address = 'customer@example.com';
+const securePath = join(work, 'secure.htm');
+const sentAttachment = readFileSync(join(work, 'attachment.pdf'));
 mkdirSync(shots, { recursive: true });
-let failed = 0;
+
 let passed = 0;
+let failed = 0;
 const check = (ok, what) => {
   console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
   ok ? passed++ : failed++;
+  return ok;
+};
+/// Runs one part of the path; an exception is a failure of that part, and later parts that
+/// need its result are skipped by their own guards.
+const step = async (what, fn) => {
+  try {
+    await fn();
+    return true;
+  } catch (e) {
+    check(false, `${what}: ${e.message.split('\n')[0]}`);
+    return false;
+  }
+};
+const mail = (...args) => JSON.parse(execFileSync('python3', [env('MAIL_PY'), ...args], { encoding: 'utf8' }));
+/// Viewport shots from the top of the page (a focused field may have scrolled it), kept small.
+const shot = async (page, name) => {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(shots, `${name}.png`) });
+};
+const tokenUrl = /\/open\/[A-Za-z0-9_-]{43}$/;
+const noHorizontalScroll = (page) =>
+  page.evaluate(() => document.scrollingElement.scrollWidth);
+const submit = async (page, selector = 'main form button[type=submit]') => {
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+};
+const login = async (page, password) => {
+  await page.fill('input[name=address]', address);
+  await page.fill('input[name=password]', password);
+  await submit(page);
+};
+/// The welcome page: a new password, and the secret question when none is set yet.
+const welcome = async (page, password, question) => {
+  await page.fill('input[name=password]', password);
+  await page.fill('input[name=password2]', password);
+  if (question) {
+    await page.selectOption('select[name=question]', 'pet');
+    await page.fill('input[name=answer]', 'Rex');
+  }
+};
+/// The message page's HTML frame: its text and, once loaded, its images' natural widths.
+const bodyFrame = async (page) => {
+  const frame = await (await page.waitForSelector('iframe.body')).contentFrame();
+  await frame.waitForLoadState('load');
+  const text = await frame.evaluate(() => document.body.innerText);
+  const images = await frame.evaluate(() =>
+    Promise.all(Array.from(document.images).map((img) => (img.complete
+      ? null
+      : new Promise((r) => { img.onload = r; img.onerror = r; }))))
+      .then(() => Array.from(document.images).map((img) => img.naturalWidth)));
+  return { text, images };
 };
 
 const browser = await chromium.launch({
@@ -19,28 +89,187 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+const desktop = { ignoreHTTPSErrors: true, locale: 'en-US', viewport: { width: 1024, height: 720 } };
+// The recipient's password as it is now; every step that changes it updates this.
+let current = readFileSync(join(work, 'password'), 'utf8').trim();
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } });
+  const context = await browser.newContext(desktop);
   const page = await context.newPage();
-  await page.goto('file://' + resolve(securePath));
-  // The page submits itself; we land on the portal's login page.
-  await page.waitForURL(/\/login\?next=%2Fopen%2F|\/login\?next=\/open\//, { timeout: 15000 });
-  check(true, 'secure.htm submitted itself and the portal asked for a login');
-  await page.screenshot({ path: `${shots}/login.png` });
-  await page.fill('input[name=address]', address);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  await page.waitForLoadState('load');
-  const url = page.url();
-  check(/\/open\//.test(url), `after login the browser is on the message (${url})`);
-  const content = await page.content();
-  let bodyText = content;
-  const frame = page.frames().find((f) => f.url().endsWith('/html'));
-  if (frame) bodyText += await frame.content();
-  check(bodyText.includes(expected), 'the decrypted message text is shown');
-  await page.screenshot({ path: `${shots}/message.png`, fullPage: true });
+  let messageUrl = null;
+
+  // 1. secure.htm from disk submits itself; first sign-in; welcome; the message.
+  await step('first sign-in', async () => {
+    await page.goto('file://' + securePath);
+    await page.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 });
+    check(true, 'secure.htm (file://) submitted itself and the portal asked for a login');
+    check((await page.textContent('main')).includes('Please sign in to read your secure message'),
+      'the login page says why');
+    await shot(page, 'login');
+    await login(page, current);
+    check(/\/welcome\?next=\/open\//.test(page.url()),
+      'the generated password leads to the welcome page first');
+    const chosen = 'Sunny-Harbour-2026';
+    await welcome(page, chosen, true);
+    await shot(page, 'welcome');
+    await submit(page);
+    current = chosen;
+    check(tokenUrl.test(page.url()), 'after the welcome page the browser is on the message');
+    messageUrl = page.url();
+  });
+
+  if (messageUrl) {
+    await step('reading the message', async () => {
+      const h1 = await page.textContent('h1');
+      check(h1.includes('Your statement') && !h1.includes('[secure]'),
+        `the subject is shown without the trigger (${h1.trim()})`);
+      const { text, images } = await bodyFrame(page);
+      check(text.includes('Confidential text for the browser'),
+        'the HTML body is shown in the sandboxed iframe');
+      check(await page.getAttribute('iframe.body', 'sandbox') !== null, 'the iframe is sandboxed');
+      check(images.length === 1 && images[0] === sent.image_width,
+        `the inline cid: image loads in the frame (naturalWidth ${images.join(',') || 'none'})`);
+      await shot(page, 'message');
+      const link = page.locator('ul.attachments a', { hasText: sent.attachment });
+      const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+      const got = readFileSync(await download.path());
+      check(download.suggestedFilename() === sent.attachment,
+        `the attachment downloads as ${download.suggestedFilename()}`);
+      check(got.equals(sentAttachment), `the downloaded attachment has the sent bytes (${got.length} B)`);
+      check(!(await page.textContent('ul.attachments')).includes('logo.png'),
+        'the inline image is not listed as an attachment');
+    });
+
+    // 2. Secure reply with an attachment.
+    await step('secure reply', async () => {
+      const replyFile = Buffer.concat([Buffer.from('%PDF-1.4 signed form\n'), Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256))]);
+      await page.fill('#reply textarea[name=body]', 'Thank you, the signed form is attached.');
+      await page.setInputFiles('#reply input[name=attachment]',
+        { name: 'signed-form.pdf', mimeType: 'application/pdf', buffer: replyFile });
+      await submit(page, '#reply button[type=submit]');
+      check(/\/open\/[A-Za-z0-9_-]{43}\/sent$/.test(page.url()), 'the reply leads to the confirmation page');
+      check((await page.textContent('main')).includes('advisor@bank.example'),
+        'the confirmation names the original sender');
+      await shot(page, 'reply-sent');
+      const r = mail('reply', outbox, sent.message_id);
+      check(r.in_reply_to === sent.message_id,
+        `the reply mail (X-Sealpost-Kind: reply) has In-Reply-To of the original (${r.in_reply_to})`);
+      check(r.delivered_to === 'advisor@bank.example', `the reply goes to the sender (${r.delivered_to})`);
+      check(r.text.includes('Thank you, the signed form is attached.'), 'the reply carries the text');
+      const att = r.attachments.find((a) => a.filename === 'signed-form.pdf');
+      check(att && Buffer.from(att.b64, 'base64').equals(replyFile),
+        'the reply carries the attachment byte for byte');
+    });
+
+    await step('profile', async () => {
+      await page.goto(`${base}/profile`);
+      check((await page.textContent('main')).includes(address), 'the profile page shows the account');
+      await shot(page, 'profile');
+    });
+  }
+
+  // 3. Sign out, then the forgotten password through the secret question.
+  await step('forgotten password', async () => {
+    await page.goto(`${base}/profile`);
+    await submit(page, 'header form.nav button[type=submit]');
+    check(/\/login\?bye=1$/.test(page.url()), 'signing out leads back to the login page');
+    await submit(page, 'a[href="/forgot"]');
+    await page.fill('input[name=address]', address);
+    await shot(page, 'forgot-address');
+    await submit(page);
+    check((await page.textContent('main')).includes('What was the name of your first pet?'),
+      'the forgotten-password page asks the chosen question');
+    // Answers are compared trimmed and case-folded.
+    await page.fill('input[name=answer]', ' rex ');
+    await shot(page, 'forgot-question');
+    await submit(page);
+    const shown = (await page.textContent('#new-password')).trim();
+    const recovered = shown.split(/\s+/).pop();
+    check(recovered && recovered.length >= 12, 'the right answer shows a new password');
+    await shot(page, 'forgot-done');
+    await submit(page);
+    await login(page, recovered);
+    check(/\/welcome/.test(page.url()), 'the shown password signs in and must be changed again');
+    check(await page.locator('select[name=question]').count() === 0,
+      'the secret question is not asked again');
+    const chosen = 'Quiet-Lantern-4711';
+    await welcome(page, chosen, false);
+    await submit(page);
+    current = chosen;
+    check(new URL(page.url()).pathname === '/', 'after the change the portal start page opens');
+  });
+
+  // 4. An administrator resets the password; the reset mail's password signs in.
+  await step('admin reset', async () => {
+    const adminContext = await browser.newContext(desktop);
+    const admin = await adminContext.newPage();
+    await admin.goto(`${base}/admin`);
+    check(/\/admin\/login/.test(admin.url()), 'the admin UI asks for a sign-in');
+    await admin.fill('input[name=name]', env('ADMIN_NAME'));
+    await admin.fill('input[name=password]', env('ADMIN_PASSWORD'));
+    await submit(admin);
+    check(/\/admin\/password$/.test(admin.url()), 'the one-time admin password must be changed first');
+    await admin.fill('input[name=current]', env('ADMIN_PASSWORD'));
+    await admin.fill('input[name=new_password]', 'Admin-Harbour-2026!');
+    await admin.fill('input[name=repeat]', 'Admin-Harbour-2026!');
+    await submit(admin);
+    check(new URL(admin.url()).pathname === '/admin' && (await admin.textContent('h1')) === 'Dashboard',
+      'after the change the admin dashboard opens');
+    await shot(admin, 'admin-dashboard');
+    await admin.goto(`${base}/admin/users`);
+    await admin.fill('input[name=q]', 'customer');
+    await submit(admin, 'main form.actions button[type=submit]');
+    await submit(admin, `table a:text-is("${address}")`);
+    check(/\/admin\/users\/[^/]+$/.test(admin.url()), 'the admin finds the recipient');
+    await submit(admin, 'form[action$="/reset-password"] button');
+    check((await admin.textContent('main')).includes(`mailed to ${address}`),
+      'the admin page confirms the reset');
+    await shot(admin, 'admin-user');
+    const { password } = mail('reset', outbox, address);
+    check(password && password !== current, 'a password-reset mail with a new password arrives');
+    await adminContext.close();
+
+    const fresh = await browser.newContext(desktop);
+    const p = await fresh.newPage();
+    await p.goto(`${base}/login`);
+    await login(p, current);
+    check(p.url().includes('/login') && (await p.locator('.alert').count()) === 1,
+      'the previous password no longer signs in');
+    await login(p, password);
+    check(/\/welcome/.test(p.url()), 'the mailed password signs in and must be changed');
+    const chosen = 'Copper-Meadow-8150';
+    await welcome(p, chosen, false);
+    await submit(p);
+    current = chosen;
+    check(new URL(p.url()).pathname === '/', 'the recipient is signed in with their own password again');
+    await fresh.close();
+  });
+
+  // 5. A phone: no horizontal scrolling; secure.htm uploaded on the start page opens.
+  await step('phone', async () => {
+    const phone = await browser.newContext({
+      ignoreHTTPSErrors: true, locale: 'en-US', viewport: { width: 360, height: 740 },
+      isMobile: true, hasTouch: true, deviceScaleFactor: 1,
+    });
+    const p = await phone.newPage();
+    await p.goto(`${base}/login`);
+    const loginWidth = await noHorizontalScroll(p);
+    check(loginWidth <= 360, `phone: the login page fits 360 px (scrollWidth ${loginWidth})`);
+    await shot(p, 'phone-login');
+    await login(p, current);
+    check(new URL(p.url()).pathname === '/', 'phone: signed in on the start page');
+    await p.setInputFiles('input[name=file]', securePath);
+    await submit(p);
+    check(tokenUrl.test(p.url()), 'phone: the uploaded secure.htm opens the message');
+    const { text } = await bodyFrame(p);
+    check(text.includes('Confidential text for the browser'), 'phone: the message body is shown');
+    const messageWidth = await noHorizontalScroll(p);
+    check(messageWidth <= 360, `phone: the message page fits 360 px (scrollWidth ${messageWidth})`);
+    await shot(p, 'phone-message');
+    await phone.close();
+  });
+  await context.close();
 } catch (e) {
-  check(false, `browser flow: ${e.message}`);
+  check(false, `browser: ${e.message.split('\n')[0]}`);
 } finally {
   await browser.close();
 }

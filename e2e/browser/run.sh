@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Browser end-to-end suite: a real Sealpost node (debug build), a real SMTP submission, the
-# delivered secure.htm opened from disk in Debian's Chromium driven by playwright-core.
+# Browser end-to-end suite: a real Sealpost node (debug build, SQLite, maildir next hop), a real
+# SMTP submission, and the recipient's whole path in Debian's Chromium driven by playwright-core:
+# secure.htm from disk, first login, reading (HTML body, inline image, attachment), secure reply,
+# forgotten password, an admin's password reset, the phone layout and the upload fallback.
+# Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
+# Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,11 +16,15 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 (cd "$here" && npm ci --no-audit --no-fund --silent)
 (cd "$root" && cargo build -q -p sealpost)
+bin="$root/target/debug/sealpost"
 
 work="$(mktemp -d)"
 node_pid=""
 cleanup() {
-  [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null || true
+  if [ -n "$node_pid" ]; then
+    kill "$node_pid" 2>/dev/null || true
+    wait "$node_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,42 +45,38 @@ public_url = "https://127.0.0.1:$web_port"
 tls = "self-signed"
 [policy]
 internal_domains = ["bank.example"]
+default_language = "en"
+org_name = "Example Bank"
 TOML
-"$root/target/debug/sealpost" serve --config "$work/sealpost.toml" >"$work/node.log" 2>&1 &
+"$bin" serve --config "$work/sealpost.toml" >"$work/node.log" 2>&1 &
 node_pid=$!
-for _ in $(seq 1 50); do
-  curl -skf "https://127.0.0.1:$web_port/healthz" >/dev/null 2>&1 && break
+up=""
+for _ in $(seq 1 100); do
+  if curl -skf "https://127.0.0.1:$web_port/healthz" >/dev/null 2>&1; then up=1; break; fi
   sleep 0.2
 done
+if [ -z "$up" ]; then
+  echo "FAIL the node did not come up"; tail -20 "$work/node.log"; echo "0 passed, 1 failed"; exit 1
+fi
 
-export SMTP_PORT="$smtp_port" OUTBOX="$work/outbox/new" WORK="$work"
-python3 - <<'PY'
-import email, email.policy, glob, os, smtplib, time
-port = int(os.environ["SMTP_PORT"])
-msg = ("From: Anna Advisor <advisor@bank.example>\r\nTo: customer@example.com\r\n"
-       "Subject: [secure] Your statement\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n"
-       "Confidential text for the browser\r\n")
-smtplib.SMTP("127.0.0.1", port).sendmail("advisor@bank.example", ["customer@example.com"], msg)
-password = secure = None
-for _ in range(100):
-    for f in glob.glob(os.path.join(os.environ["OUTBOX"], "*")):
-        m = email.message_from_bytes(open(f, "rb").read(), policy=email.policy.default)
-        kind = m["X-Sealpost-Kind"]
-        if kind == "credentials":
-            for line in m.get_content().splitlines():
-                if line.startswith(("Password: ", "Passwort: ")):
-                    password = line.split(": ", 1)[1].strip()
-        elif kind == "carrier":
-            for part in m.iter_attachments():
-                if part.get_filename() == "secure.htm":
-                    secure = part.get_payload(decode=True)
-    if password and secure:
-        break
-    time.sleep(0.1)
-assert password and secure, "credentials and carrier mail delivered"
-open(os.path.join(os.environ["WORK"], "secure.htm"), "wb").write(secure)
-open(os.path.join(os.environ["WORK"], "password"), "w").write(password)
-PY
+# An administrator, created with the CLI while the node runs (SQLite allows a second writer).
+admin_password="$("$bin" admin create ops --config "$work/sealpost.toml" | sed -n 's/^one-time password: //p' || true)"
+if [ -z "$admin_password" ]; then
+  echo "FAIL sealpost admin create printed no one-time password"; echo "0 passed, 1 failed"; exit 1
+fi
 
-node "$here/recipient.mjs" "$work/secure.htm" customer@example.com "$(cat "$work/password")" \
-  "Confidential text for the browser" "${SCREENSHOT_DIR:-$work/shots}"
+outbox="$work/outbox/new"
+if ! sent="$(python3 "$here/mail.py" send "$smtp_port" "$outbox" "$work")"; then
+  echo "FAIL the flagged mail was not accepted and delivered as credentials + carrier"
+  echo "0 passed, 1 failed"; exit 1
+fi
+
+status=0
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SENT="$sent" \
+  ADMIN_NAME=ops ADMIN_PASSWORD="$admin_password" MAIL_PY="$here/mail.py" \
+  SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/recipient.mjs" || status=$?
+if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
+  echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
+fi
+exit "$status"

@@ -144,6 +144,29 @@ fn size_text(bytes: usize) -> String {
     }
 }
 
+/// Inline images for the sandboxed body frame, as `data:` URIs. The frame has an opaque
+/// origin, so a browser sends no session cookie with sub-requests from it: a `/cid/` URL
+/// would be refused. Only the image types the `cid` route serves, and only up to a size that
+/// keeps the page reasonable.
+fn inline_image_data(raw: &[u8]) -> impl Fn(&str) -> Option<String> + '_ {
+    use base64::Engine as _;
+    move |cid: &str| {
+        let part = part_by_content_id(raw, cid)?;
+        let ct = part.content_type.to_ascii_lowercase();
+        let ct = INLINE_IMAGE_TYPES.iter().find(|t| ct.starts_with(*t))?;
+        if part.bytes.len() > MAX_INLINE_IMAGE_BYTES {
+            return None;
+        }
+        Some(format!(
+            "data:{ct};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&part.bytes)
+        ))
+    }
+}
+
+const INLINE_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+const MAX_INLINE_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+
 fn cid_url(token: &str) -> impl Fn(&str) -> Option<String> + '_ {
     move |cid: &str| Some(format!("/open/{token}/cid/{}", url_escape(cid)))
 }
@@ -239,7 +262,7 @@ pub async fn html_body(
         return Err(WebError::ExpiredOpen);
     }
     let opened = load(&state, &user, &token).await?;
-    let msg = prepare_for_display(&opened.raw, &cid_url(&token))
+    let msg = prepare_for_display(&opened.raw, &inline_image_data(&opened.raw))
         .map_err(|_| WebError::Open(sealpost_core::open::OpenError::Damaged))?;
     let body = msg.html_body.unwrap_or_default();
     let page = format!(
@@ -326,8 +349,7 @@ pub async fn cid(
     let opened = load(&state, &user, &token).await?;
     let data = part_by_content_id(&opened.raw, &cid).ok_or(WebError::NotFound)?;
     let ct = data.content_type.to_ascii_lowercase();
-    let allowed = ["image/png", "image/jpeg", "image/gif", "image/webp"];
-    if !allowed.iter().any(|a| ct.starts_with(a)) {
+    if !INLINE_IMAGE_TYPES.iter().any(|a| ct.starts_with(a)) {
         return Err(WebError::NotFound);
     }
     let mut response = (StatusCode::OK, data.bytes).into_response();

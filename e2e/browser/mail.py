@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Mail side of the browser suite: submit the original over SMTP, and read what Sealpost
+delivered into the maildir next hop. Called by run.sh (send) and by recipient.mjs (the
+waits); answers are one JSON object on stdout.
+
+  mail.py send SMTP_PORT OUTBOX WORK       send the flagged mail; write secure.htm, the
+                                           generated password and the sent parts into WORK
+  mail.py reply OUTBOX MESSAGE_ID          wait for the portal reply to MESSAGE_ID
+  mail.py reset OUTBOX ADDRESS             wait for the password-reset mail to ADDRESS
+"""
+import base64
+import email
+import email.policy
+import glob
+import json
+import os
+import smtplib
+import sys
+import time
+import zlib
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+SENDER = "advisor@bank.example"
+RECIPIENT = "customer@example.com"
+SUBJECT = "[secure] Your statement"
+TEXT = "Confidential text for the browser"
+
+
+def png(width, height):
+    """A small real PNG (a blue square with a white diagonal), so naturalWidth is meaningful."""
+    rows = b""
+    for y in range(height):
+        row = b"\x00"
+        for x in range(width):
+            row += b"\xff\xff\xff" if abs(x - y) < 2 else b"\x1f\x5f\xa8"
+        rows += row
+
+    def chunk(kind, data):
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def pdf_like():
+    """Binary bytes that look like a PDF: every byte value occurs, so any re-encoding shows."""
+    body = bytes(range(256)) * 64 + os.urandom(4096)
+    return b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + body + b"\n%%EOF\n"
+
+
+def mails(outbox):
+    for path in sorted(glob.glob(os.path.join(outbox, "*"))):
+        with open(path, "rb") as f:
+            yield email.message_from_bytes(f.read(), policy=email.policy.default)
+
+
+def wait_for(outbox, match, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in mails(outbox):
+            found = match(m)
+            if found is not None:
+                return found
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def password_line(m):
+    for line in m.get_content().splitlines():
+        if line.startswith(("Password: ", "Passwort: ")):
+            return line.split(": ", 1)[1].strip()
+    return None
+
+
+def send(port, outbox, work):
+    image, attachment = png(48, 32), pdf_like()
+    msg = EmailMessage()
+    msg["From"] = f"Anna Advisor <{SENDER}>"
+    msg["To"] = RECIPIENT
+    msg["Subject"] = SUBJECT
+    msg["Date"] = "Thu, 26 Nov 2026 10:00:00 +0000"
+    msg["Message-ID"] = make_msgid(domain="bank.example")
+    msg.set_content(f"{TEXT}\n\nYour statement for November is attached.\n")
+    cid = make_msgid(domain="bank.example")
+    msg.add_alternative(
+        "<html><body><h2 style=\"color:#1f5fa8\">Your statement</h2>"
+        f"<p id=\"text\">{TEXT}</p>"
+        f"<p><img id=\"logo\" src=\"cid:{cid[1:-1]}\" alt=\"Bank logo\" width=\"48\" height=\"32\"></p>"
+        "<p>Kind regards,<br>Anna Advisor</p></body></html>",
+        subtype="html",
+    )
+    msg.get_payload()[1].add_related(image, maintype="image", subtype="png", cid=cid,
+                                     disposition="inline", filename="logo.png")
+    msg.add_attachment(attachment, maintype="application", subtype="pdf",
+                       filename="statement-2026-11.pdf")
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(msg, from_addr=SENDER, to_addrs=[RECIPIENT])
+
+    def credentials(m):
+        return password_line(m) if m["X-Sealpost-Kind"] == "credentials" else None
+
+    def carrier(m):
+        if m["X-Sealpost-Kind"] != "carrier":
+            return None
+        for part in m.iter_attachments():
+            if part.get_filename() == "secure.htm":
+                return part.get_payload(decode=True)
+        return None
+
+    password = wait_for(outbox, credentials, "the credentials mail")
+    secure = wait_for(outbox, carrier, "the carrier mail")
+    files = {"secure.htm": secure, "password": password.encode(), "attachment.pdf": attachment,
+             "logo.png": image}
+    for name, data in files.items():
+        with open(os.path.join(work, name), "wb") as f:
+            f.write(data)
+    return {"message_id": msg["Message-ID"], "attachment": "statement-2026-11.pdf",
+            "image_width": 48}
+
+
+def reply(outbox, message_id):
+    def match(m):
+        if m["X-Sealpost-Kind"] != "reply":
+            return None
+        parts = [{"filename": p.get_filename(),
+                  "b64": base64.b64encode(p.get_payload(decode=True)).decode()}
+                 for p in m.iter_attachments()]
+        body = m.get_body(preferencelist=("plain",))
+        return {"in_reply_to": str(m["In-Reply-To"] or "").strip(),
+                "delivered_to": str(m["Delivered-To"] or "").strip(),
+                "from": str(m["From"] or ""), "subject": str(m["Subject"] or ""),
+                "text": body.get_content() if body else "", "attachments": parts,
+                "expected_in_reply_to": message_id}
+    return wait_for(outbox, match, "the reply mail")
+
+
+def reset(outbox, address):
+    def match(m):
+        if m["X-Sealpost-Kind"] != "password-reset" or address not in str(m["To"] or ""):
+            return None
+        return password_line(m)
+    return {"password": wait_for(outbox, match, "the password-reset mail")}
+
+
+def main(argv):
+    if argv[:1] == ["send"] and len(argv) == 4:
+        out = send(int(argv[1]), argv[2], argv[3])
+    elif argv[:1] == ["reply"] and len(argv) == 3:
+        out = reply(argv[1], argv[2])
+    elif argv[:1] == ["reset"] and len(argv) == 3:
+        out = reset(argv[1], argv[2])
+    else:
+        raise SystemExit(__doc__)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
