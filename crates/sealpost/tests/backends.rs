@@ -40,7 +40,7 @@ async fn end_to_end_on(label: &str) {
     );
     complete_first_login(&node, &client, &password).await;
     let r = node.post_open(&client, &carrier_payload(carrier)).await;
-    let page = client.get(node.url(&location(&r))).send().await.unwrap();
+    let page = client.get(node.url(&location(&r))).send().await.expect("open request");
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
