@@ -40,12 +40,16 @@ async fn end_to_end_on(label: &str) {
     );
     complete_first_login(&node, &client, &password).await;
     let r = node.post_open(&client, &carrier_payload(carrier)).await;
-    let page = client.get(node.url(&location(&r))).send().await.expect("open request");
+    let page = client
+        .get(node.url(&location(&r)))
+        .send()
+        .await
+        .expect("open request");
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
             .await
-            .unwrap()
+            .expect("page text")
             .contains(&format!("Body on {label}"))
     );
     node.stop().await;
