@@ -47,7 +47,7 @@ listen = "127.0.0.1:$2"
 relay = "smtp://127.0.0.1:$sink_port"
 retry_base_secs = 1
 retry_max_secs = 2
-lease_secs = 5
+lease_secs = 15
 concurrency = 8
 [web]
 listen = "127.0.0.1:$3"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealpost_mime::generate::{BounceInput, build_bounce};
-use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, deliver};
+use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, SmtpSession, deliver};
 use sealpost_smtp::next_hop::NextHop;
 use sealpost_store::{NewQueuedMail, QueueItem, Store};
 use tokio::sync::Notify;
@@ -23,7 +23,10 @@ pub struct DeliveryConfig {
     pub hostname: String,
     pub lease: Duration,
     pub batch: i64,
+    /// Concurrent sessions to the next hop.
     pub concurrency: usize,
+    /// Most queue items sent over one session.
+    pub per_session: usize,
     /// First retry delay; doubles per attempt up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -41,8 +44,9 @@ impl DeliveryConfig {
             owner: format!("{hostname}-{}", Uuid::new_v4().simple()),
             hostname: hostname.to_string(),
             lease: Duration::from_secs(600),
-            batch: 64,
+            batch: 256,
             concurrency: 16,
+            per_session: 20,
             retry_base: Duration::from_secs(60),
             retry_max: Duration::from_secs(3600),
             idle_poll: Duration::from_secs(2),
@@ -101,7 +105,7 @@ impl DeliveryWorker {
                     &self.config.owner,
                     now,
                     lease_until,
-                    free.min(self.config.batch),
+                    (free * self.config.per_session as i64).min(self.config.batch),
                 )
                 .await
             {
@@ -121,12 +125,18 @@ impl DeliveryWorker {
                 }
                 continue;
             }
-            for item in items {
+            // Spread the leased items over the free slots, one SMTP session per chunk.
+            let per_chunk = items.len().div_ceil(free.max(1) as usize).max(1);
+            let mut items = items.into_iter();
+            loop {
+                let chunk: Vec<QueueItem> = items.by_ref().take(per_chunk).collect();
+                if chunk.is_empty() {
+                    break;
+                }
                 let worker = self.clone();
                 tasks.spawn(async move {
-                    let id = item.id.clone();
-                    if let Err(e) = worker.attempt(item).await {
-                        tracing::warn!(queue_id = %id, error = %e, "delivery bookkeeping failed");
+                    if let Err(e) = worker.attempt_batch(chunk).await {
+                        tracing::warn!(error = %e, "delivery bookkeeping failed");
                     }
                 });
             }
@@ -135,39 +145,113 @@ impl DeliveryWorker {
 
     /// One attempt for one leased item.
     pub async fn attempt(&self, item: QueueItem) -> Result<AttemptSummary, CoreError> {
-        // An admin's next-hop setting overrides the configured relay without a restart.
-        let override_hop = {
-            let settings = self.settings.get();
-            let hop = settings.next_hop.trim();
-            if hop.is_empty() {
-                None
-            } else {
-                match hop.parse::<NextHop>() {
-                    Ok(h) => Some(h),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "delivery.next_hop setting ignored");
-                        None
-                    }
-                }
-            }
-        };
-        let results = deliver(
-            override_hop.as_ref().unwrap_or(&self.config.next_hop),
-            &self.config.client,
-            &OutboundMessage {
+        self.attempt_batch(vec![item]).await
+    }
+
+    /// One attempt for several leased items, over one session to an SMTP next hop. Each
+    /// item's outcome is committed as soon as its transaction ends, so a crash redelivers at
+    /// most the one message in flight, not the whole batch.
+    pub async fn attempt_batch(&self, items: Vec<QueueItem>) -> Result<AttemptSummary, CoreError> {
+        let next_hop = self.next_hop();
+        let cfg = &self.config.client;
+        let mut total = AttemptSummary::default();
+        let mut session: Option<SmtpSession> = None;
+        let mut unreachable: Option<String> = None;
+        for item in &items {
+            let msg = OutboundMessage {
                 mail_from: &item.mail_from,
                 rcpt_to: &item.rcpt_to,
                 data: &item.data,
-            },
-        )
-        .await;
-        let now = unix_now();
+            };
+            let results = match &next_hop {
+                NextHop::Maildir(_) => deliver(&next_hop, cfg, &msg).await,
+                NextHop::Smtp { .. } if unreachable.is_some() => {
+                    let reason = unreachable.clone().unwrap_or_default();
+                    vec![RcptResult::Deferred(reason); item.rcpt_to.len()]
+                }
+                NextHop::Smtp { host, port } => {
+                    if session.is_none() {
+                        match SmtpSession::open(host, *port, cfg).await {
+                            Ok(s) => session = Some(s),
+                            Err(reason) => unreachable = Some(reason),
+                        }
+                    }
+                    match session.as_mut() {
+                        Some(open) => match open.send(cfg, &msg).await {
+                            Ok(r) => r,
+                            Err(r) => {
+                                session = None;
+                                r
+                            }
+                        },
+                        None => {
+                            let reason = unreachable.clone().unwrap_or_default();
+                            vec![RcptResult::Deferred(reason); item.rcpt_to.len()]
+                        }
+                    }
+                }
+            };
+            let now = unix_now();
+            let mut tx = self.store.begin().await?;
+            let summary = self.settle(&mut tx, item, results, now).await?;
+            sealpost_store::commit(tx).await?;
+            tracing::info!(
+                queue_id = %item.id,
+                kind = %item.kind,
+                delivered = summary.delivered,
+                deferred = summary.deferred,
+                bounced = summary.bounced,
+                "delivery attempt"
+            );
+            total.delivered += summary.delivered;
+            total.deferred += summary.deferred;
+            total.bounced += summary.bounced;
+        }
+        if let Some(s) = session {
+            s.close().await;
+        }
+        crate::metrics::live::delivery(total.delivered, total.deferred, total.bounced);
+        crate::metrics::record(&self.store, crate::metrics::BOUNCED, total.bounced as i64).await;
+        Ok(total)
+    }
+
+    /// An admin's next-hop setting overrides the configured relay without a restart.
+    fn next_hop(&self) -> NextHop {
+        let settings = self.settings.get();
+        let hop = settings.next_hop.trim();
+        if hop.is_empty() {
+            return self.config.next_hop.clone();
+        }
+        match hop.parse::<NextHop>() {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery.next_hop setting ignored");
+                self.config.next_hop.clone()
+            }
+        }
+    }
+
+    /// Records one item's per-recipient results: delivered recipients are done, deferred ones
+    /// stay queued with backoff, failed ones (and deferred ones past the give-up time) bounce.
+    async fn settle(
+        &self,
+        tx: &mut sealpost_store::StoreTx,
+        item: &QueueItem,
+        results: Vec<RcptResult>,
+        now: i64,
+    ) -> Result<AttemptSummary, CoreError> {
         let give_up = now >= item.give_up_at;
         let mut summary = AttemptSummary::default();
         let mut remaining = Vec::new();
         let mut failures: Vec<(String, String)> = Vec::new();
         let mut last_error = String::new();
-        for (rcpt, result) in item.rcpt_to.iter().zip(results) {
+        // A missing result (which a well-behaved client never gives) counts as deferred, so
+        // a recipient can never silently drop out of the queue.
+        let mut results = results.into_iter();
+        for rcpt in &item.rcpt_to {
+            let result = results
+                .next()
+                .unwrap_or_else(|| RcptResult::Deferred("no delivery result".into()));
             match result {
                 RcptResult::Delivered => summary.delivered += 1,
                 RcptResult::Deferred(reason) if !give_up => {
@@ -182,21 +266,18 @@ impl DeliveryWorker {
         }
         summary.deferred = remaining.len();
         summary.bounced = failures.len();
-        crate::metrics::live::delivery(summary.delivered, summary.deferred, summary.bounced);
-
-        let mut tx = self.store.begin().await?;
         if !failures.is_empty() {
-            self.queue_bounce(&mut tx, &item, &failures, now).await?;
+            self.queue_bounce(tx, item, &failures, now).await?;
         }
         if remaining.is_empty() {
             self.store
-                .complete(&mut tx, &item.id, &self.config.owner)
+                .complete(tx, &item.id, &self.config.owner)
                 .await?;
         } else {
             let next = now + self.backoff(item.attempts).as_secs() as i64;
             self.store
                 .reschedule(
-                    &mut tx,
+                    tx,
                     &item.id,
                     &self.config.owner,
                     &remaining,
@@ -205,16 +286,6 @@ impl DeliveryWorker {
                 )
                 .await?;
         }
-        sealpost_store::commit(tx).await?;
-        crate::metrics::record(&self.store, crate::metrics::BOUNCED, summary.bounced as i64).await;
-        tracing::info!(
-            queue_id = %item.id,
-            kind = %item.kind,
-            delivered = summary.delivered,
-            deferred = summary.deferred,
-            bounced = summary.bounced,
-            "delivery attempt"
-        );
         Ok(summary)
     }
 

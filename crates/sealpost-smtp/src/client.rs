@@ -104,6 +104,25 @@ pub async fn deliver(
     }
 }
 
+/// Delivers several messages to `next_hop`, over one SMTP session where possible; one result
+/// list per message, in order, each as [`deliver`] would return it.
+pub async fn deliver_many(
+    next_hop: &NextHop,
+    cfg: &ClientConfig,
+    msgs: &[OutboundMessage<'_>],
+) -> Vec<Vec<RcptResult>> {
+    match next_hop {
+        NextHop::Smtp { host, port } => deliver_smtp_batch(host, *port, cfg, msgs).await,
+        NextHop::Maildir(_) => {
+            let mut out = Vec::with_capacity(msgs.len());
+            for msg in msgs {
+                out.push(deliver(next_hop, cfg, msg).await);
+            }
+            out
+        }
+    }
+}
+
 /// Errors that end an outbound SMTP session early.
 #[derive(Debug, thiserror::Error)]
 enum ClientError {
@@ -257,7 +276,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let _ = timeout(t, self.io.get_mut().shutdown()).await;
     }
 
-    /// MAIL, RCPT…, DATA, QUIT on an established (and greeted) session.
+    /// MAIL, RCPT…, DATA on an established (and greeted) session. The caller ends the
+    /// session (QUIT) or starts the next transaction on it (RSET).
     async fn transaction(
         &mut self,
         cfg: &ClientConfig,
@@ -284,7 +304,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             for s in states.iter_mut() {
                 *s = State::Done(result.clone());
             }
-            self.quit().await;
             return Ok(());
         }
         for (rcpt, state) in msg.rcpt_to.iter().zip(states.iter_mut()) {
@@ -296,13 +315,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             };
         }
         if !states.iter().any(|s| matches!(s, State::Accepted)) {
-            self.quit().await;
             return Ok(());
         }
         let r = self.command("DATA", t).await?;
         if r.code != 354 {
             settle_accepted(states, classify(&r));
-            self.quit().await;
             return Ok(());
         }
         let body = encode_data(msg.data);
@@ -322,7 +339,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             classify(&r)
         };
         settle_accepted(states, result);
-        self.quit().await;
         Ok(())
     }
 }
@@ -386,57 +402,46 @@ fn unsafe_address(a: &str) -> bool {
     a.chars().any(|c| c.is_control() || c == '<' || c == '>')
 }
 
-async fn deliver_smtp(
-    host: &str,
-    port: u16,
-    cfg: &ClientConfig,
-    msg: &OutboundMessage<'_>,
-) -> Vec<RcptResult> {
-    let n = msg.rcpt_to.len();
-    if unsafe_address(msg.mail_from) {
-        return vec![RcptResult::Failed("invalid sender address".into()); n];
-    }
-    let mut states: Vec<State> = msg
+/// A message's recipients split into those to send and those refused locally.
+struct Prepared {
+    states: Vec<State>,
+    deliverable: Vec<String>,
+}
+
+fn prepare(msg: &OutboundMessage<'_>) -> Prepared {
+    let sender_ok = !unsafe_address(msg.mail_from);
+    let states: Vec<State> = msg
         .rcpt_to
         .iter()
         .map(|r| {
-            if unsafe_address(r) || r.is_empty() {
+            if !sender_ok {
+                State::Done(RcptResult::Failed("invalid sender address".into()))
+            } else if unsafe_address(r) || r.is_empty() {
                 State::Done(RcptResult::Failed("invalid recipient address".into()))
             } else {
                 State::Pending
             }
         })
         .collect();
-    let deliverable: Vec<String> = msg
+    let deliverable = msg
         .rcpt_to
         .iter()
         .zip(&states)
         .filter(|(_, s)| matches!(s, State::Pending))
         .map(|(r, _)| r.clone())
         .collect();
-    if !deliverable.is_empty() {
-        let sub = OutboundMessage {
-            mail_from: msg.mail_from,
-            rcpt_to: &deliverable,
-            data: msg.data,
-        };
-        let mut sub_states = vec![State::Pending; deliverable.len()];
-        let outcome = session(host, port, cfg, &sub, &mut sub_states).await;
-        if let Err(e) = &outcome {
-            tracing::warn!(next_hop = %format!("{host}:{port}"), error = %e, "outbound SMTP failed");
-            // Recipients already rejected for good stay failed; everything
-            // else is retried.
-            for s in sub_states.iter_mut() {
-                if !matches!(s, State::Done(RcptResult::Failed(_))) {
-                    *s = State::Done(RcptResult::Deferred(e.to_string()));
-                }
-            }
-        }
-        let mut sub_iter = sub_states.into_iter();
-        for s in states.iter_mut() {
-            if matches!(s, State::Pending) {
-                *s = sub_iter.next().unwrap_or(State::Pending);
-            }
+    Prepared {
+        states,
+        deliverable,
+    }
+}
+
+/// Merges the session's per-recipient states back into the message's order.
+fn finish(mut states: Vec<State>, sub_states: Vec<State>) -> Vec<RcptResult> {
+    let mut sub_iter = sub_states.into_iter();
+    for s in states.iter_mut() {
+        if matches!(s, State::Pending) {
+            *s = sub_iter.next().unwrap_or(State::Pending);
         }
     }
     states
@@ -449,13 +454,91 @@ async fn deliver_smtp(
         .collect()
 }
 
-async fn session(
+/// After a session error, recipients already rejected for good stay failed; everything else
+/// is retried.
+fn defer_unfinished(states: &mut [State], error: &ClientError) {
+    for s in states.iter_mut() {
+        if !matches!(s, State::Done(RcptResult::Failed(_))) {
+            *s = State::Done(RcptResult::Deferred(error.to_string()));
+        }
+    }
+}
+
+async fn deliver_smtp(
     host: &str,
     port: u16,
     cfg: &ClientConfig,
     msg: &OutboundMessage<'_>,
-    states: &mut [State],
-) -> Result<(), ClientError> {
+) -> Vec<RcptResult> {
+    let n = msg.rcpt_to.len();
+    deliver_smtp_batch(host, port, cfg, std::slice::from_ref(msg))
+        .await
+        .pop()
+        .unwrap_or_else(|| vec![RcptResult::Deferred("delivery incomplete".into()); n])
+}
+
+/// Sends several messages over one session. If the session breaks, the message in progress
+/// is deferred and the next one opens a new session; if a session cannot even be opened, the
+/// remaining messages are deferred rather than hammering a next hop that is down.
+async fn deliver_smtp_batch(
+    host: &str,
+    port: u16,
+    cfg: &ClientConfig,
+    msgs: &[OutboundMessage<'_>],
+) -> Vec<Vec<RcptResult>> {
+    let mut results = Vec::with_capacity(msgs.len());
+    let mut session: Option<SmtpSession> = None;
+    let mut unreachable: Option<String> = None;
+    for msg in msgs {
+        if let Some(reason) = &unreachable {
+            results.push(defer_all(msg, reason));
+            continue;
+        }
+        if session.is_none() {
+            match SmtpSession::open(host, port, cfg).await {
+                Ok(s) => session = Some(s),
+                Err(reason) => {
+                    results.push(defer_all(msg, &reason));
+                    unreachable = Some(reason);
+                    continue;
+                }
+            }
+        }
+        let Some(open) = session.as_mut() else {
+            continue;
+        };
+        match open.send(cfg, msg).await {
+            Ok(r) => results.push(r),
+            Err(r) => {
+                results.push(r);
+                session = None;
+            }
+        }
+    }
+    if let Some(s) = session {
+        s.close().await;
+    }
+    results
+}
+
+/// Every recipient deferred (locally refused ones stay failed).
+fn defer_all(msg: &OutboundMessage<'_>, reason: &str) -> Vec<RcptResult> {
+    let p = prepare(msg);
+    let states = vec![State::Done(RcptResult::Deferred(reason.to_string())); p.deliverable.len()];
+    finish(p.states, states)
+}
+
+/// Any byte stream a session runs over: plain TCP, or TCP after STARTTLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Connects, reads the greeting, says EHLO and upgrades to TLS when offered; returns the
+/// ready connection and the server's extensions.
+async fn open_conn(
+    host: &str,
+    port: u16,
+    cfg: &ClientConfig,
+) -> Result<(Conn<Box<dyn Io>>, Vec<String>), ClientError> {
     let target = format!("{host}:{port}");
     let tcp = timeout(cfg.connect_timeout, TcpStream::connect((host, port)))
         .await
@@ -484,14 +567,84 @@ async fn session(
             let tls = timeout(cfg.command_timeout, start_tls(host, peer_ip, tcp))
                 .await
                 .map_err(|_| ClientError::Timeout("in TLS handshake"))??;
-            let mut conn = Conn::new(tls);
+            let mut conn: Conn<Box<dyn Io>> = Conn::new(Box::new(tls));
             let extensions = conn.hello(cfg).await?;
-            return conn.transaction(cfg, &extensions, msg, states).await;
+            return Ok((conn, extensions));
         }
         // Like Postfix's "may" level: a refused STARTTLS means plaintext.
         tracing::debug!(reply = %r.text(), "STARTTLS refused, continuing without TLS");
     }
-    conn.transaction(cfg, &extensions, msg, states).await
+    let tcp = conn.io.into_inner();
+    Ok((Conn::new(Box::new(tcp)), extensions))
+}
+
+/// An open session to an SMTP next hop that carries several messages, one after the other
+/// (RSET between them): the connection, greeting, EHLO and TLS handshake are paid once.
+pub struct SmtpSession {
+    conn: Conn<Box<dyn Io>>,
+    extensions: Vec<String>,
+    sent: usize,
+}
+
+impl SmtpSession {
+    /// Opens a session; the error text explains why not (for deferral reasons and logs).
+    pub async fn open(host: &str, port: u16, cfg: &ClientConfig) -> Result<Self, String> {
+        match open_conn(host, port, cfg).await {
+            Ok((conn, extensions)) => Ok(SmtpSession {
+                conn,
+                extensions,
+                sent: 0,
+            }),
+            Err(e) => {
+                tracing::warn!(next_hop = %format!("{host}:{port}"), error = %e, "outbound SMTP failed");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Sends one message; one result per recipient as [`deliver`] gives them. `Err` carries
+    /// the results too, and says the session broke: open a new one for the next message.
+    pub async fn send(
+        &mut self,
+        cfg: &ClientConfig,
+        msg: &OutboundMessage<'_>,
+    ) -> Result<Vec<RcptResult>, Vec<RcptResult>> {
+        let p = prepare(msg);
+        let sub = OutboundMessage {
+            mail_from: msg.mail_from,
+            rcpt_to: &p.deliverable,
+            data: msg.data,
+        };
+        let mut states = vec![State::Pending; p.deliverable.len()];
+        let outcome = async {
+            if self.sent > 0 {
+                let r = self.conn.command("RSET", cfg.command_timeout).await?;
+                if r.code != 250 {
+                    return Err(ClientError::Rejected("RSET", r.text()));
+                }
+            }
+            self.sent += 1;
+            if sub.rcpt_to.is_empty() {
+                return Ok(());
+            }
+            self.conn
+                .transaction(cfg, &self.extensions, &sub, &mut states)
+                .await
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(finish(p.states, states)),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbound SMTP session broke");
+                defer_unfinished(&mut states, &e);
+                Err(finish(p.states, states))
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        self.conn.quit().await;
+    }
 }
 
 async fn start_tls(
@@ -633,6 +786,80 @@ mod tests {
         assert_eq!(
             got[0].data,
             b"Subject: hi\r\n\r\n.leading dot\r\n..two\r\n.\r\nbare\r\nend\r\n".to_vec()
+        );
+    }
+
+    #[tokio::test]
+    async fn several_messages_share_one_session() {
+        let sink = TestSink::start_with(|rcpt| {
+            rcpt.starts_with("nobody")
+                .then(|| (550, "5.1.1 no such user".to_string()))
+        })
+        .await
+        .unwrap();
+        let first = vec!["a@x.test".to_string()];
+        let refused = vec!["nobody@x.test".to_string()];
+        let last = vec!["c@x.test".to_string(), "d@x.test".to_string()];
+        let msgs = [
+            OutboundMessage {
+                mail_from: "s@y.test",
+                rcpt_to: &first,
+                data: b"one\r\n",
+            },
+            OutboundMessage {
+                mail_from: "s@y.test",
+                rcpt_to: &refused,
+                data: b"two\r\n",
+            },
+            OutboundMessage {
+                mail_from: "",
+                rcpt_to: &last,
+                data: b"three\r\n",
+            },
+        ];
+        let res = deliver_many(&hop(&sink), &cfg(), &msgs).await;
+        assert_eq!(res.len(), 3);
+        assert_eq!(res[0], vec![RcptResult::Delivered]);
+        assert!(matches!(&res[1][..], [RcptResult::Failed(t)] if t.contains("550")));
+        assert_eq!(res[2], vec![RcptResult::Delivered, RcptResult::Delivered]);
+        let got = sink.wait_for(2, Duration::from_secs(5)).await;
+        assert_eq!(
+            got.len(),
+            2,
+            "the refused message is not sent, the others are"
+        );
+        assert_eq!(got[0].data, b"one\r\n".to_vec());
+        assert_eq!(got[1].rcpt_to, last);
+        assert_eq!(got[1].mail_from, "");
+    }
+
+    #[tokio::test]
+    async fn a_batch_to_a_dead_hop_is_deferred() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let rcpts = vec!["a@x.test".to_string()];
+        let msgs = [
+            OutboundMessage {
+                mail_from: "s@y.test",
+                rcpt_to: &rcpts,
+                data: b"x\r\n",
+            },
+            OutboundMessage {
+                mail_from: "s@y.test",
+                rcpt_to: &rcpts,
+                data: b"y\r\n",
+            },
+        ];
+        let hop = NextHop::Smtp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let res = deliver_many(&hop, &cfg(), &msgs).await;
+        assert_eq!(res.len(), 2);
+        assert!(
+            res.iter()
+                .all(|r| matches!(&r[..], [RcptResult::Deferred(_)]))
         );
     }
 
