@@ -65,10 +65,32 @@ fn finish(builder: MessageBuilder<'_>) -> Vec<u8> {
 /// An address usable inside `<…>`: no whitespace, controls or brackets, so a
 /// configured or inbound value cannot inject header syntax.
 fn clean_address(address: &str) -> String {
-    address
-        .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '<' | '>' | ',' | '"'))
-        .collect()
+    // Quoted local parts ("john doe"@example.com) keep their quotes and inner spaces: they
+    // are part of the mailbox name. Outside quotes, whitespace and commas go, so the value
+    // can never become a second address in a header.
+    let mut out = String::with_capacity(address.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in address.trim().chars() {
+        if c.is_control() || matches!(c, '<' | '>') {
+            continue;
+        }
+        if c == '"' && !escaped {
+            quoted = !quoted;
+            out.push(c);
+            continue;
+        }
+        if !quoted && (c.is_whitespace() || c == ',') {
+            continue;
+        }
+        escaped = quoted && c == '\\' && !escaped;
+        out.push(c);
+    }
+    if quoted {
+        // An unbalanced quote would swallow the rest of the header line.
+        out.retain(|c| c != '"');
+    }
+    out
 }
 
 /// Headers every generated mail has, in this order after the caller's own.
@@ -702,6 +724,27 @@ pub fn build_reply(input: &ReplyInput) -> Vec<u8> {
 mod tests {
     use super::*;
     use mail_parser::{MessageParser, MimeHeaders};
+
+    #[test]
+    fn quoted_local_parts_survive_and_nothing_else_does() {
+        assert_eq!(
+            clean_address("\"john doe\"@example.com"),
+            "\"john doe\"@example.com"
+        );
+        assert_eq!(clean_address(" <a@b.example> "), "a@b.example");
+        assert_eq!(
+            clean_address("a@b.example, evil@x.example"),
+            "a@b.exampleevil@x.example"
+        );
+        assert_eq!(
+            clean_address("a@b.example\r\nBcc: x@y"),
+            "a@b.exampleBcc:x@y"
+        );
+        assert_eq!(
+            clean_address("\"unbalanced@b.example"),
+            "unbalanced@b.example"
+        );
+    }
 
     fn orig() -> OriginalHeaders {
         crate::inbound::original_headers(

@@ -457,7 +457,6 @@ async fn idn_and_quoted_local_part_recipients_get_accounts_and_open() {
 /// space, so the credentials mail (and the carrier's To:) name johndoe@example.com, a
 /// different mailbox, and the recipient is told a login that does not exist.
 #[tokio::test]
-#[ignore = "bug: credentials mail names \"john doe\"@example.com as johndoe@example.com"]
 async fn credentials_mail_names_a_quoted_local_part_exactly() {
     let node = TestNode::start().await;
     let mails = send_idn_and_quoted(&node).await;
