@@ -142,6 +142,69 @@ impl Gateway {
             accent_color: settings.accent_color.clone(),
             footer: String::new(),
         };
+        // Seal and build every carrier before the write transaction: on SQLite the transaction
+        // holds the database's single write lock, so it should only write. Compression and
+        // encryption run on a blocking thread, off the async executor.
+        let sealing: Vec<(String, String, String, KeyId, RecipientKey)> = plans
+            .iter()
+            .map(|(rcpt, plan)| match plan {
+                RecipientPlan::Existing {
+                    address,
+                    language,
+                    key_id,
+                    key,
+                    ..
+                } => (
+                    rcpt.clone(),
+                    address.clone(),
+                    language
+                        .clone()
+                        .unwrap_or_else(|| settings.default_language.clone()),
+                    *key_id,
+                    key.clone(),
+                ),
+                RecipientPlan::New {
+                    address,
+                    key_id,
+                    key,
+                    ..
+                } => (
+                    rcpt.clone(),
+                    address.clone(),
+                    settings.default_language.clone(),
+                    *key_id,
+                    key.clone(),
+                ),
+            })
+            .collect();
+        let carriers = {
+            let settings = settings.clone();
+            let branding = branding.clone();
+            let hostname = self.hostname.clone();
+            tokio::task::spawn_blocking(move || -> Result<Vec<(String, Vec<u8>)>, CoreError> {
+                sealing
+                    .iter()
+                    .map(|(rcpt, address, lang, key_id, key)| {
+                        let (header, sealed) =
+                            sealpost_crypto::seal(key, *key_id, address, now, &stripped)?;
+                        let payload = sealpost_crypto::encode_payload(&sealed);
+                        let carrier = build_carrier(&CarrierInput {
+                            original: &original,
+                            recipient: rcpt,
+                            payload_b64: &payload,
+                            public_url: &settings.public_url,
+                            lang,
+                            branding: &branding,
+                            hostname: &hostname,
+                        });
+                        Ok((header.message_id_hex(), carrier))
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|_| CoreError::Join)??
+        };
+
         let mut tx = self.store.begin().await?;
         if !internal.is_empty() {
             let id = Uuid::new_v4().simple().to_string();
@@ -163,23 +226,22 @@ impl Gateway {
             new_accounts: Vec::new(),
             relayed_to: internal.clone(),
         };
-        for (index, (rcpt, plan)) in plans.iter().enumerate() {
-            let (address, account_id, language, key_id, key) = match plan {
+        for (index, ((rcpt, plan), (envelope_id, carrier))) in
+            plans.iter().zip(carriers).enumerate()
+        {
+            let (address, account_id) = match plan {
                 RecipientPlan::Existing {
                     address,
                     account_id,
-                    language,
-                    key_id,
-                    key,
-                } => (address, account_id.clone(), language.clone(), key_id, key),
+                    ..
+                } => (address, account_id.clone()),
                 RecipientPlan::New {
                     address,
                     account_id,
                     password,
                     password_hash,
-                    key_id,
-                    key,
                     wrapped,
+                    ..
                 } => {
                     let id = account_id.to_string();
                     self.create_account(
@@ -197,21 +259,9 @@ impl Gateway {
                     )
                     .await?;
                     accepted.new_accounts.push(address.clone());
-                    (address, id, None, key_id, key)
+                    (address, id)
                 }
             };
-            let lang = language.unwrap_or_else(|| settings.default_language.clone());
-            let (header, sealed) = sealpost_crypto::seal(key, *key_id, address, now, &stripped)?;
-            let payload = sealpost_crypto::encode_payload(&sealed);
-            let carrier = build_carrier(&CarrierInput {
-                original: &original,
-                recipient: rcpt,
-                payload_b64: &payload,
-                public_url: &settings.public_url,
-                lang: &lang,
-                branding: &branding,
-                hostname: &self.hostname,
-            });
             // The first carrier takes the id shown in the SMTP reply.
             let id = if index == 0 && internal.is_empty() {
                 queue_id.clone()
@@ -233,7 +283,7 @@ impl Gateway {
                 .insert_ledger(
                     &mut tx,
                     &LedgerEntry {
-                        envelope_id: header.message_id_hex(),
+                        envelope_id,
                         sender: normalise_address(mail_from),
                         recipient: address.clone(),
                         account_id: account_id.clone(),
