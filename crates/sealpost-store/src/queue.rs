@@ -5,7 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError, StoreTx, opt_text, text};
+use crate::{Backend, Result, Store, StoreError, StoreTx, opt_text, text};
 
 pub struct NewQueuedMail<'a> {
     pub id: &'a str,
@@ -102,6 +102,12 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<QueueItem>> {
+        if self.backend() != Backend::MySql {
+            return self
+                .lease_due_returning(owner, now, lease_until, limit)
+                .await;
+        }
+        // MariaDB has neither UPDATE … RETURNING nor LIMIT in an IN-subquery: claim row by row.
         let candidates: Vec<String> = sqlx::query_scalar(&self.sql(
             "SELECT id FROM outbound_queue WHERE next_attempt_at <= ? \
              AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
@@ -143,6 +149,38 @@ impl Store {
             }
         }
         Ok(items)
+    }
+
+    /// Claims and returns due items in one statement (SQLite, PostgreSQL). On PostgreSQL the
+    /// candidates are locked with SKIP LOCKED, so two nodes leasing at the same moment take
+    /// different rows instead of the same ones; SQLite runs one writer at a time anyway.
+    async fn lease_due_returning(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<QueueItem>> {
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let q = format!(
+            "UPDATE outbound_queue SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbound_queue WHERE next_attempt_at <= ? \
+             AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT ?{lock}) \
+             RETURNING id, kind, mail_from, rcpt_to, data, created_at, attempts, give_up_at, last_error"
+        );
+        let rows = sqlx::query(&self.sql(&q))
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(item_from_row).collect()
     }
 
     /// Removes a delivered (or bounced) item, only while we still hold its lease.
