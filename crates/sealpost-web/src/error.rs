@@ -23,6 +23,8 @@ pub enum WebError {
     BadRequest,
     #[error("no payload in upload")]
     NoPayload,
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("temporary open expired")]
     ExpiredOpen,
     #[error("cannot open: {0}")]
@@ -51,6 +53,9 @@ impl WebError {
             WebError::BadRequest => (StatusCode::BAD_REQUEST, "portal-error-bad-request"),
             WebError::NoPayload => (StatusCode::BAD_REQUEST, "portal-error-no-payload"),
             WebError::ExpiredOpen => (StatusCode::GONE, "portal-error-expired-open"),
+            WebError::TooManyRequests => {
+                (StatusCode::TOO_MANY_REQUESTS, "portal-error-rate-limited")
+            }
             WebError::Open(e) => match e {
                 OpenError::Damaged => (StatusCode::BAD_REQUEST, "portal-error-damaged"),
                 OpenError::UnsupportedVersion(_) => {

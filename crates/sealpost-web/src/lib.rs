@@ -6,6 +6,7 @@ mod admin;
 mod error;
 mod i18n;
 mod pages;
+pub mod ratelimit;
 mod security;
 mod session;
 pub mod tls;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub web: Arc<WebConfig>,
     /// Wakes this node's delivery worker when the portal queues mail (a reply).
     pub delivery_wake: Arc<tokio::sync::Notify>,
+    /// Per-client request limits of this node.
+    pub rate_limits: Arc<ratelimit::RateLimits>,
 }
 
 /// Boot-time web settings (from the configuration file, not the database).
@@ -76,6 +79,10 @@ fn build_router(state: AppState, portal: bool, admin: bool) -> Router {
         .route("/readyz", get(pages::health::readyz))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit,
+        ))
         .layer(axum::middleware::from_fn(time_request))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -150,4 +157,32 @@ async fn time_request(
     let response = next.run(request).await;
     sealpost_core::metrics::live::observe_request(started.elapsed());
     response
+}
+
+/// Refuses a client over its per-address limit on the endpoints where guessing happens.
+async fn rate_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::ConnectInfo(peer): Peer,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.method() == axum::http::Method::POST {
+        let limiter = match request.uri().path() {
+            "/login" | "/forgot" | "/forgot/answer" | "/admin/login" | "/admin/totp" => {
+                Some(&state.rate_limits.auth)
+            }
+            "/open" => Some(&state.rate_limits.open),
+            _ => None,
+        };
+        if let Some(limiter) = limiter {
+            let ip = security::client_ip(&state.settings.get(), Some(peer), request.headers())
+                .unwrap_or(peer.ip());
+            if !limiter.allow(ip) {
+                tracing::warn!(client = %ip, path = %request.uri().path(), "rate limit reached");
+                return WebError::TooManyRequests.into_response();
+            }
+        }
+    }
+    next.run(request).await
 }

@@ -186,6 +186,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
     if config.has_role(Role::Web) {
         let state = sealpost_web::AppState {
             delivery_wake: delivery_wake.clone(),
+            rate_limits: Default::default(),
             store: store.clone(),
             keys: keys.clone(),
             settings: settings.clone(),

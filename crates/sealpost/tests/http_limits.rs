@@ -70,3 +70,28 @@ async fn admin_ui_can_live_on_its_own_listener() {
     assert_eq!(r.status(), 404);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn password_guessing_from_one_address_is_rate_limited() {
+    let node = TestNode::start().await;
+    let client = node.client();
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let r = node
+            .login(&client, "victim@example.com", &format!("guess-{i}"))
+            .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert!(
+        statuses[..20].iter().all(|s| *s == 401),
+        "the first attempts are answered normally: {statuses:?}"
+    );
+    assert!(
+        statuses[20..].contains(&429),
+        "later attempts are refused: {statuses:?}"
+    );
+    // Other pages still answer.
+    let r = client.get(node.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    node.stop().await;
+}

@@ -124,3 +124,4 @@ portal-reply-too-large = Die Anhänge sind zu groß. Zusammen dürfen sie höchs
 portal-reply-empty = Bitte schreiben Sie eine Nachricht.
 portal-reply-no-sender = Diese Nachricht hat keine Absenderadresse, an die eine Antwort gehen könnte.
 portal-reply-quote-intro = Am {date} schrieb {sender}:
+portal-error-rate-limited = Zu viele Versuche von Ihrer Verbindung. Bitte warten Sie eine Minute und versuchen Sie es dann erneut.

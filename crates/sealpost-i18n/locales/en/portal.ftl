@@ -124,3 +124,4 @@ portal-reply-too-large = The attachments are too large. Together they may be at 
 portal-reply-empty = Please write a message.
 portal-reply-no-sender = This message has no sender address that a reply could go to.
 portal-reply-quote-intro = On {date}, {sender} wrote:
+portal-error-rate-limited = Too many attempts from your connection. Please wait a minute and try again.
