@@ -27,6 +27,10 @@ pub struct SessionConfig {
     pub command_timeout: Duration,
     /// Longest wait for the next chunk of message data.
     pub data_timeout: Duration,
+    /// Longest time the whole DATA phase may take, however steadily bytes trickle in: a
+    /// client that sends one byte every few seconds is cut off here (like Postfix's
+    /// smtpd_per_record_deadline), not only when it stops sending.
+    pub data_deadline: Duration,
 }
 
 impl Default for SessionConfig {
@@ -38,6 +42,7 @@ impl Default for SessionConfig {
             max_command_line: 2048,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(600),
+            data_deadline: Duration::from_secs(1800),
         }
     }
 }
@@ -440,11 +445,14 @@ where
         // The current line; once the message is too big only its first bytes
         // are kept, enough to recognise the terminating ".".
         let mut line: Vec<u8> = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.cfg.data_deadline;
         loop {
             line.clear();
             let mut line_len = 0usize;
             loop {
-                let buf = match timeout(self.cfg.data_timeout, self.io.fill_buf()).await {
+                let wait_until =
+                    (tokio::time::Instant::now() + self.cfg.data_timeout).min(deadline);
+                let buf = match tokio::time::timeout_at(wait_until, self.io.fill_buf()).await {
                     Err(_) => return Ok(DataRead::Timeout),
                     Ok(r) => r?,
                 };
@@ -942,6 +950,34 @@ mod tests {
             p.expect(prefix).await;
         }
         assert_eq!(p.code().await, "421 4.4.2 mx.test Timeout");
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+        assert!(h.mails().is_empty());
+    }
+
+    #[tokio::test]
+    async fn trickling_data_is_cut_off_at_the_deadline() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            data_timeout: Duration::from_millis(1000),
+            data_deadline: Duration::from_millis(500),
+            ..cfg()
+        };
+        let (mut p, task) = start(c, h.clone());
+        p.send("HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
+            .await;
+        for prefix in ["220", "250", "250", "250", "354"] {
+            p.expect(prefix).await;
+        }
+        // Each byte comes well within data_timeout; only the deadline can end this early:
+        // without it the 421 would come 1 s after the last byte (at about 1.3 s).
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            p.send("x").await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        assert_eq!(p.code().await, "421 4.4.2 mx.test Timeout");
+        assert!(started.elapsed() < Duration::from_millis(1000));
         assert!(p.eof().await);
         task.await.unwrap().unwrap();
         assert!(h.mails().is_empty());
