@@ -79,6 +79,7 @@ fuzz_target!(|input: &[u8]| {
         max_command_line: 256,
         command_timeout: Duration::from_secs(5),
         data_timeout: Duration::from_secs(5),
+        data_deadline: Duration::from_secs(30),
     };
     RT.with(|rt| {
         rt.block_on(async {
