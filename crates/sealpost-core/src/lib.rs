@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod committer;
 pub mod delivery;
 pub mod keyring;
 pub mod metrics;

@@ -1,9 +1,10 @@
 //! The encryption pipeline: one inbound SMTP transaction in, queued outbound mails out.
 //!
 //! Every mail derived from one inbound message (carrier mails, credentials mails, relayed
-//! copies) is written in one database transaction; the SMTP `250` is given only after it
-//! commits, and any failure before that answers `451` with nothing kept, so the sending MTA
-//! retries and no mail is lost or half-processed.
+//! copies) is written in one database transaction (shared with other sessions' messages by
+//! the [`Committer`]); the SMTP `250` is given only after it commits, and any failure before
+//! that answers `451` with nothing kept, so the sending MTA retries and no mail is lost or
+//! half-processed.
 
 use std::sync::Arc;
 
@@ -13,11 +14,12 @@ use sealpost_mime::generate::{
 };
 use sealpost_mime::inbound::{TriggerPolicy, is_flagged, original_headers, strip_trigger};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
-use sealpost_store::{LedgerEntry, NewAccount, NewQueuedMail, Store, StoreError, StoreTx};
+use sealpost_store::{LedgerEntry, Store, StoreError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::committer::{Committer, WriteSet};
 use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_address, unix_now};
 
 /// What happened to one accepted message, for the SMTP reply and tests.
@@ -36,6 +38,7 @@ pub struct Gateway {
     settings: SettingsHandle,
     hostname: String,
     delivery_wake: Arc<Notify>,
+    committer: Committer,
 }
 
 /// A recipient's key, resolved before the write transaction so the transaction only writes.
@@ -67,6 +70,7 @@ impl Gateway {
         delivery_wake: Arc<Notify>,
     ) -> Self {
         Gateway {
+            committer: Committer::start(store.clone()),
             store,
             keys,
             settings,
@@ -92,19 +96,17 @@ impl Gateway {
         let queue_id = Uuid::new_v4().simple().to_string();
 
         if !is_flagged(data, &policy) {
-            let mut tx = self.store.begin().await?;
-            self.enqueue(
-                &mut tx,
+            let mut writes = WriteSet::default();
+            writes.enqueue(
                 &queue_id,
                 kind::RELAY,
                 mail_from,
                 rcpt_to,
-                data,
+                data.to_vec(),
                 now,
                 give_up_at,
-            )
-            .await?;
-            sealpost_store::commit(tx).await?;
+            );
+            self.committer.commit(writes).await?;
             self.delivery_wake.notify_one();
             crate::metrics::record(&self.store, crate::metrics::PASSED, rcpt_to.len() as i64).await;
             return Ok(Accepted {
@@ -205,20 +207,18 @@ impl Gateway {
             .map_err(|_| CoreError::Join)??
         };
 
-        let mut tx = self.store.begin().await?;
+        let mut writes = WriteSet::default();
         if !internal.is_empty() {
             let id = Uuid::new_v4().simple().to_string();
-            self.enqueue(
-                &mut tx,
+            writes.enqueue(
                 &id,
                 kind::RELAY,
                 mail_from,
                 &internal,
-                data,
+                data.to_vec(),
                 now,
                 give_up_at,
-            )
-            .await?;
+            );
         }
         let mut accepted = Accepted {
             queue_id: queue_id.clone(),
@@ -245,7 +245,7 @@ impl Gateway {
                 } => {
                     let id = account_id.to_string();
                     self.create_account(
-                        &mut tx,
+                        &mut writes,
                         &settings,
                         &branding,
                         address,
@@ -256,8 +256,7 @@ impl Gateway {
                         mail_from,
                         now,
                         give_up_at,
-                    )
-                    .await?;
+                    );
                     accepted.new_accounts.push(address.clone());
                     (address, id)
                 }
@@ -268,33 +267,26 @@ impl Gateway {
             } else {
                 Uuid::new_v4().simple().to_string()
             };
-            self.enqueue(
-                &mut tx,
+            writes.enqueue(
                 &id,
                 kind::CARRIER,
                 mail_from,
                 std::slice::from_ref(rcpt),
-                &carrier,
+                carrier,
                 now,
                 give_up_at,
-            )
-            .await?;
-            self.store
-                .insert_ledger(
-                    &mut tx,
-                    &LedgerEntry {
-                        envelope_id,
-                        sender: normalise_address(mail_from),
-                        recipient: address.clone(),
-                        account_id: account_id.clone(),
-                        created_at: now,
-                        first_opened_at: None,
-                    },
-                )
-                .await?;
+            );
+            writes.ledger(LedgerEntry {
+                envelope_id,
+                sender: normalise_address(mail_from),
+                recipient: address.clone(),
+                account_id: account_id.clone(),
+                created_at: now,
+                first_opened_at: None,
+            });
             accepted.encrypted_for.push(address.clone());
         }
-        sealpost_store::commit(tx).await?;
+        self.committer.commit(writes).await?;
         self.delivery_wake.notify_one();
         crate::metrics::record(
             &self.store,
@@ -348,9 +340,9 @@ impl Gateway {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn create_account(
+    fn create_account(
         &self,
-        tx: &mut StoreTx,
+        writes: &mut WriteSet,
         settings: &Settings,
         branding: &Branding,
         address: &str,
@@ -361,24 +353,17 @@ impl Gateway {
         mail_from: &str,
         now: i64,
         give_up_at: i64,
-    ) -> Result<(), CoreError> {
+    ) {
         let sender = normalise_address(mail_from);
-        self.store
-            .insert_account(
-                tx,
-                &NewAccount {
-                    id: account_id,
-                    address,
-                    password_hash,
-                    language: None,
-                    created_by: (!sender.is_empty()).then_some(sender.as_str()),
-                    created_at: now,
-                    valid_until: Some(now + settings.account_validity_days * 86_400),
-                    must_change_password: true,
-                },
-                wrapped,
-            )
-            .await?;
+        writes.account(
+            account_id,
+            address,
+            password_hash,
+            (!sender.is_empty()).then_some(sender.as_str()),
+            now,
+            Some(now + settings.account_validity_days * 86_400),
+            wrapped,
+        );
         let to = if settings.credentials_to == "sender" {
             sender.clone()
         } else {
@@ -387,7 +372,7 @@ impl Gateway {
         if to.is_empty() {
             // A null sender (a bounce) cannot receive credentials; an admin reset helps.
             tracing::warn!(account = %account_id, "new account without a sender to notify");
-            return Ok(());
+            return;
         }
         let mail = build_credentials(&CredentialsInput {
             kind: CredentialsKind::FirstUse,
@@ -401,46 +386,15 @@ impl Gateway {
             hostname: &self.hostname,
         });
         let id = Uuid::new_v4().simple().to_string();
-        self.enqueue(
-            tx,
+        writes.enqueue(
             &id,
             kind::CREDENTIALS,
             &settings.notification_from,
             std::slice::from_ref(&to),
-            &mail,
+            mail,
             now,
             give_up_at,
-        )
-        .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn enqueue(
-        &self,
-        tx: &mut StoreTx,
-        id: &str,
-        kind: &str,
-        mail_from: &str,
-        rcpt_to: &[String],
-        data: &[u8],
-        now: i64,
-        give_up_at: i64,
-    ) -> Result<(), CoreError> {
-        self.store
-            .enqueue(
-                tx,
-                &NewQueuedMail {
-                    id,
-                    kind,
-                    mail_from,
-                    rcpt_to,
-                    data,
-                    now,
-                    give_up_at,
-                },
-            )
-            .await?;
-        Ok(())
+        );
     }
 }
 
