@@ -635,7 +635,7 @@ impl SmtpSession {
         match outcome {
             Ok(()) => Ok(finish(p.states, states)),
             Err(e) => {
-                tracing::warn!(error = %e, "outbound SMTP session broke");
+                tracing::warn!(error = %e, "outbound SMTP failed");
                 defer_unfinished(&mut states, &e);
                 Err(finish(p.states, states))
             }
