@@ -7,6 +7,9 @@ waits); answers are one JSON object on stdout.
                                            generated password and the sent parts into WORK
   mail.py reply OUTBOX MESSAGE_ID          wait for the portal reply to MESSAGE_ID
   mail.py reset OUTBOX ADDRESS             wait for the password-reset mail to ADDRESS
+  mail.py carrier OUTBOX                   how the carrier mail looks to a strict mail client:
+                                           defects under email.policy.strict and the text of
+                                           its text/plain part
 """
 import base64
 import email
@@ -145,6 +148,43 @@ def reset(outbox, address):
     return {"password": wait_for(outbox, match, "the password-reset mail")}
 
 
+def carrier_view(outbox):
+    """Parses the delivered carrier as a strict mail client would: email.policy.strict raises
+    on any defect, so every header and every part's content is read, not just the top."""
+    def find(m):
+        return m if m["X-Sealpost-Kind"] == "carrier" else None
+
+    path = None
+    deadline = time.monotonic() + 20.0
+    while path is None and time.monotonic() < deadline:
+        for p in sorted(glob.glob(os.path.join(outbox, "*"))):
+            with open(p, "rb") as f:
+                if find(email.message_from_bytes(f.read(), policy=email.policy.default)):
+                    path = p
+                    break
+        else:
+            time.sleep(0.1)
+    if path is None:
+        raise SystemExit("timed out waiting for the carrier mail")
+    with open(path, "rb") as f:
+        data = f.read()
+    defects, text, parts = [], None, []
+    try:
+        msg = email.message_from_bytes(data, policy=email.policy.strict)
+        for part in msg.walk():
+            defects += [repr(d) for d in part.defects]
+            for name, value in part.items():
+                defects += [f"{name}: {d!r}" for d in getattr(value, "defects", ())]
+            parts.append(part.get_content_type())
+            if not part.is_multipart():
+                part.get_content()
+        body = msg.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else None
+    except Exception as e:  # strict raises the first defect it meets
+        defects.append(f"{type(e).__name__}: {e}")
+    return {"defects": defects, "text": text, "parts": parts}
+
+
 def main(argv):
     if argv[:1] == ["send"] and len(argv) == 4:
         out = send(int(argv[1]), argv[2], argv[3])
@@ -152,6 +192,8 @@ def main(argv):
         out = reply(argv[1], argv[2])
     elif argv[:1] == ["reset"] and len(argv) == 3:
         out = reset(argv[1], argv[2])
+    elif argv[:1] == ["carrier"] and len(argv) == 2:
+        out = carrier_view(argv[1])
     else:
         raise SystemExit(__doc__)
     print(json.dumps(out))

@@ -3,7 +3,9 @@
 // generated password and set a secret question, read the HTML body with its inline image,
 // download the attachment, reply securely with an attachment, sign out, recover the password
 // through the secret question, have an administrator reset it, and check the phone layout and
-// the upload fallback. Mails are read from the maildir next hop through mail.py.
+// the upload fallback. Before that, the carrier mail is checked as a strict mail client sees it;
+// at the end, secure.htm is checked to request nothing but the POST to /open (with and without
+// JavaScript). Mails are read from the maildir next hop through mail.py.
 //
 // Input from run.sh (environment): BASE_URL, OUTBOX, WORK (secure.htm, password,
 // attachment.pdf), SENT (JSON from `mail.py send`), ADMIN_NAME, ADMIN_PASSWORD, MAIL_PY, SHOTS.
@@ -96,6 +98,18 @@ try {
   const context = await browser.newContext(desktop);
   const page = await context.newPage();
   let messageUrl = null;
+
+  // 0. The carrier as a mail client sees it: no defects under a strict parser, and its
+  // text/plain part alone tells the recipient where to go and what to do.
+  await step('carrier mail', async () => {
+    const view = mail('carrier', outbox);
+    check(view.defects.length === 0,
+      `the carrier parses under email.policy.strict without defects (${view.defects.join('; ') || 'none'})`);
+    const text = view.text || '';
+    check(text.includes(base), `the carrier's text/plain part names the portal URL ${base}`);
+    check(text.includes('Open the attachment secure.htm in your web browser and sign in'),
+      "the carrier's text/plain part says to open secure.htm and sign in");
+  });
 
   // 1. secure.htm from disk submits itself; first sign-in; welcome; the message.
   await step('first sign-in', async () => {
@@ -267,6 +281,43 @@ try {
     await shot(p, 'phone-message');
     await phone.close();
   });
+  // 6. secure.htm itself loads nothing: with JavaScript its only network request is the form
+  // POST to the portal's /open; without JavaScript it requests nothing and shows the button.
+  await step('secure.htm requests', async () => {
+    const fresh = await browser.newContext(desktop);
+    const p = await fresh.newPage();
+    const requests = [];
+    p.on('request', (r) => requests.push({ method: r.method(), url: r.url() }));
+    await p.goto('file://' + securePath);
+    await p.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 });
+    const post = requests.findIndex((r) => r.method === 'POST');
+    const before = requests.slice(0, Math.max(post, 0)).filter((r) => !r.url.startsWith('file://'));
+    check(post >= 0 && requests[post].url === `${base}/open` && before.length === 0,
+      `secure.htm's only request before leaving is the POST to ${base}/open ` +
+      `(${requests.slice(0, post + 1).map((r) => `${r.method} ${r.url.startsWith('file://') ? 'file://…' : r.url}`).join(', ')})`);
+    const foreign = requests.filter((r) => !r.url.startsWith('file://') && !r.url.startsWith(`${base}/`));
+    check(foreign.length === 0,
+      `no request goes anywhere but the portal (${foreign.map((r) => r.url).join(', ') || 'none'})`);
+    await fresh.close();
+
+    const noJs = await browser.newContext({ ...desktop, javaScriptEnabled: false });
+    const q = await noJs.newPage();
+    const seen = [];
+    q.on('request', (r) => seen.push(r.url()));
+    await q.goto('file://' + securePath);
+    await q.waitForLoadState('load');
+    await q.waitForTimeout(1000);
+    const network = seen.filter((u) => !u.startsWith('file://'));
+    check(network.length === 0 && q.url().startsWith('file://'),
+      `without JavaScript secure.htm makes no network request and stays put (${network.join(', ') || 'none'})`);
+    const button = q.locator('#sealpost-form button[type=submit]');
+    check(await button.isVisible(), 'without JavaScript the open button is shown');
+    await Promise.all([q.waitForNavigation(), button.click()]);
+    check(/\/login\?next=\/open\//.test(q.url()),
+      'without JavaScript the button submits to the portal, which asks for a login');
+    await noJs.close();
+  });
+
   await context.close();
 } catch (e) {
   check(false, `browser: ${e.message.split('\n')[0]}`);

@@ -2,7 +2,8 @@
 # Browser end-to-end suite: a real Sealpost node (debug build, SQLite, maildir next hop), a real
 # SMTP submission, and the recipient's whole path in Debian's Chromium driven by playwright-core:
 # secure.htm from disk, first login, reading (HTML body, inline image, attachment), secure reply,
-# forgotten password, an admin's password reset, the phone layout and the upload fallback.
+# forgotten password, an admin's password reset, the phone layout and the upload fallback; also
+# the carrier under a strict mail parser and secure.htm's network requests (none but the POST).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).

@@ -168,9 +168,10 @@ pub async fn submit(
         .into_response())
 }
 
+/// A form whose only field is the CSRF token (actions without other input).
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 pub async fn logout(

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin::{self, update_settings};
 use serde::Deserialize;
 
+use super::auth::CsrfForm;
 use super::auth::admin_error;
 use super::{ALLOWED_NETWORKS, AdminUser, METRICS_TOKEN_HASH, parse_network, render_status};
 use crate::AppState;
@@ -564,11 +565,6 @@ pub async fn submit(
         .await
         .map_err(admin_error)?;
     Ok(Redirect::to(&format!("/admin/settings/{name}?saved=1")).into_response())
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 /// Connects to the configured next hop (the setting, else this node's relay) and reports.
