@@ -12,13 +12,41 @@ use crate::CoreError;
 #[derive(Clone)]
 pub struct KeyRing {
     master: Arc<MasterKey>,
+    /// The old master key during a master-key rotation: accepted for unwrapping, never used
+    /// to wrap, so that keys not yet re-wrapped stay readable on every node.
+    previous: Option<Arc<MasterKey>>,
+}
+
+/// What [`KeyRing::rewrap_all`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    /// Keys that were wrapped under another master key and now are under the target.
+    pub rewrapped: u64,
+    /// Keys that already were under the target key (an earlier, interrupted run).
+    pub already: u64,
+    /// Keys that changed or vanished while being re-wrapped (a concurrent delete); skipped.
+    pub skipped: u64,
 }
 
 impl KeyRing {
     pub fn new(master: MasterKey) -> Self {
         KeyRing {
             master: Arc::new(master),
+            previous: None,
         }
+    }
+
+    /// A key ring during a master-key rotation: wraps under `master`, unwraps under either.
+    pub fn with_previous(master: MasterKey, previous: Option<MasterKey>) -> Self {
+        KeyRing {
+            master: Arc::new(master),
+            previous: previous.map(Arc::new),
+        }
+    }
+
+    /// Whether an old master key is still accepted (a rotation is in progress).
+    pub fn has_previous(&self) -> bool {
+        self.previous.is_some()
     }
 
     pub fn master(&self) -> &MasterKey {
@@ -36,8 +64,15 @@ impl KeyRing {
         (key_id, key, wrapped)
     }
 
+    /// Unwraps under the current master key, then under the previous one (during a rotation).
     pub fn unwrap(&self, key_id: &KeyId, wrapped: &[u8]) -> Result<RecipientKey, CoreError> {
-        Ok(self.master.unwrap_recipient_key(key_id, wrapped)?)
+        match self.master.unwrap_recipient_key(key_id, wrapped) {
+            Ok(key) => Ok(key),
+            Err(e) => match &self.previous {
+                Some(previous) => Ok(previous.unwrap_recipient_key(key_id, wrapped)?),
+                None => Err(e.into()),
+            },
+        }
     }
 
     /// The newest key of an account, for sealing.
@@ -91,6 +126,47 @@ impl KeyRing {
             .add_key_version(account_id, key_id.version, &wrapped, crate::unix_now())
             .await?;
         Ok(key_id.version)
+    }
+
+    /// Re-wraps every stored recipient key under `target` (a master-key rotation), in pages of
+    /// `batch` keys. Each row is replaced by its own short statement, and only if it still
+    /// holds the bytes that were read, so nodes keep running and a concurrent change is never
+    /// overwritten. Keys already under `target` are left alone, so an interrupted run can
+    /// simply be started again. Key ids do not change: the wrapping binds account and version.
+    pub async fn rewrap_all(
+        &self,
+        store: &Store,
+        target: &MasterKey,
+        batch: i64,
+    ) -> Result<RewrapReport, CoreError> {
+        let mut report = RewrapReport::default();
+        let mut after = (String::new(), 0u32);
+        loop {
+            let page = store.keys_after(&after.0, after.1, batch.max(1)).await?;
+            let Some(last) = page.last() else { break };
+            after = (last.account_id.clone(), last.version);
+            for row in &page {
+                let key_id = KeyId {
+                    account_id: parse_account_id(&row.account_id)?,
+                    version: row.version,
+                };
+                if target.unwrap_recipient_key(&key_id, &row.wrapped).is_ok() {
+                    report.already += 1;
+                    continue;
+                }
+                let key = self.unwrap(&key_id, &row.wrapped)?;
+                let wrapped = target.wrap_recipient_key(&key_id, &key);
+                if store
+                    .replace_wrapped_key(&row.account_id, row.version, &row.wrapped, &wrapped)
+                    .await?
+                {
+                    report.rewrapped += 1;
+                } else {
+                    report.skipped += 1;
+                }
+            }
+        }
+        Ok(report)
     }
 }
 

@@ -429,3 +429,17 @@ async fn insert_key(
     .map_err(StoreError::from_write)?;
     Ok(())
 }
+
+impl Store {
+    /// Up to `limit` accounts with an id greater than `after`, ordered by id (start with ""),
+    /// for a full scan in pages (key backup).
+    pub async fn accounts_after(&self, after: &str, limit: i64) -> Result<Vec<Account>> {
+        let q = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?");
+        let rows = sqlx::query(&self.sql(&q))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+}

@@ -8,6 +8,7 @@
 mod accounts;
 mod admins;
 mod audit;
+mod backup;
 mod ledger;
 mod migrate;
 mod nodes;
@@ -22,6 +23,7 @@ pub mod testing;
 pub use accounts::{Account, AccountStatus, NewAccount};
 pub use admins::Admin;
 pub use audit::AuditEvent;
+pub use backup::StoredKey;
 pub use ledger::LedgerEntry;
 pub use nodes::NodeInfo;
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};

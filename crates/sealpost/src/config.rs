@@ -55,6 +55,11 @@ pub struct KeysConfig {
     pub master_key_file: Option<PathBuf>,
     /// Base64 master key, normally from SEALPOST_KEYS__MASTER_KEY; wins over the file.
     pub master_key: Option<String>,
+    /// During a master-key rotation: the old master key, accepted for unwrapping only (never
+    /// used to wrap). Remove it once `sealpost keys rotate-master` has re-wrapped every key.
+    pub previous_master_key_file: Option<PathBuf>,
+    /// Base64 of the previous master key (SEALPOST_KEYS__PREVIOUS_MASTER_KEY); wins over the file.
+    pub previous_master_key: Option<String>,
 }
 
 impl std::fmt::Debug for KeysConfig {
@@ -62,6 +67,11 @@ impl std::fmt::Debug for KeysConfig {
         f.debug_struct("KeysConfig")
             .field("master_key_file", &self.master_key_file)
             .field("master_key", &self.master_key.as_ref().map(|_| "<set>"))
+            .field("previous_master_key_file", &self.previous_master_key_file)
+            .field(
+                "previous_master_key",
+                &self.previous_master_key.as_ref().map(|_| "<set>"),
+            )
             .finish()
     }
 }

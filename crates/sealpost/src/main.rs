@@ -39,7 +39,7 @@ enum Command {
     /// Recipient accounts: list, reset-password, disable, enable, unlock, delete
     #[command(subcommand)]
     User(cli::user::UserCommand),
-    /// Keys: rotate an account's key; back up or restore the master key
+    /// Keys: rotate an account's key or the master key; back up and restore keys and master key
     #[command(subcommand)]
     Keys(cli::keys::KeysCommand),
 }

@@ -76,6 +76,34 @@ pub fn load_master_key(config: &Config) -> Result<(MasterKey, bool)> {
     MasterKey::load_or_create(&path).with_context(|| format!("master key {}", path.display()))
 }
 
+/// The previous master key during a rotation (`keys.previous_master_key[_file]`), if set.
+/// Unlike the current key it is never created: a missing file is an error.
+pub fn load_previous_master_key(config: &Config) -> Result<Option<MasterKey>> {
+    if let Some(b64) = &config.keys.previous_master_key {
+        let key = MasterKey::from_base64(b64)
+            .context("keys.previous_master_key (environment) is invalid")?;
+        return Ok(Some(key));
+    }
+    let Some(path) = &config.keys.previous_master_key_file else {
+        return Ok(None);
+    };
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("previous master key {}", path.display()))?,
+    );
+    let key = MasterKey::from_base64(&text)
+        .with_context(|| format!("previous master key {} is invalid", path.display()))?;
+    Ok(Some(key))
+}
+
+/// The key ring of a node: the current master key (created on first start) plus, during a
+/// master-key rotation, the previous one. Returns whether the current key was just created.
+pub fn load_keyring(config: &Config) -> Result<(KeyRing, bool)> {
+    let (master, created) = load_master_key(config)?;
+    let previous = load_previous_master_key(config)?;
+    Ok((KeyRing::with_previous(master, previous), created))
+}
+
 /// The settings the configuration file seeds into the database on first start.
 pub fn seed_settings(config: &Config) -> Settings {
     Settings {
@@ -98,11 +126,13 @@ pub fn seed_settings(config: &Config) -> Settings {
 
 pub async fn start(config: &Config) -> Result<RunningNode> {
     let store = open_store(config).await?;
-    let (master, created) = load_master_key(config)?;
+    let (keys, created) = load_keyring(config)?;
     if created {
         tracing::info!(path = %config.master_key_file().display(), "created a new master key; back it up");
     }
-    let keys = KeyRing::new(master);
+    if keys.has_previous() {
+        tracing::info!("a previous master key is configured: master-key rotation in progress");
+    }
     let settings = SettingsHandle::seed_and_load(&store, &seed_settings(config))
         .await
         .context("cannot load settings")?;

@@ -220,28 +220,28 @@ async fn master_key_backup_and_restore() {
     let env = Env::new();
     // No key yet: a backup must not invent one.
     let backup = env.dir.path().join("backup.key");
-    env.fails(&["keys", "backup", backup.to_str().unwrap()]);
+    env.fails(&["keys", "backup-master", backup.to_str().unwrap()]);
     assert!(!backup.exists());
     env.ok(&["migrate"]);
     let (original, _) = MasterKey::load_or_create(&env.data().join("master.key")).unwrap();
 
-    env.ok(&["keys", "backup", backup.to_str().unwrap()]);
+    env.ok(&["keys", "backup-master", backup.to_str().unwrap()]);
     assert_eq!(mode(&backup), 0o600);
     assert_eq!(
         std::fs::read_to_string(&backup).unwrap().trim(),
         original.to_base64().as_str()
     );
-    let err = env.fails(&["keys", "backup", backup.to_str().unwrap()]);
+    let err = env.fails(&["keys", "backup-master", backup.to_str().unwrap()]);
     assert!(err.contains("--force"), "{err}");
     std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o644)).unwrap();
-    env.ok(&["keys", "backup", backup.to_str().unwrap(), "--force"]);
+    env.ok(&["keys", "backup-master", backup.to_str().unwrap(), "--force"]);
     assert_eq!(mode(&backup), 0o600, "tightened on overwrite");
 
     // Restore onto a machine without the key, and refuse to overwrite one.
-    let err = env.fails(&["keys", "restore", backup.to_str().unwrap()]);
+    let err = env.fails(&["keys", "restore-master", backup.to_str().unwrap()]);
     assert!(err.contains("--force"), "{err}");
     std::fs::remove_file(env.data().join("master.key")).unwrap();
-    env.ok(&["keys", "restore", backup.to_str().unwrap()]);
+    env.ok(&["keys", "restore-master", backup.to_str().unwrap()]);
     let restored = env.data().join("master.key");
     assert_eq!(mode(&restored), 0o600);
     let (again, created) = MasterKey::load_or_create(&restored).unwrap();
@@ -249,7 +249,7 @@ async fn master_key_backup_and_restore() {
     assert_eq!(again.to_base64().as_str(), original.to_base64().as_str());
     let junk = env.dir.path().join("junk.key");
     std::fs::write(&junk, "not a key\n").unwrap();
-    env.fails(&["keys", "restore", junk.to_str().unwrap(), "--force"]);
+    env.fails(&["keys", "restore-master", junk.to_str().unwrap(), "--force"]);
     assert_eq!(
         std::fs::read_to_string(&restored).unwrap().trim(),
         original.to_base64().as_str(),
