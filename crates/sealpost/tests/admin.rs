@@ -595,6 +595,37 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
     assert_eq!(r.status(), 400);
     assert_eq!(node.node.settings.get().accent_color, "#1f5fa8");
 
+    // A valid branding change shows in the very next secure.htm.
+    let r = client
+        .post(node.url("/admin/settings/branding"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("branding.org_name", "Example Private Bank"),
+            ("branding.accent_color", "#aa3300"),
+            ("i18n.default_language", "en"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_redirection() || r.status().is_success(),
+        "{}",
+        r.status()
+    );
+    let (carrier, _) = send_flagged(&node, "c@example.com", "Branded [vertraulich]").await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&carrier.data)
+        .unwrap();
+    let secure_htm = String::from_utf8_lossy(parsed.attachment(0).unwrap().contents()).to_string();
+    assert!(
+        secure_htm.contains("Example Private Bank"),
+        "org name in secure.htm"
+    );
+    assert!(
+        secure_htm.contains("#aa3300"),
+        "accent colour in secure.htm"
+    );
+
     // /metrics: refused without a token, open with the token made in the network settings.
     let r = node
         .client()
@@ -637,8 +668,9 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
+    // Two flagged mails went out above (the new keyword, then the branded one).
     assert!(
-        text.contains("sealpost_mails_encrypted{period=\"today\"} 1"),
+        text.contains("sealpost_mails_encrypted{period=\"today\"} 2"),
         "{text}"
     );
     assert!(
