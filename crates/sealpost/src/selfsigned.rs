@@ -4,11 +4,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+/// Validity of a generated certificate; it is made anew when older than [`RENEW_AFTER`].
+const VALID_FOR: std::time::Duration = std::time::Duration::from_secs(397 * 86_400);
+const RENEW_AFTER: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
 pub fn ensure(data_dir: &Path, public_url: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = data_dir.join("tls");
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
-    if cert.exists() && key.exists() {
+    let fresh = std::fs::metadata(&cert)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < RENEW_AFTER);
+    if fresh && key.exists() {
         return Ok((cert, key));
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -16,10 +25,18 @@ pub fn ensure(data_dir: &Path, public_url: &str) -> Result<(PathBuf, PathBuf)> {
     if let Some(host) = host_of(public_url).filter(|h| !names.contains(h)) {
         names.push(host);
     }
-    let generated = rcgen::generate_simple_self_signed(names).context("certificate generation")?;
-    write_private(&key, generated.key_pair.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem())
-        .with_context(|| format!("write {}", cert.display()))?;
+    // A bounded lifetime (like public CAs' 397 days) instead of rcgen's practically endless
+    // default: a leaked demo key should not be good forever.
+    let mut params = rcgen::CertificateParams::new(names).context("certificate parameters")?;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + VALID_FOR;
+    let key_pair = rcgen::KeyPair::generate().context("key generation")?;
+    let generated = params
+        .self_signed(&key_pair)
+        .context("certificate generation")?;
+    write_private(&key, key_pair.serialize_pem().as_bytes())?;
+    std::fs::write(&cert, generated.pem()).with_context(|| format!("write {}", cert.display()))?;
     Ok((cert, key))
 }
 
@@ -51,6 +68,35 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_certificate_is_reused_then_renewed_when_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = ensure(dir.path(), "https://portal.example:8443").unwrap();
+        let pem = std::fs::read_to_string(&cert).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(key.exists());
+        let again = ensure(dir.path(), "https://portal.example:8443").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&again.0).unwrap(),
+            pem,
+            "reused while fresh"
+        );
+        // A year later it is made anew, before its 397 days run out.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(366 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&cert)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let renewed = ensure(dir.path(), "https://portal.example:8443").unwrap();
+        assert_ne!(
+            std::fs::read_to_string(&renewed.0).unwrap(),
+            pem,
+            "renewed when old"
+        );
+    }
 
     #[test]
     fn hosts_are_taken_from_urls() {
