@@ -190,6 +190,10 @@ throughput_run() {   # throughput_run SYSTEM BACKEND RCPTS MAILS PORT RUN
 } | tee "$TMP/machine.txt" >&2
 
 # ---------------------------------------------------------------- A: Sealpost
+# One master key for every run: PostgreSQL runs share a database, and accounts created by the
+# first run must be readable by the next (each run has its own data directory).
+SEALPOST_KEYS__MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
+export SEALPOST_KEYS__MASTER_KEY
 backends=("sqlite:")
 if [ -n "${SEALPOST_BENCH_POSTGRES_URL:-}" ]; then backends+=("postgres:$SEALPOST_BENCH_POSTGRES_URL"); fi
 first=1
