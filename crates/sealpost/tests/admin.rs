@@ -12,16 +12,6 @@ use sealpost_smtp::client::RcptResult;
 
 const SENDER: &str = "advisor@bank.example";
 
-fn csrf_of(page: &str) -> String {
-    extract_attr(page, "name=\"csrf\" value=\"").expect("csrf field")
-}
-
-fn extract_attr(page: &str, marker: &str) -> Option<String> {
-    let start = page.find(marker)? + marker.len();
-    let end = page[start..].find('"')? + start;
-    Some(page[start..end].to_string())
-}
-
 fn flagged(to: &str, subject: &str) -> Vec<u8> {
     crlf(&format!(
         "From: {SENDER}\nTo: {to}\nSubject: {subject}\nMessage-ID: <{}@bank.example>\n\nConfidential text for {to}.\n",
@@ -37,67 +27,6 @@ fn uuid_like() -> String {
             .unwrap()
             .as_nanos()
     )
-}
-
-/// An admin `name` signed in with its one-time password replaced; returns client and CSRF.
-async fn admin_session(node: &TestNode, name: &str) -> (reqwest::Client, String) {
-    let otp = create_admin(&node.node.store, name, &Actor::cli())
-        .await
-        .unwrap();
-    let client = node.client();
-    let r = admin_login(node, &client, name, &otp, "").await;
-    assert_eq!(r.status(), 303, "admin sign-in");
-    assert_eq!(location(&r), "/admin");
-    // The one-time password must be replaced before anything else.
-    let r = client.get(node.url("/admin")).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), "/admin/password");
-    let page = client
-        .get(node.url("/admin/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_of(&page);
-    let new_password = format!("{name}-chosen-password-1");
-    let r = client
-        .post(node.url("/admin/password"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("current", otp.as_str()),
-            ("new_password", new_password.as_str()),
-            ("repeat", new_password.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "password changed");
-    let r = client.get(node.url("/admin")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let page = r.text().await.unwrap();
-    (client, csrf_of(&page))
-}
-
-async fn admin_login(
-    node: &TestNode,
-    client: &reqwest::Client,
-    name: &str,
-    password: &str,
-    code: &str,
-) -> reqwest::Response {
-    client
-        .post(node.url("/admin/login"))
-        .form(&[
-            ("name", name),
-            ("password", password),
-            ("code", code),
-            ("next", "/admin"),
-        ])
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Sends a flagged mail to `to`; returns (carrier, password of the new account if any).

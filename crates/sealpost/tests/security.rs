@@ -541,43 +541,7 @@ async fn every_state_changing_route_refuses_missing_wrong_and_cross_site_csrf() 
         .id;
 
     // An admin with the one-time password already replaced.
-    let otp = create_admin(&node.node.store, "root", &Actor::cli())
-        .await
-        .unwrap();
-    let admin = node.client();
-    let resp = admin
-        .post(node.url("/admin/login"))
-        .form(&[
-            ("name", "root"),
-            ("password", otp.as_str()),
-            ("code", ""),
-            ("next", "/admin"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    let page = admin
-        .get(node.url("/admin/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let admin_csrf = hidden(&page, "csrf");
-    let resp = admin
-        .post(node.url("/admin/password"))
-        .form(&[
-            ("csrf", admin_csrf.as_str()),
-            ("current", otp.as_str()),
-            ("new_password", "root-chosen-password-1"),
-            ("repeat", "root-chosen-password-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
+    let (admin, admin_csrf) = admin_session(&node, "root").await;
 
     let f = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
         pairs
@@ -988,42 +952,8 @@ async fn admin_pages_escape_hostile_addresses_and_search_terms() {
         }
     }
     assert!(accepted >= 1, "the atext address is a valid recipient");
-    let otp = create_admin(&node.node.store, "root", &Actor::cli())
-        .await
-        .unwrap();
-    let admin = node.client();
-    admin
-        .post(node.url("/admin/login"))
-        .form(&[
-            ("name", "root"),
-            ("password", otp.as_str()),
-            ("code", ""),
-            ("next", "/admin"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let page = admin
-        .get(node.url("/admin/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden(&page, "csrf");
-    let resp = admin
-        .post(node.url("/admin/password"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("current", otp.as_str()),
-            ("new_password", "root-chosen-password-1"),
-            ("repeat", "root-chosen-password-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
+    // An admin with the one-time password already replaced.
+    let (admin, _) = admin_session(&node, "root").await;
 
     {
         node.wait_for_mails(before + accepted).await;

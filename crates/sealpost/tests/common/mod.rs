@@ -1,6 +1,8 @@
 //! Test kit: boots a whole Sealpost node in-process on free ports, with a real SMTP sink as
 //! its next hop, and offers the small helpers every end-to-end test needs.
 #![allow(dead_code)]
+// Test helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -225,4 +227,80 @@ pub async fn complete_first_login(node: &TestNode, client: &reqwest::Client, pas
         .await
         .expect("welcome submit");
     assert_eq!(response.status(), 303, "first login completed");
+}
+
+/// The value of the first hidden `csrf` field of a page.
+pub fn csrf_of(page: &str) -> String {
+    extract_attr(page, "name=\"csrf\" value=\"").expect("csrf field")
+}
+
+pub fn extract_attr(page: &str, marker: &str) -> Option<String> {
+    let start = page.find(marker)? + marker.len();
+    let end = page[start..].find('"')? + start;
+    Some(page[start..end].to_string())
+}
+
+/// An admin `name` signed in with its one-time password replaced; returns client and CSRF.
+pub async fn admin_session(node: &TestNode, name: &str) -> (reqwest::Client, String) {
+    let otp = sealpost_core::admin::create_admin(
+        &node.node.store,
+        name,
+        &sealpost_core::admin::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let client = node.client();
+    let r = admin_login(node, &client, name, &otp, "").await;
+    assert_eq!(r.status(), 303, "admin sign-in");
+    assert_eq!(location(&r), "/admin");
+    // The one-time password must be replaced before anything else.
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/admin/password");
+    let page = client
+        .get(node.url("/admin/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let new_password = format!("{name}-chosen-password-1");
+    let r = client
+        .post(node.url("/admin/password"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("current", otp.as_str()),
+            ("new_password", new_password.as_str()),
+            ("repeat", new_password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "password changed");
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    (client, csrf_of(&page))
+}
+
+pub async fn admin_login(
+    node: &TestNode,
+    client: &reqwest::Client,
+    name: &str,
+    password: &str,
+    code: &str,
+) -> reqwest::Response {
+    client
+        .post(node.url("/admin/login"))
+        .form(&[
+            ("name", name),
+            ("password", password),
+            ("code", code),
+            ("next", "/admin"),
+        ])
+        .send()
+        .await
+        .unwrap()
 }
