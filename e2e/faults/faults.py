@@ -4,7 +4,9 @@ SMTP sink as next hop. Python standard library only.
 
   python3 faults.py --bin target/debug/sealpost [--mails 2000] [--pause 15] [--only NAME]
 
-Scenarios (names for --only): crash, hop-down, bounce, hang, disk-full.
+Scenarios (names for --only): crash, hop-down, bounce, hang, disk-full, db-down, overload.
+db-down needs PostgreSQL (SEALPOST_FAULTS_PG, default postgres://postgres@127.0.0.1:5432/postgres);
+it only creates, locks and drops its own scratch database.
 Prints what each scenario did and its counts, then "N passed, M failed"; exit 1 on failure.
 Everything it starts is stopped, and every mount it made is unmounted, when it exits.
 """
@@ -146,7 +148,7 @@ def headers(raw):
 
 
 class Node:
-    def __init__(self, binary, workdir, relay, **delivery):
+    def __init__(self, binary, workdir, relay, database_url=None, smtp_extra=None, **delivery):
         self.binary = binary
         self.dir = workdir
         self.smtp_port = free_port()
@@ -159,10 +161,16 @@ class Node:
         d.update(delivery)
         lines = ['data_dir = "%s"' % os.path.join(workdir, "data"),
                  'hostname = "gw.test"', "",
-                 "[smtp]", 'listen = "127.0.0.1:%d"' % self.smtp_port, "",
+                 "[smtp]", 'listen = "127.0.0.1:%d"' % self.smtp_port]
+        for k, v in (smtp_extra or {}).items():
+            lines.append('%s = %s' % (k, json.dumps(v)))
+        lines += ["",
                  "[web]", 'listen = "127.0.0.1:%d"' % self.web_port,
                  'public_url = "http://127.0.0.1:%d"' % self.web_port, 'tls = "off"', "",
-                 "[policy]", 'internal_domains = ["bank.example"]', "", "[delivery]"]
+                 "[policy]", 'internal_domains = ["bank.example"]', ""]
+        if database_url:
+            lines += ["[database]", 'url = %s' % json.dumps(database_url), ""]
+        lines.append("[delivery]")
         for k, v in d.items():
             lines.append('%s = %s' % (k, json.dumps(v)))
         with open(self.config, "w") as f:
@@ -542,9 +550,208 @@ def scenario_disk_full(args, root):
         MOUNTS.remove(mnt)
 
 
+PG_ADMIN = os.environ.get("SEALPOST_FAULTS_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def psql(sql):
+    r = subprocess.run(["psql", PG_ADMIN, "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("psql %r: %s" % (sql, r.stderr.strip()))
+    return r.stdout.strip()
+
+
+def http(port, method, path, body=None, headers=None, timeout=10):
+    """(status, body text) of one plain-HTTP request to the node's web listener."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        c.close()
+
+
+def smtp_stages(port, sender, rcpt, data, timeout=15):
+    """Runs one transaction step by step; returns (stage, code) of the first non-2xx/3xx
+    reply, or ("done", 250)."""
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="load.test", timeout=timeout) as s:
+        s.ehlo()
+        code, _ = s.mail(sender)
+        if code >= 400:
+            return "MAIL", code
+        code, _ = s.rcpt(rcpt)
+        if code >= 400:
+            return "RCPT", code
+        code, _ = s.data(data)
+        if code >= 400:
+            return "DATA", code
+        return "done", code
+
+
+def scenario_db_down(args, root):
+    log("\n[5] database down: PostgreSQL database refuses connections, then comes back")
+    work = os.path.join(root, "dbdown")
+    os.makedirs(work)
+    db = "sp_faults_%d_%06d" % (os.getpid(), random.randrange(10 ** 6))
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    psql("CREATE DATABASE %s" % db)
+    try:
+        sink = Sink(work)
+        sink.start()
+        node = Node(args.bin, work, "smtp://127.0.0.1:%d" % sink.port,
+                    database_url="%s/%s" % (base, db))
+        node.start()
+        rcpt = ["kunde@example.com"]
+        ok = send_one(node.smtp_port, "load@bank.example", rcpt, make_mail("fid-d-000001"))
+        check("db down: mail before the outage accepted", ok)
+        st, _ = http(node.web_port, "GET", "/readyz")
+        log("  before: /readyz %d" % st)
+
+        psql("ALTER DATABASE %s ALLOW_CONNECTIONS false" % db)
+        psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname='%s'" % db)
+        time.sleep(1)
+        try:
+            stage, code = smtp_stages(node.smtp_port, "load@bank.example", rcpt[0],
+                                      make_mail("fid-d-000002"))
+        except (smtplib.SMTPException, OSError) as e:
+            stage, code = "error", repr(e)
+        log("  during: SMTP %s %s" % (stage, code))
+        check("db down: new mail gets a 4xx, not accepted",
+              stage != "done" and isinstance(code, int) and 400 <= code < 500,
+              "%s %s" % (stage, code))
+        t = time.time()
+        st, _ = http(node.web_port, "GET", "/readyz")
+        log("  during: /readyz %d (%.2fs)" % (st, time.time() - t))
+        check("db down: /readyz answers 503", st == 503, str(st))
+        st, body = http(node.web_port, "POST", "/login",
+                        body="address=kunde%40example.com&password=wrong-password&next=%2F",
+                        headers={"content-type": "application/x-www-form-urlencoded",
+                                 "origin": "http://127.0.0.1:%d" % node.web_port})
+        text = re.sub(r"<[^>]+>", " ", body)
+        log("  during: POST /login %d: %s" % (st, " ".join(text.split())[:160]))
+        friendly = ("<html" in body.lower() and re.search(r"[A-Z][a-z]+ [a-z]+ [a-z]+", text)
+                    and not re.search(r"panicked|backtrace|sqlx|PoolTimedOut|\.rs:\d", body))
+        check("db down: portal answers a friendly 5xx error page",
+              500 <= st < 600 and bool(friendly), "%d" % st)
+        check("db down: node still running", node.proc.poll() is None)
+
+        psql("ALTER DATABASE %s ALLOW_CONNECTIONS true" % db)
+        t = time.time()
+        back = wait_until(lambda: http(node.web_port, "GET", "/readyz")[0] == 200, 20)
+        log("  database back: /readyz 200 after %.1fs" % (time.time() - t))
+        check("db up: /readyz 200 again within 20 s, no restart", back)
+        ok = False
+        try:
+            ok = send_one(node.smtp_port, "load@bank.example", rcpt, make_mail("fid-d-000003"))
+        except (smtplib.SMTPException, OSError) as e:
+            log("  after: %r" % e)
+        check("db up: new mail accepted", ok)
+        wait_until(lambda: {"fid-d-000001", "fid-d-000003"} <= set(delivered_ids(sink)), 20)
+        got = delivered_ids(sink)
+        log("  delivered: %s" % sorted(got))
+        check("db up: mail after recovery delivered", "fid-d-000003" in got)
+        check("db up: mail from before the outage delivered (nothing lost)",
+              "fid-d-000001" in got)
+        check("db down: refused mail was not delivered", "fid-d-000002" not in got)
+        node.stop()
+        sink.stop()
+    finally:
+        try:
+            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+        except Exception as e:
+            log("  could not drop %s: %r" % (db, e))
+
+
+def scenario_overload(args, root):
+    log("\n[6] overload: 500 concurrent SMTP sessions (max_connections 300), 200 portal clients")
+    work = os.path.join(root, "overload")
+    os.makedirs(work)
+    sink = Sink(work)
+    sink.start()
+    node = Node(args.bin, work, "smtp://127.0.0.1:%d" % sink.port,
+                smtp_extra={"max_connections": 300, "max_connections_per_ip": 1000})
+    node.start()
+    n = 500
+    socks = [None] * n
+    greet = [None] * n
+
+    def opener(i):
+        try:
+            s = socket.create_connection(("127.0.0.1", node.smtp_port), timeout=10)
+            socks[i] = s
+            greet[i] = s.recv(256)[:3].decode("ascii", "replace") or "closed"
+        except OSError as e:
+            greet[i] = "error:%s" % type(e).__name__
+
+    ts = [threading.Thread(target=opener, args=(i,), daemon=True) for i in range(n)]
+    t0 = time.time()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    counts = {}
+    for g in greet:
+        counts[g or "hanging"] = counts.get(g or "hanging", 0) + 1
+    log("  %d SMTP sessions opened in %.1fs: %s" % (n, time.time() - t0, counts))
+    ok220 = counts.get("220", 0)
+    check("overload: about 300 sessions get 220", 280 <= ok220 <= 300, str(ok220))
+    check("overload: the rest get 421, none hanging or failing",
+          counts.get("421", 0) == n - ok220, str(counts))
+
+    t = time.time()
+    st, _ = http(node.web_port, "GET", "/healthz", timeout=5)
+    dt = time.time() - t
+    log("  /healthz %d in %.3fs with the sessions open" % (st, dt))
+    check("overload: /healthz answers 200 in < 1 s", st == 200 and dt < 1.0, "%d %.3fs" % (st, dt))
+
+    web = [None] * 200
+
+    def client(i):
+        try:
+            web[i] = str(http(node.web_port, "GET", "/login", timeout=15)[0])
+        except Exception as e:
+            web[i] = "error:%s" % type(e).__name__
+
+    ws = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(200)]
+    t = time.time()
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.join(20)
+    wc = {}
+    for r in web:
+        wc[r or "hanging"] = wc.get(r or "hanging", 0) + 1
+    log("  200 concurrent GET /login in %.1fs: %s" % (time.time() - t, wc))
+    check("overload: every portal client answered 200/429/503",
+          sum(wc.get(c, 0) for c in ("200", "429", "503")) == 200, str(wc))
+
+    for s in socks:
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
+    check("overload: node still running", node.proc.poll() is None)
+    time.sleep(1)
+    ok = False
+    try:
+        ok = wait_until(lambda: send_one(node.smtp_port, "load@bank.example",
+                                         ["kunde@example.com"], make_mail("fid-o-000001")), 10)
+    except (smtplib.SMTPException, OSError) as e:
+        log("  after: %r" % e)
+    check("overload: a normal mail afterwards gets 250", ok)
+    check("overload: and arrives",
+          wait_until(lambda: "fid-o-000001" in delivered_ids(sink), 20))
+    node.stop()
+    sink.stop()
+
+
 SCENARIOS = [("crash", scenario_crash), ("hop-down", scenario_hop_down),
              ("bounce", scenario_bounce), ("hang", scenario_hang),
-             ("disk-full", scenario_disk_full)]
+             ("disk-full", scenario_disk_full), ("db-down", scenario_db_down),
+             ("overload", scenario_overload)]
 
 
 def main():
