@@ -33,7 +33,7 @@ pub async fn login(
         tokio::task::spawn_blocking(move || sealpost_crypto::dummy_verify(&password))
             .await
             .map_err(|_| CoreError::Join)?;
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1).await;
+        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
         return Ok(LoginOutcome::Refused);
     };
     let hash = account.password_hash.clone();
@@ -42,7 +42,7 @@ pub async fn login(
         .map_err(|_| CoreError::Join)?;
     let now = unix_now();
     if account.locked_until.is_some_and(|t| t > now) {
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1).await;
+        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
         return Ok(LoginOutcome::Refused);
     }
     if !ok {
@@ -53,9 +53,9 @@ pub async fn login(
                 now + settings.lockout_secs,
             )
             .await?;
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1).await;
+        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
         if failures == settings.lockout_threshold {
-            crate::metrics::record(store, crate::metrics::LOCKOUTS, 1).await;
+            crate::metrics::record(store, crate::metrics::LOCKOUTS, 1);
         }
         return Ok(LoginOutcome::Refused);
     }
@@ -73,7 +73,7 @@ pub async fn login(
             Some(now + settings.account_validity_days * 86_400),
         )
         .await?;
-    crate::metrics::record(store, crate::metrics::LOGINS, 1).await;
+    crate::metrics::record(store, crate::metrics::LOGINS, 1);
     Ok(LoginOutcome::Success(Box::new(account)))
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealpost_mime::generate::{BounceInput, build_bounce};
-use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, SmtpSession, deliver};
+use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, Sender};
 use sealpost_smtp::next_hop::NextHop;
 use sealpost_store::{NewQueuedMail, QueueItem, Store};
 use tokio::sync::Notify;
@@ -153,44 +153,16 @@ impl DeliveryWorker {
     /// most the one message in flight, not the whole batch.
     pub async fn attempt_batch(&self, items: Vec<QueueItem>) -> Result<AttemptSummary, CoreError> {
         let next_hop = self.next_hop();
-        let cfg = &self.config.client;
+        let mut sender = Sender::new(&next_hop, &self.config.client);
         let mut total = AttemptSummary::default();
-        let mut session: Option<SmtpSession> = None;
-        let mut unreachable: Option<String> = None;
         for item in &items {
-            let msg = OutboundMessage {
-                mail_from: &item.mail_from,
-                rcpt_to: &item.rcpt_to,
-                data: &item.data,
-            };
-            let results = match &next_hop {
-                NextHop::Maildir(_) => deliver(&next_hop, cfg, &msg).await,
-                NextHop::Smtp { .. } if unreachable.is_some() => {
-                    let reason = unreachable.clone().unwrap_or_default();
-                    vec![RcptResult::Deferred(reason); item.rcpt_to.len()]
-                }
-                NextHop::Smtp { host, port } => {
-                    if session.is_none() {
-                        match SmtpSession::open(host, *port, cfg).await {
-                            Ok(s) => session = Some(s),
-                            Err(reason) => unreachable = Some(reason),
-                        }
-                    }
-                    match session.as_mut() {
-                        Some(open) => match open.send(cfg, &msg).await {
-                            Ok(r) => r,
-                            Err(r) => {
-                                session = None;
-                                r
-                            }
-                        },
-                        None => {
-                            let reason = unreachable.clone().unwrap_or_default();
-                            vec![RcptResult::Deferred(reason); item.rcpt_to.len()]
-                        }
-                    }
-                }
-            };
+            let results = sender
+                .send(&OutboundMessage {
+                    mail_from: &item.mail_from,
+                    rcpt_to: &item.rcpt_to,
+                    data: &item.data,
+                })
+                .await;
             let now = unix_now();
             let mut tx = self.store.begin().await?;
             let summary = self.settle(&mut tx, item, results, now).await?;
@@ -207,11 +179,9 @@ impl DeliveryWorker {
             total.deferred += summary.deferred;
             total.bounced += summary.bounced;
         }
-        if let Some(s) = session {
-            s.close().await;
-        }
+        sender.finish().await;
         crate::metrics::live::delivery(total.delivered, total.deferred, total.bounced);
-        crate::metrics::record(&self.store, crate::metrics::BOUNCED, total.bounced as i64).await;
+        crate::metrics::record(&self.store, crate::metrics::BOUNCED, total.bounced as i64);
         Ok(total)
     }
 

@@ -24,7 +24,7 @@ pub const CHARTED: &[&str] = &[ENCRYPTED, PASSED, BOUNCED, LOGINS, LOGIN_FAILED]
 
 /// Adds `by` to today's counter. Never fails and never waits for the database: the store
 /// buffers it until the next flush.
-pub async fn record(store: &Store, name: &'static str, by: i64) {
+pub fn record(store: &Store, name: &'static str, by: i64) {
     if by > 0 {
         store.buffer_counter(name, day_of(crate::unix_now()), by);
     }

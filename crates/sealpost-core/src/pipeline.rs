@@ -108,7 +108,7 @@ impl Gateway {
             );
             self.committer.commit(writes).await?;
             self.delivery_wake.notify_one();
-            crate::metrics::record(&self.store, crate::metrics::PASSED, rcpt_to.len() as i64).await;
+            crate::metrics::record(&self.store, crate::metrics::PASSED, rcpt_to.len() as i64);
             return Ok(Accepted {
                 queue_id,
                 encrypted_for: Vec::new(),
@@ -292,14 +292,12 @@ impl Gateway {
             &self.store,
             crate::metrics::ENCRYPTED,
             accepted.encrypted_for.len() as i64,
-        )
-        .await;
+        );
         crate::metrics::record(
             &self.store,
             crate::metrics::PASSED,
             accepted.relayed_to.len() as i64,
-        )
-        .await;
+        );
         for address in &accepted.new_accounts {
             // Best effort: the audit trail must not turn an accepted mail into a retry.
             if let Err(e) = self

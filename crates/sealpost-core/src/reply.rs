@@ -201,7 +201,7 @@ pub async fn queue_reply(
     {
         tracing::warn!(error = %e, "audit write failed");
     }
-    crate::metrics::record(store, crate::metrics::REPLIES, 1).await;
+    crate::metrics::record(store, crate::metrics::REPLIES, 1);
     Ok(QueuedReply {
         to: allowed.to,
         cc,

@@ -71,37 +71,10 @@ pub async fn deliver(
     cfg: &ClientConfig,
     msg: &OutboundMessage<'_>,
 ) -> Vec<RcptResult> {
-    if msg.rcpt_to.is_empty() {
-        return Vec::new();
-    }
-    match next_hop {
-        NextHop::Maildir(dir) => {
-            // File I/O and fsync block; keep them off the async workers.
-            let dir = dir.clone();
-            let from = msg.mail_from.to_string();
-            let rcpts = msg.rcpt_to.to_vec();
-            let data = msg.data.to_vec();
-            let n = rcpts.len();
-            let joined = tokio::task::spawn_blocking(move || {
-                crate::maildir::deliver(
-                    &dir,
-                    &OutboundMessage {
-                        mail_from: &from,
-                        rcpt_to: &rcpts,
-                        data: &data,
-                    },
-                )
-            })
-            .await;
-            match joined {
-                Ok(results) => results,
-                Err(e) => {
-                    vec![RcptResult::Deferred(format!("maildir delivery task failed: {e}")); n]
-                }
-            }
-        }
-        NextHop::Smtp { host, port } => deliver_smtp(host, *port, cfg, msg).await,
-    }
+    let mut sender = Sender::new(next_hop, cfg);
+    let results = sender.send(msg).await;
+    sender.finish().await;
+    results
 }
 
 /// Delivers several messages to `next_hop`, over one SMTP session where possible; one result
@@ -111,15 +84,101 @@ pub async fn deliver_many(
     cfg: &ClientConfig,
     msgs: &[OutboundMessage<'_>],
 ) -> Vec<Vec<RcptResult>> {
-    match next_hop {
-        NextHop::Smtp { host, port } => deliver_smtp_batch(host, *port, cfg, msgs).await,
-        NextHop::Maildir(_) => {
-            let mut out = Vec::with_capacity(msgs.len());
-            for msg in msgs {
-                out.push(deliver(next_hop, cfg, msg).await);
-            }
-            out
+    let mut sender = Sender::new(next_hop, cfg);
+    let mut out = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        out.push(sender.send(msg).await);
+    }
+    sender.finish().await;
+    out
+}
+
+/// Sends messages one after another to one next hop. For SMTP it keeps one session open
+/// across messages (RSET between them); if the session breaks, the message in progress is
+/// deferred and the next one opens a new session; if no session can be opened at all, the
+/// remaining messages are deferred at once rather than hammering a next hop that is down.
+/// Callers that must record each outcome before the next send (the delivery worker) drive it
+/// message by message; [`deliver_many`] drives it over a list.
+pub struct Sender<'a> {
+    next_hop: &'a NextHop,
+    cfg: &'a ClientConfig,
+    session: Option<SmtpSession>,
+    unreachable: Option<String>,
+}
+
+impl<'a> Sender<'a> {
+    pub fn new(next_hop: &'a NextHop, cfg: &'a ClientConfig) -> Self {
+        Sender {
+            next_hop,
+            cfg,
+            session: None,
+            unreachable: None,
         }
+    }
+
+    /// One result per recipient of `msg`, in order.
+    pub async fn send(&mut self, msg: &OutboundMessage<'_>) -> Vec<RcptResult> {
+        if msg.rcpt_to.is_empty() {
+            return Vec::new();
+        }
+        let (host, port) = match self.next_hop {
+            NextHop::Maildir(dir) => return deliver_maildir(dir, msg).await,
+            NextHop::Smtp { host, port } => (host, *port),
+        };
+        if let Some(reason) = &self.unreachable {
+            return defer_all(msg, reason);
+        }
+        if self.session.is_none() {
+            match SmtpSession::open(host, port, self.cfg).await {
+                Ok(s) => self.session = Some(s),
+                Err(reason) => {
+                    let results = defer_all(msg, &reason);
+                    self.unreachable = Some(reason);
+                    return results;
+                }
+            }
+        }
+        let Some(open) = self.session.as_mut() else {
+            return defer_all(msg, "no session");
+        };
+        match open.send(self.cfg, msg).await {
+            Ok(results) => results,
+            Err(results) => {
+                self.session = None;
+                results
+            }
+        }
+    }
+
+    /// Ends the open session, if any, politely (QUIT).
+    pub async fn finish(self) {
+        if let Some(s) = self.session {
+            s.close().await;
+        }
+    }
+}
+
+/// Maildir delivery: file I/O and fsync block, so they run off the async workers.
+async fn deliver_maildir(dir: &std::path::Path, msg: &OutboundMessage<'_>) -> Vec<RcptResult> {
+    let dir = dir.to_path_buf();
+    let from = msg.mail_from.to_string();
+    let rcpts = msg.rcpt_to.to_vec();
+    let data = msg.data.to_vec();
+    let n = rcpts.len();
+    let joined = tokio::task::spawn_blocking(move || {
+        crate::maildir::deliver(
+            &dir,
+            &OutboundMessage {
+                mail_from: &from,
+                rcpt_to: &rcpts,
+                data: &data,
+            },
+        )
+    })
+    .await;
+    match joined {
+        Ok(results) => results,
+        Err(e) => vec![RcptResult::Deferred(format!("maildir delivery task failed: {e}")); n],
     }
 }
 
@@ -464,63 +523,6 @@ fn defer_unfinished(states: &mut [State], error: &ClientError) {
     }
 }
 
-async fn deliver_smtp(
-    host: &str,
-    port: u16,
-    cfg: &ClientConfig,
-    msg: &OutboundMessage<'_>,
-) -> Vec<RcptResult> {
-    let n = msg.rcpt_to.len();
-    deliver_smtp_batch(host, port, cfg, std::slice::from_ref(msg))
-        .await
-        .pop()
-        .unwrap_or_else(|| vec![RcptResult::Deferred("delivery incomplete".into()); n])
-}
-
-/// Sends several messages over one session. If the session breaks, the message in progress
-/// is deferred and the next one opens a new session; if a session cannot even be opened, the
-/// remaining messages are deferred rather than hammering a next hop that is down.
-async fn deliver_smtp_batch(
-    host: &str,
-    port: u16,
-    cfg: &ClientConfig,
-    msgs: &[OutboundMessage<'_>],
-) -> Vec<Vec<RcptResult>> {
-    let mut results = Vec::with_capacity(msgs.len());
-    let mut session: Option<SmtpSession> = None;
-    let mut unreachable: Option<String> = None;
-    for msg in msgs {
-        if let Some(reason) = &unreachable {
-            results.push(defer_all(msg, reason));
-            continue;
-        }
-        if session.is_none() {
-            match SmtpSession::open(host, port, cfg).await {
-                Ok(s) => session = Some(s),
-                Err(reason) => {
-                    results.push(defer_all(msg, &reason));
-                    unreachable = Some(reason);
-                    continue;
-                }
-            }
-        }
-        let Some(open) = session.as_mut() else {
-            continue;
-        };
-        match open.send(cfg, msg).await {
-            Ok(r) => results.push(r),
-            Err(r) => {
-                results.push(r);
-                session = None;
-            }
-        }
-    }
-    if let Some(s) = session {
-        s.close().await;
-    }
-    results
-}
-
 /// Every recipient deferred (locally refused ones stay failed).
 fn defer_all(msg: &OutboundMessage<'_>, reason: &str) -> Vec<RcptResult> {
     let p = prepare(msg);
@@ -580,7 +582,7 @@ async fn open_conn(
 
 /// An open session to an SMTP next hop that carries several messages, one after the other
 /// (RSET between them): the connection, greeting, EHLO and TLS handshake are paid once.
-pub struct SmtpSession {
+struct SmtpSession {
     conn: Conn<Box<dyn Io>>,
     extensions: Vec<String>,
     sent: usize,
@@ -588,7 +590,7 @@ pub struct SmtpSession {
 
 impl SmtpSession {
     /// Opens a session; the error text explains why not (for deferral reasons and logs).
-    pub async fn open(host: &str, port: u16, cfg: &ClientConfig) -> Result<Self, String> {
+    async fn open(host: &str, port: u16, cfg: &ClientConfig) -> Result<Self, String> {
         match open_conn(host, port, cfg).await {
             Ok((conn, extensions)) => Ok(SmtpSession {
                 conn,
@@ -604,7 +606,7 @@ impl SmtpSession {
 
     /// Sends one message; one result per recipient as [`deliver`] gives them. `Err` carries
     /// the results too, and says the session broke: open a new one for the next message.
-    pub async fn send(
+    async fn send(
         &mut self,
         cfg: &ClientConfig,
         msg: &OutboundMessage<'_>,
@@ -642,7 +644,7 @@ impl SmtpSession {
         }
     }
 
-    pub async fn close(mut self) {
+    async fn close(mut self) {
         self.conn.quit().await;
     }
 }
