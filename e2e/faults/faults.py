@@ -30,7 +30,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SINK = os.path.join(HERE, "..", "lib", "smtpsink.py")
-REJECT_SINK = os.path.join(HERE, "rejectsink.py")
 ID_RE = re.compile(r"fid-[a-z0-9]+-\d{6}")
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -407,7 +406,7 @@ def scenario_bounce(args, root):
     log("\n[2b] next hop answers 5xx: one bounce per mail to its sender")
     work = os.path.join(root, "bounce")
     os.makedirs(work)
-    sink = Sink(work, extra=["--reject-domain", "reject.test"], script=REJECT_SINK)
+    sink = Sink(work, extra=["--reject-domain", "reject.test"])
     sink.start()
     node = Node(args.bin, work, "smtp://127.0.0.1:%d" % sink.port)
     node.start()

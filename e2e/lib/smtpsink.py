@@ -7,6 +7,7 @@ can exercise retries, bounces and lease take-over.
 
   python3 smtpsink.py --port 2526 --dir /tmp/sink [--rcpt-reply "450 4.2.0 busy"]
                       [--data-reply "554 5.0.0 no"] [--delay 0.02] [--hang-data]
+                      [--reject-domain reject.test]
 
 SIGTERM stops it. One line per accepted mail is appended to DIR/log.
 """
@@ -46,10 +47,14 @@ class Sink:
                     mail_from, rcpts = line.split(":", 1)[1].strip().split(" ")[0].strip("<>"), []
                     await reply("250 2.1.0 ok")
                 elif verb == "RCPT":
-                    if self.args.rcpt_reply:
+                    addr = line.split(":", 1)[1].strip().split(" ")[0].strip("<>")
+                    domain = self.args.reject_domain
+                    if domain and addr.lower().endswith("@" + domain):
+                        await reply("550 5.1.1 <%s>: recipient unknown" % addr)
+                    elif self.args.rcpt_reply:
                         await reply(self.args.rcpt_reply)
                     else:
-                        rcpts.append(line.split(":", 1)[1].strip().split(" ")[0].strip("<>"))
+                        rcpts.append(addr)
                         await reply("250 2.1.5 ok")
                 elif verb == "DATA":
                     if not rcpts:
@@ -105,6 +110,8 @@ async def main():
     p.add_argument("--dir", required=True)
     p.add_argument("--rcpt-reply", default="")
     p.add_argument("--data-reply", default="")
+    p.add_argument("--reject-domain", default="",
+                   help="refuse recipients in this domain for good (550), accept the rest")
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--hang-data", action="store_true")
     args = p.parse_args()
