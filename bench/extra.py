@@ -10,6 +10,13 @@ portal: part D. Sends one [secure] mail per size through Sealpost (whose deliver
     payload of each carrier's secure.htm: one client (median of --reps) and --clients
     concurrent clients (threads, each bound to its own 127.0.0.x source address so that the
     per-address rate limit of POST /open is not what is measured; they share the session).
+    Per size it also notes the server's peak RSS of one single open (the first of that size,
+    VmHWM reset through /proc/PID/clear_refs) above its RSS just before, and the CPU seconds
+    of server and client during the concurrent phase (is the Python client the bottleneck?).
+single-open: in a freshly started server on the same database, logs in, waits, and opens
+    one --size message: its peak RSS (VmHWM, reset first) above the idle RSS before it.
+ratio: portal single-client median ÷ bare decrypt + decompress median (criterion's
+    estimates.json under --criterion, group bare_open/<size>) per size.
 """
 
 import argparse
@@ -38,6 +45,23 @@ def mem(pid):
                 k, v = line.split(":", 1)
                 out[k] = round(int(v.split()[0]) / 1024.0, 1)  # kB → MB (MiB)
     return {"vmhwm_mb": out.get("VmHWM"), "vmrss_mb": out.get("VmRSS")}
+
+
+def reset_peak(pid):
+    """Resets VmHWM to the current RSS (Linux ≥ 4.0, needs the right to write clear_refs)."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def cpu_s(pid):
+    """utime + stime of a process in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cmd_rss(args):
@@ -91,10 +115,13 @@ def cmd_idle(args):
 # ---------------------------------------------------------------- part D
 
 def files(d):
+    """Mail files of smtp-sink -d (no extension) or e2e/lib/smtpsink.py (*.eml)."""
     try:
-        return sorted(os.path.join(d, n) for n in os.listdir(d))
+        names = os.listdir(d)
     except FileNotFoundError:
         return []
+    return sorted(os.path.join(d, n) for n in names
+                  if n != "log" and not n.endswith((".env", ".tmp")))
 
 
 def wait_new(d, known, n, timeout=300):
@@ -187,15 +214,19 @@ def form(**kw):
     return urllib.parse.urlencode(kw).encode(), "application/x-www-form-urlencoded"
 
 
-def open_once(client, body):
+def open_once(client, body, split=None):
     t0 = time.monotonic()
     status, loc, _ = client.request("POST", "/open", body, "application/x-www-form-urlencoded")
     if status not in (302, 303) or not loc or not loc.startswith("/open/"):
         raise RuntimeError("POST /open: %s %s" % (status, loc))
+    t1 = time.monotonic()
     status, loc2, page = client.request("GET", loc)
     if status != 200:
         raise RuntimeError("GET %s: %s %s" % (loc, status, loc2))
-    return time.monotonic() - t0, len(page)
+    t2 = time.monotonic()
+    if split is not None:
+        split.append((t1 - t0, t2 - t1))
+    return t2 - t0, len(page)
 
 
 def cmd_portal(args):
@@ -232,6 +263,7 @@ def cmd_portal(args):
         raise RuntimeError("login: %s" % status)
     status, loc2, page = c.request("GET", loc or "/welcome")
     text = page.decode("utf-8", "replace")
+    current_pw = password
     if "/welcome" in (loc or "") or 'action="/welcome"' in text:
         if status != 200:
             status, _, page = c.request("GET", "/welcome?next=/")
@@ -246,18 +278,40 @@ def cmd_portal(args):
         status, loc, page = c.request("POST", "/welcome", body, ct)
         if status not in (302, 303):
             raise RuntimeError("welcome: %s %s" % (status, page[:300]))
+        current_pw = new_pw
 
-    results = []
+    results, single_rss = [], []
     for size in sizes:
         body = payloads[size]
-        open_once(c, body)  # warm-up, not counted
-        single = []
+        # The first open of this size (also the warm-up, not timed): the server's peak RSS
+        # during it, above its RSS just before.
+        if args.pid:
+            time.sleep(0.5)
+            before = mem(args.pid)
+            reset = reset_peak(args.pid)
+        open_once(c, body)
+        if args.pid:
+            peak = mem(args.pid)
+            single_rss.append({
+                "size": size, "rss_before_mb": before["vmrss_mb"], "vmhwm_mb": peak["vmhwm_mb"],
+                "peak_above_mb": round(peak["vmhwm_mb"] - before["vmrss_mb"], 1) if reset else None,
+                "hwm_reset": reset,
+            })
+            print(json.dumps(single_rss[-1]), file=sys.stderr)
+        single, split = [], []
         page_len = 0
+        single_cpu0 = cpu_s(args.pid) if args.pid else None
         for _ in range(args.reps):
-            dt, page_len = open_once(c, body)
+            dt, page_len = open_once(c, body, split)
             single.append(dt)
+        single_cpu = cpu_s(args.pid) - single_cpu0 if args.pid else None
         # Concurrent clients: each its own connection and source address, shared session.
-        rounds = args.rounds if size <= 2 * 1024 * 1024 else args.rounds_big
+        if size <= 256 * 1024:
+            rounds = args.rounds_small
+        elif size <= 2 * 1024 * 1024:
+            rounds = args.rounds
+        else:
+            rounds = args.rounds_big
         lat, errors = [], []
         lock = threading.Lock()
         start_evt = threading.Event()
@@ -277,15 +331,25 @@ def cmd_portal(args):
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.clients)]
         for t in threads:
             t.start()
+        if args.pid:
+            conc_before = mem(args.pid)
+            reset_peak(args.pid)
+            server_cpu0 = cpu_s(args.pid)
+        client_cpu0 = sum(os.times()[:2])
         t0 = time.monotonic()
         start_evt.set()
         for t in threads:
             t.join()
         wall = time.monotonic() - t0
+        client_cpu = sum(os.times()[:2]) - client_cpu0
+        server_cpu = cpu_s(args.pid) - server_cpu0 if args.pid else None
         results.append({
             "size": size, "payload_bytes": len(body), "page_bytes": page_len,
             "single_median_ms": round(1000 * statistics.median(single), 1),
             "single_all_ms": [round(1000 * x, 1) for x in single],
+            "single_post_median_ms": round(1000 * statistics.median(p for p, _ in split), 1),
+            "single_get_median_ms": round(1000 * statistics.median(g for _, g in split), 1),
+            "single_server_cpu_ms": round(1000 * single_cpu / args.reps, 1) if args.pid else None,
             "clients": args.clients, "rounds": rounds, "opens": len(lat),
             "errors": len(errors), "first_error": errors[0] if errors else None,
             "conc_median_ms": round(1000 * statistics.median(lat), 1) if lat else None,
@@ -293,10 +357,73 @@ def cmd_portal(args):
             "conc_wall_s": round(wall, 2),
             "conc_opens_per_s": round(len(lat) / wall, 1),
             "conc_mb_per_s": round(len(lat) * size / wall / 1048576, 1),
+            "conc_server_cpu_s": round(server_cpu, 2) if server_cpu is not None else None,
+            "conc_client_cpu_s": round(client_cpu, 2),
+            "sealpost_mem_before": conc_before if args.pid else None,
             "sealpost_mem": mem(args.pid) if args.pid else None,
         })
         print(json.dumps(results[-1]), file=sys.stderr)
+    if args.rss_out:
+        with open(args.rss_out, "w") as f:
+            json.dump({"single_open_rss": single_rss}, f)
+    if args.state_dir:
+        # For `single-open` in a fresh process: the account's password and the payloads.
+        with open(os.path.join(args.state_dir, "state.json"), "w") as f:
+            json.dump({"rcpt": rcpt, "password": current_pw, "sizes": sizes}, f)
+        for size in sizes:
+            with open(os.path.join(args.state_dir, "payload-%d.form" % size), "wb") as f:
+                f.write(payloads[size])
     print(json.dumps({"portal": results}))
+    return 0
+
+
+def cmd_single_open(args):
+    """One open of --size in a freshly started server (same database and master key as a
+    `portal` run that wrote --state-dir): peak RSS above the idle, logged-in process."""
+    with open(os.path.join(args.state_dir, "state.json")) as f:
+        state = json.load(f)
+    with open(os.path.join(args.state_dir, "payload-%d.form" % args.size), "rb") as f:
+        body = f.read()
+    c = Client(args.web_port, {}, "127.0.0.3")
+    form_body, ct = form(address=state["rcpt"], password=state["password"], next="/")
+    status, _, _ = c.request("POST", "/login", form_body, ct)
+    if status not in (302, 303):
+        raise RuntimeError("login: %s" % status)
+    time.sleep(args.settle)
+    idle = mem(args.pid)
+    reset = reset_peak(args.pid)
+    dt, _ = open_once(c, body)
+    time.sleep(0.5)
+    peak = mem(args.pid)
+    print(json.dumps({
+        "size": args.size, "idle_rss_mb": idle["vmrss_mb"], "vmhwm_mb": peak["vmhwm_mb"],
+        "peak_above_idle_mb": round(peak["vmhwm_mb"] - idle["vmrss_mb"], 1) if reset else None,
+        "hwm_reset": reset, "open_ms": round(1000 * dt, 1), "after_mb": peak["vmrss_mb"],
+    }))
+    return 0
+
+
+def cmd_ratio(args):
+    portal = json.loads(args.portal_json)["portal"]
+    out = []
+    for r in portal:
+        est = os.path.join(args.criterion, "bare_open", str(r["size"]), "new", "estimates.json")
+        try:
+            with open(est) as f:
+                bare_ms = json.load(f)["median"]["point_estimate"] / 1e6  # ns → ms
+        except (OSError, KeyError, ValueError) as e:
+            out.append({"size": r["size"], "error": "no criterion estimate: %s" % e})
+            continue
+        out.append({
+            "size": r["size"],
+            "portal_single_median_ms": r["single_median_ms"],
+            "bare_median_ms": round(bare_ms, 2),
+            "portal_over_bare": round(r["single_median_ms"] / bare_ms, 2),
+        })
+        print("   %9d B: portal %8.1f ms, bare %8.2f ms, ratio %6.2f" % (
+            r["size"], r["single_median_ms"], bare_ms, r["single_median_ms"] / bare_ms),
+            file=sys.stderr)
+    print(json.dumps({"ratio": out}))
     return 0
 
 
@@ -317,12 +444,26 @@ def main():
     s.add_argument("--pid", type=int, default=0)
     s.add_argument("--rcpt", default="reader@kunde.example")
     s.add_argument("--sizes", default="102400,1048576,20971520")
-    s.add_argument("--reps", type=int, default=3)
+    s.add_argument("--reps", type=int, default=7, help="single-client opens per size (median)")
     s.add_argument("--clients", type=int, default=16)
-    s.add_argument("--rounds", type=int, default=3, help="opens per concurrent client (small sizes)")
+    s.add_argument("--rounds-small", type=int, default=40,
+                   help="opens per concurrent client up to 256 KB")
+    s.add_argument("--rounds", type=int, default=10, help="opens per concurrent client up to 2 MB")
     s.add_argument("--rounds-big", type=int, default=1, help="opens per concurrent client above 2 MB")
+    s.add_argument("--rss-out", default="", help="write the single-open RSS figures here (JSON)")
+    s.add_argument("--state-dir", default="", help="keep password and payloads here for single-open")
+    s = sub.add_parser("single-open")
+    s.add_argument("--web-port", type=int, required=True)
+    s.add_argument("--pid", type=int, required=True)
+    s.add_argument("--state-dir", required=True)
+    s.add_argument("--size", type=int, default=20971520)
+    s.add_argument("--settle", type=float, default=2.0, help="seconds between login and open")
+    s = sub.add_parser("ratio")
+    s.add_argument("--criterion", required=True, help="criterion's output directory")
+    s.add_argument("--portal-json", required=True, help="the output of `portal`")
     args = p.parse_args()
-    return {"rss": cmd_rss, "idle": cmd_idle, "portal": cmd_portal}[args.cmd](args)
+    return {"rss": cmd_rss, "idle": cmd_idle, "portal": cmd_portal, "ratio": cmd_ratio,
+            "single-open": cmd_single_open}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@
 # Each throughput figure is the median of BENCH_RUNS runs (default 3), with min and max.
 #
 # Knobs (environment): BENCH_RUNS, BENCH_MAILS (2000), BENCH_MAILS_R10 (200 mails × 10
-# recipients = 2000 carriers), BENCH_LAT_COUNT (300), BENCH_SKIP_BUILD=1 (use the existing
+# recipients = 2000 carriers), BENCH_RCPTS ("1 10": recipients per mail to run),
+# BENCH_SEALPOST_ONLY=1 (skip the Postfix and latency parts, for profiling), BENCH_LAT_COUNT (300), BENCH_SKIP_BUILD=1 (use the existing
 # target/release/sealpost), BENCH_PERF=1 (perf record of the first
 # Sealpost run), SEALPOST_BENCH_POSTGRES_URL (an empty scratch database: runs leave
 # accounts behind), BENCH_OUT (directory for the report, default /tmp).
@@ -30,6 +31,7 @@ RUNS="${BENCH_RUNS:-3}"
 MAILS="${BENCH_MAILS:-2000}"
 MAILS_R10="${BENCH_MAILS_R10:-200}"
 LAT_COUNT="${BENCH_LAT_COUNT:-300}"
+RCPT_COUNTS="${BENCH_RCPTS:-1 10}"
 SIZE=51200
 SESSIONS=20
 SEALPOST_PORT="${BENCH_SEALPOST_PORT:-10225}"
@@ -168,7 +170,7 @@ if [ -n "${SEALPOST_BENCH_POSTGRES_URL:-}" ]; then backends+=("postgres:$SEALPOS
 first=1
 for b in "${backends[@]}"; do
     backend="${b%%:*}" url="${b#*:}"
-    for r in 1 10; do
+    for r in $RCPT_COUNTS; do
         m=$MAILS; [ "$r" = 10 ] && m=$MAILS_R10
         for run in $(seq 1 "$RUNS"); do
             log "A: sealpost/$backend r=$r run $run"
@@ -191,6 +193,12 @@ for b in "${backends[@]}"; do
     done
 done
 
+if [ "${BENCH_SEALPOST_ONLY:-0}" = 1 ]; then
+    python3 "$MEASURE" report "$RESULTS" "$TMP/machine.txt"
+    [ -s "$TMP/perf-top.txt" ] && cat "$TMP/perf-top.txt"
+    exit 0
+fi
+
 # ---------------------------------------------------------------- A: Postfix
 log "configuring Postfix as a plain relay to the sink"
 mkdir -p "$(dirname "$BACKUP")"
@@ -208,7 +216,7 @@ postfix check
 postfix start >/dev/null 2>&1 || die "postfix start failed"
 POSTFIX_STARTED=1
 wait_port "$POSTFIX_PORT" Postfix
-for r in 1 10; do
+for r in $RCPT_COUNTS; do
     m=$MAILS; [ "$r" = 10 ] && m=$MAILS_R10
     for run in $(seq 1 "$RUNS"); do
         log "A: postfix r=$r run $run"

@@ -357,9 +357,10 @@ def scenario_crash(args, root):
           "%d of %d" % (len(accepted), args.mails))
     check("crash: nothing accepted is lost", not lost, "lost: %s" % lost[:10] if lost else "")
     # Each kill can duplicate at most what was in flight at that moment: one transaction per
-    # client connection plus one delivery per worker slot. More would mean a systematic
-    # redelivery, not the crash window.
-    bound = len(kills) * (client.threads + 16)
+    # client connection plus two deliveries per worker slot (a session sends the next mail
+    # while the previous outcome commits). More would mean a systematic redelivery, not the
+    # crash window.
+    bound = len(kills) * (client.threads + 2 * 16)
     check("crash: duplicates only from in-flight work (<= %d)" % bound, dup <= bound,
           "%d" % dup)
     check("crash: node was killed 3 times, each while mails were still coming in",

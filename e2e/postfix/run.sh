@@ -28,7 +28,11 @@
 #
 # Environment: SEALPOST_E2E_KEEP=1 keeps the temporary directory even on success.
 # Ports can be moved with E2E_SMTP_PORT, E2E_SEALPOST_PORT, E2E_REINJECT_PORT,
-# E2E_SINK_PORT, E2E_SEALPOST_B_PORT, E2E_SINK_B_PORT.
+# E2E_SINK_PORT, E2E_SEALPOST_B_PORT, E2E_SINK_B_PORT, E2E_PROXY_PORT.
+#
+# Check 5 is the before-queue variant (Postfix SMTPD_PROXY_README): a second Postfix smtpd
+# on :10127 hands each mail to Sealpost A during the client's SMTP session
+# (smtpd_proxy_filter), so Postfix queues it only once, after Sealpost, via :10126.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,6 +45,7 @@ REINJECT_PORT="${E2E_REINJECT_PORT:-10126}"
 SINK_PORT="${E2E_SINK_PORT:-2626}"
 SEALPOST_B_PORT="${E2E_SEALPOST_B_PORT:-10135}"
 SINK_B_PORT="${E2E_SINK_B_PORT:-2627}"
+PROXY_PORT="${E2E_PROXY_PORT:-10127}"
 
 # A copy of /etc/postfix survives a run that is killed before its trap runs; the next
 # run restores it first, so repeated runs never build on a half-changed configuration.
@@ -149,7 +154,7 @@ fi
 if postfix status >/dev/null 2>&1; then
     die "Postfix is already running; this test reconfigures it and will not take over a live MTA"
 fi
-for p in "$SMTP_PORT" "$SEALPOST_PORT" "$REINJECT_PORT" "$SINK_PORT" "$SEALPOST_B_PORT" "$SINK_B_PORT"; do
+for p in "$SMTP_PORT" "$SEALPOST_PORT" "$REINJECT_PORT" "$SINK_PORT" "$SEALPOST_B_PORT" "$SINK_B_PORT" "$PROXY_PORT"; do
     port_open "$p" && die "port $p is in use"
 done
 
@@ -189,11 +194,11 @@ fi
 # every service unchrooted (the Postfix default outside Debian).
 postconf -F '*/*/chroot = n'
 # The filter transport and the re-injection listener (Postfix FILTER_README, after-queue).
-postconf -M "sealpost/unix=sealpost unix - - n - 10 smtp"
+postconf -M "sealpost/unix=sealpost unix - - n - 20 smtp"
 postconf -P "sealpost/unix/smtp_send_xforward_command=yes" \
             "sealpost/unix/disable_mime_output_conversion=yes" \
             "sealpost/unix/smtp_generic_maps="
-postconf -M "127.0.0.1:$REINJECT_PORT/inet=127.0.0.1:$REINJECT_PORT inet n - n - 10 smtpd"
+postconf -M "127.0.0.1:$REINJECT_PORT/inet=127.0.0.1:$REINJECT_PORT inet n - n - 20 smtpd"
 postconf -P "127.0.0.1:$REINJECT_PORT/inet/content_filter=" \
             "127.0.0.1:$REINJECT_PORT/inet/receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters,no_address_mappings" \
             "127.0.0.1:$REINJECT_PORT/inet/smtpd_helo_restrictions=" \
@@ -203,6 +208,11 @@ postconf -P "127.0.0.1:$REINJECT_PORT/inet/content_filter=" \
             "127.0.0.1:$REINJECT_PORT/inet/smtpd_relay_restrictions=permit_mynetworks,reject" \
             "127.0.0.1:$REINJECT_PORT/inet/mynetworks=127.0.0.0/8" \
             "127.0.0.1:$REINJECT_PORT/inet/smtpd_authorized_xforward_hosts=127.0.0.0/8"
+# The before-queue listener of check 5 (docs/MAIL-SERVER-INTEGRATION.md, "before-queue").
+postconf -M "127.0.0.1:$PROXY_PORT/inet=127.0.0.1:$PROXY_PORT inet n - n - 20 smtpd"
+postconf -P "127.0.0.1:$PROXY_PORT/inet/smtpd_proxy_filter=127.0.0.1:$SEALPOST_PORT" \
+            "127.0.0.1:$PROXY_PORT/inet/smtpd_proxy_options=speed_adjust" \
+            "127.0.0.1:$PROXY_PORT/inet/content_filter="
 postfix check
 
 # ---------------------------------------------------------------- sinks
@@ -265,6 +275,7 @@ postfix start >/dev/null 2>&1 || { tail -20 "$POSTFIX_LOG"; die "postfix start f
 POSTFIX_STARTED=1
 wait_port "$SMTP_PORT" "Postfix"
 wait_port "$REINJECT_PORT" "Postfix re-injection"
+wait_port "$PROXY_PORT" "Postfix before-queue listener"
 
 send() {   # send SERVER_PORT LOGNAME swaks-args...
     local port="$1" name="$2"; shift 2
@@ -393,6 +404,25 @@ if send "$SEALPOST_B_PORT" bounce --from "$BOUNCE_SENDER" --to "$GONE_RCPT" \
     fi
     n="$(python3 "$SINKMAIL" count "$SINK_B" --rcpt "$GONE_RCPT")"
     if [ "$n" != 0 ]; then fail "5xx-not-delivered" "$n copies reached $GONE_RCPT"; fi
+fi
+
+# ---------------------------------------------------------------- 5: before-queue
+log "5: flagged mail through Postfix's before-queue proxy → Sealpost → Postfix → sink"
+PROXY_CUSTOMER="proxy-$RUN@kunde.example"
+PROXY_SECRET="Before-queue e2e body $RUN"
+if send "$PROXY_PORT" before-queue --from "$ADVISOR" --to "$PROXY_CUSTOMER" \
+        --header "Subject: [secure] proxied $RUN" --body "$PROXY_SECRET"; then
+    # Sealpost answered the DATA itself: the 250 swaks saw carries Sealpost's queue id.
+    if grep -q "queued as [0-9a-f]\{32\}" "$TMP/swaks-before-queue.log"; then
+        pass "before-queue-250-from-sealpost" "$(grep -o 'queued as [0-9a-f]*' "$TMP/swaks-before-queue.log" | head -1)"
+    else
+        fail "before-queue-250-from-sealpost" "$(grep -E '^<-  250' "$TMP/swaks-before-queue.log" | tail -1)"
+    fi
+    if f="$(python3 "$SINKMAIL" wait "$SINK_MAIN" --rcpt "$PROXY_CUSTOMER" --kind carrier --timeout 60)"; then
+        check "before-queue-carrier" python3 "$SINKMAIL" carrier "$f" --secret "$PROXY_SECRET"
+    else
+        fail "before-queue-carrier" "$f"
+    fi
 fi
 
 echo "$PASSED passed, $FAILED failed"

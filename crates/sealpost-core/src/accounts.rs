@@ -30,16 +30,12 @@ pub async fn login(
     let account = store.account_by_address(&address).await?;
     let password = Zeroizing::new(password.to_string());
     let Some(account) = account else {
-        tokio::task::spawn_blocking(move || sealpost_crypto::dummy_verify(&password))
-            .await
-            .map_err(|_| CoreError::Join)?;
+        crate::hashing::run(move || sealpost_crypto::dummy_verify(&password)).await?;
         crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
         return Ok(LoginOutcome::Refused);
     };
     let hash = account.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || sealpost_crypto::verify_secret(&password, &hash))
-        .await
-        .map_err(|_| CoreError::Join)?;
+    let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
     let now = unix_now();
     if account.locked_until.is_some_and(|t| t > now) {
         crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
@@ -81,9 +77,7 @@ pub async fn login(
 pub async fn verify_password(account: &Account, password: &str) -> Result<bool, CoreError> {
     let password = Zeroizing::new(password.to_string());
     let hash = account.password_hash.clone();
-    tokio::task::spawn_blocking(move || sealpost_crypto::verify_secret(&password, &hash))
-        .await
-        .map_err(|_| CoreError::Join)
+    crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await
 }
 
 /// Sets a password the recipient chose (already checked against the policy) and ends every
@@ -305,9 +299,7 @@ pub async fn reset_with_answer(
     };
     let ok = match hash {
         Some(hash) => {
-            tokio::task::spawn_blocking(move || sealpost_crypto::verify_secret(&answer, &hash))
-                .await
-                .map_err(|_| CoreError::Join)?
+            crate::hashing::run(move || sealpost_crypto::verify_secret(&answer, &hash)).await?
         }
         None => {
             dummy_verify(answer).await?;
@@ -343,9 +335,7 @@ pub async fn reset_with_answer(
 }
 
 async fn dummy_verify(secret: Zeroizing<String>) -> Result<(), CoreError> {
-    tokio::task::spawn_blocking(move || sealpost_crypto::dummy_verify(&secret))
-        .await
-        .map_err(|_| CoreError::Join)
+    crate::hashing::run(move || sealpost_crypto::dummy_verify(&secret)).await
 }
 
 /// Sets the account's language (mails and portal); only languages with a catalogue.

@@ -184,15 +184,11 @@ pub async fn admin_login(
     let admin = store.admin_by_name(name.trim()).await?;
     let password = Zeroizing::new(password.to_string());
     let Some(admin) = admin else {
-        tokio::task::spawn_blocking(move || sealpost_crypto::dummy_verify(&password))
-            .await
-            .map_err(|_| CoreError::Join)?;
+        crate::hashing::run(move || sealpost_crypto::dummy_verify(&password)).await?;
         return Ok(AdminLoginOutcome::Refused);
     };
     let hash = admin.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || sealpost_crypto::verify_secret(&password, &hash))
-        .await
-        .map_err(|_| CoreError::Join)?;
+    let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
     let now = unix_now();
     if admin.locked_until.is_some_and(|t| t > now) {
         return Ok(AdminLoginOutcome::Refused);

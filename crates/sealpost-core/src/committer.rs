@@ -1,9 +1,10 @@
-//! Group commit for accepted mail. Every accepted message needs its rows durably committed
-//! before the SMTP `250`; committing each message on its own makes concurrent sessions queue
-//! for the database's write lock and pay one disk flush each. The committer collects the write
-//! sets of all sessions waiting at that moment and commits them in one transaction, one flush.
-//! If a group fails, its members are retried one by one, so one bad write set (say, two
-//! messages creating the same account) never fails the others.
+//! Group commit for the mail path. Every accepted message needs its rows durably committed
+//! before the SMTP `250`, and every delivery its outcome before the next; committing each on
+//! its own makes concurrent sessions queue for the database's write lock and pay one disk
+//! flush each. The committer collects the write sets of all sessions waiting at that moment
+//! (inbound and delivery alike) and commits them in one transaction, one flush, with one
+//! multi-row statement per table. If a group fails, its members are retried one by one, so one
+//! bad write set (say, two messages creating the same account) never fails the others.
 
 use sealpost_store::{LedgerEntry, NewAccount, NewQueuedMail, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -16,6 +17,23 @@ pub struct WriteSet {
     accounts: Vec<AccountRow>,
     queue: Vec<QueueRow>,
     ledger: Vec<LedgerEntry>,
+    completed: Vec<Completed>,
+    rescheduled: Vec<Rescheduled>,
+}
+
+/// A delivered queue item to remove, if `owner` still holds its lease.
+struct Completed {
+    id: String,
+    owner: String,
+}
+
+/// A queue item with recipients left to try later.
+struct Rescheduled {
+    id: String,
+    owner: String,
+    remaining: Vec<String>,
+    next_attempt_at: i64,
+    error: String,
 }
 
 struct AccountRow {
@@ -87,50 +105,94 @@ impl WriteSet {
         self.ledger.push(entry);
     }
 
-    async fn apply(
-        &self,
-        store: &Store,
-        tx: &mut sealpost_store::StoreTx,
-    ) -> Result<(), CoreError> {
-        for a in &self.accounts {
-            store
-                .insert_account(
-                    tx,
-                    &NewAccount {
-                        id: &a.id,
-                        address: &a.address,
-                        password_hash: &a.password_hash,
-                        language: None,
-                        created_by: a.created_by.as_deref(),
-                        created_at: a.created_at,
-                        valid_until: a.valid_until,
-                        must_change_password: true,
-                    },
-                    &a.wrapped_key,
-                )
-                .await?;
-        }
-        for q in &self.queue {
-            store
-                .enqueue(
-                    tx,
-                    &NewQueuedMail {
-                        id: &q.id,
-                        kind: q.kind,
-                        mail_from: &q.mail_from,
-                        rcpt_to: &q.rcpt_to,
-                        data: &q.data,
-                        now: q.now,
-                        give_up_at: q.give_up_at,
-                    },
-                )
-                .await?;
-        }
-        for entry in &self.ledger {
-            store.insert_ledger(tx, entry).await?;
-        }
-        Ok(())
+    /// Removes a delivered item (nothing happens if another worker took its lease over).
+    pub fn complete(&mut self, id: &str, owner: &str) {
+        self.completed.push(Completed {
+            id: id.to_string(),
+            owner: owner.to_string(),
+        });
     }
+
+    /// Keeps `remaining` recipients of an item and releases its lease until `next_attempt_at`.
+    pub fn reschedule(
+        &mut self,
+        id: &str,
+        owner: &str,
+        remaining: &[String],
+        next_attempt_at: i64,
+        error: &str,
+    ) {
+        self.rescheduled.push(Rescheduled {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            remaining: remaining.to_vec(),
+            next_attempt_at,
+            error: error.to_string(),
+        });
+    }
+}
+
+/// Writes the union of `sets` inside `tx`: accounts first (carriers' ledger rows refer to
+/// them), then one multi-row statement each for queue rows, ledger rows and completions.
+async fn apply_all(
+    store: &Store,
+    tx: &mut sealpost_store::StoreTx,
+    sets: &[&WriteSet],
+) -> Result<(), CoreError> {
+    for a in sets.iter().flat_map(|w| &w.accounts) {
+        store
+            .insert_account(
+                tx,
+                &NewAccount {
+                    id: &a.id,
+                    address: &a.address,
+                    password_hash: &a.password_hash,
+                    language: None,
+                    created_by: a.created_by.as_deref(),
+                    created_at: a.created_at,
+                    valid_until: a.valid_until,
+                    must_change_password: true,
+                },
+                &a.wrapped_key,
+            )
+            .await?;
+    }
+    let queue: Vec<NewQueuedMail<'_>> = sets
+        .iter()
+        .flat_map(|w| &w.queue)
+        .map(|q| NewQueuedMail {
+            id: &q.id,
+            kind: q.kind,
+            mail_from: &q.mail_from,
+            rcpt_to: &q.rcpt_to,
+            data: &q.data,
+            now: q.now,
+            give_up_at: q.give_up_at,
+        })
+        .collect();
+    store.enqueue_many(tx, &queue).await?;
+    let ledger: Vec<LedgerEntry> = sets.iter().flat_map(|w| w.ledger.iter().cloned()).collect();
+    store.insert_ledger_many(tx, &ledger).await?;
+    // Completions are grouped by lease owner (one per node, so normally one group).
+    let mut completed: Vec<&Completed> = sets.iter().flat_map(|w| &w.completed).collect();
+    completed.sort_by(|a, b| a.owner.cmp(&b.owner));
+    for same_owner in completed.chunk_by(|a, b| a.owner == b.owner) {
+        let ids: Vec<String> = same_owner.iter().map(|c| c.id.clone()).collect();
+        store.complete_many(tx, &ids, &same_owner[0].owner).await?;
+    }
+    for r in sets.iter().flat_map(|w| &w.rescheduled) {
+        store
+            .reschedule(
+                tx,
+                &r.id,
+                &r.owner,
+                &r.remaining,
+                r.next_attempt_at,
+                &r.error,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 type Request = (WriteSet, oneshot::Sender<Result<(), CoreError>>);
@@ -164,18 +226,36 @@ impl Committer {
 
     /// Returns once `writes` is durably committed, or with the reason it is not.
     pub async fn commit(&self, writes: WriteSet) -> Result<(), CoreError> {
+        self.submit(writes).await?.wait().await
+    }
+
+    /// Hands `writes` over and returns at once; [`Pending::wait`] tells when they are
+    /// committed. Lets a delivery session send its next mail while the last outcome commits.
+    pub async fn submit(&self, writes: WriteSet) -> Result<Pending, CoreError> {
         let (done, result) = oneshot::channel();
         self.requests
             .send((writes, done))
             .await
             .map_err(|_| CoreError::Join)?;
-        result.await.map_err(|_| CoreError::Join)?
+        Ok(Pending { result })
+    }
+}
+
+/// A write set handed to the [`Committer`] and not yet known to be committed.
+pub struct Pending {
+    result: oneshot::Receiver<Result<(), CoreError>>,
+}
+
+impl Pending {
+    pub async fn wait(self) -> Result<(), CoreError> {
+        self.result.await.map_err(|_| CoreError::Join)?
     }
 }
 
 async fn commit_group(store: &Store, group: Vec<Request>) {
     if group.len() > 1 {
-        match commit_all(store, group.iter().map(|(w, _)| w)).await {
+        let sets: Vec<&WriteSet> = group.iter().map(|(w, _)| w).collect();
+        match commit_all(store, &sets).await {
             Ok(()) => {
                 for (_, done) in group {
                     let _ = done.send(Ok(()));
@@ -188,19 +268,14 @@ async fn commit_group(store: &Store, group: Vec<Request>) {
         }
     }
     for (writes, done) in group {
-        let result = commit_all(store, std::iter::once(&writes)).await;
+        let result = commit_all(store, &[&writes]).await;
         let _ = done.send(result);
     }
 }
 
-async fn commit_all<'a>(
-    store: &Store,
-    sets: impl Iterator<Item = &'a WriteSet>,
-) -> Result<(), CoreError> {
+async fn commit_all(store: &Store, sets: &[&WriteSet]) -> Result<(), CoreError> {
     let mut tx = store.begin().await?;
-    for writes in sets {
-        writes.apply(store, &mut tx).await?;
-    }
+    apply_all(store, &mut tx, sets).await?;
     sealpost_store::commit(tx).await?;
     Ok(())
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use sealpost_mime::generate::{BounceInput, build_bounce};
 use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, Sender};
 use sealpost_smtp::next_hop::NextHop;
-use sealpost_store::{NewQueuedMail, QueueItem, Store};
+use sealpost_store::{QueueItem, Store};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::committer::{Committer, Pending, WriteSet};
 use crate::{CoreError, SettingsHandle, kind, unix_now};
 
 #[derive(Debug, Clone)]
@@ -54,9 +55,14 @@ impl DeliveryConfig {
     }
 }
 
+/// Most queue items one refilling session carries before it closes and a new one starts, so a
+/// next hop that limits messages per connection, or changes, is met again now and then.
+const MAX_ITEMS_PER_SESSION: usize = 1000;
+
 #[derive(Clone)]
 pub struct DeliveryWorker {
     store: Store,
+    committer: Committer,
     settings: SettingsHandle,
     config: Arc<DeliveryConfig>,
     wake: Arc<Notify>,
@@ -71,14 +77,18 @@ pub struct AttemptSummary {
 }
 
 impl DeliveryWorker {
+    /// `committer` should be the one the [`crate::Gateway`] uses, so that accepted mail and
+    /// delivery outcomes share transactions (on SQLite there is only one writer anyway).
     pub fn new(
         store: Store,
+        committer: Committer,
         settings: SettingsHandle,
         config: DeliveryConfig,
         wake: Arc<Notify>,
     ) -> Self {
         DeliveryWorker {
             store,
+            committer,
             settings,
             config: Arc::new(config),
             wake,
@@ -135,7 +145,7 @@ impl DeliveryWorker {
                 }
                 let worker = self.clone();
                 tasks.spawn(async move {
-                    if let Err(e) = worker.attempt_batch(chunk).await {
+                    if let Err(e) = worker.session(chunk, true).await {
                         tracing::warn!(error = %e, "delivery bookkeeping failed");
                     }
                 });
@@ -148,41 +158,93 @@ impl DeliveryWorker {
         self.attempt_batch(vec![item]).await
     }
 
-    /// One attempt for several leased items, over one session to an SMTP next hop. Each
-    /// item's outcome is committed as soon as its transaction ends, so a crash redelivers at
-    /// most the one message in flight, not the whole batch.
+    /// One attempt for several leased items, over one session to an SMTP next hop.
     pub async fn attempt_batch(&self, items: Vec<QueueItem>) -> Result<AttemptSummary, CoreError> {
+        self.session(items, false).await
+    }
+
+    /// Delivers `items` over one session to the next hop; with `refill`, the session then
+    /// leases more due items (a few at a time) and carries on until the queue has nothing due,
+    /// so that under load a handful of long sessions do the work instead of one connection,
+    /// greeting and EHLO per few mails. Each item's outcome is committed as soon as its
+    /// transaction ends (grouped with whatever else the committer has waiting) while the next
+    /// one is sent, so a crash redelivers at most two messages per session.
+    async fn session(
+        &self,
+        mut items: Vec<QueueItem>,
+        refill: bool,
+    ) -> Result<AttemptSummary, CoreError> {
         let next_hop = self.next_hop();
         let mut sender = Sender::new(&next_hop, &self.config.client);
         let mut total = AttemptSummary::default();
-        for item in &items {
-            let results = sender
-                .send(&OutboundMessage {
-                    mail_from: &item.mail_from,
-                    rcpt_to: &item.rcpt_to,
-                    data: &item.data,
-                })
-                .await;
+        let mut sent = 0;
+        let mut pending: Option<Pending> = None;
+        let outcome = 'session: loop {
+            let mut round = AttemptSummary::default();
+            for item in &items {
+                let results = sender
+                    .send(&OutboundMessage {
+                        mail_from: &item.mail_from,
+                        rcpt_to: &item.rcpt_to,
+                        data: &item.data,
+                    })
+                    .await;
+                let mut writes = WriteSet::default();
+                let summary = self.settle(&mut writes, item, results, unix_now());
+                // The previous item's outcome committed while this one was on the wire; wait
+                // for it before handing over the next, so at most two are ever unrecorded.
+                if let Some(previous) = pending.take()
+                    && let Err(e) = previous.wait().await
+                {
+                    break 'session Err(e);
+                }
+                match self.committer.submit(writes).await {
+                    Ok(p) => pending = Some(p),
+                    Err(e) => break 'session Err(e),
+                }
+                tracing::info!(
+                    queue_id = %item.id,
+                    kind = %item.kind,
+                    delivered = summary.delivered,
+                    deferred = summary.deferred,
+                    bounced = summary.bounced,
+                    "delivery attempt"
+                );
+                round.delivered += summary.delivered;
+                round.deferred += summary.deferred;
+                round.bounced += summary.bounced;
+            }
+            crate::metrics::live::delivery(round.delivered, round.deferred, round.bounced);
+            crate::metrics::record(&self.store, crate::metrics::BOUNCED, round.bounced as i64);
+            total.delivered += round.delivered;
+            total.deferred += round.deferred;
+            total.bounced += round.bounced;
+            sent += items.len();
+            if !refill || sent >= MAX_ITEMS_PER_SESSION {
+                break Ok(());
+            }
             let now = unix_now();
-            let mut tx = self.store.begin().await?;
-            let summary = self.settle(&mut tx, item, results, now).await?;
-            sealpost_store::commit(tx).await?;
-            tracing::info!(
-                queue_id = %item.id,
-                kind = %item.kind,
-                delivered = summary.delivered,
-                deferred = summary.deferred,
-                bounced = summary.bounced,
-                "delivery attempt"
-            );
-            total.delivered += summary.delivered;
-            total.deferred += summary.deferred;
-            total.bounced += summary.bounced;
-        }
+            items = match self
+                .store
+                .lease_due(
+                    &self.config.owner,
+                    now,
+                    now + self.config.lease.as_secs() as i64,
+                    (self.config.per_session as i64).min(self.config.batch),
+                )
+                .await
+            {
+                Ok(more) if !more.is_empty() => more,
+                Ok(_) => break Ok(()),
+                Err(e) => break Err(CoreError::from(e)),
+            };
+        };
+        let last = match pending {
+            Some(p) => p.wait().await,
+            None => Ok(()),
+        };
         sender.finish().await;
-        crate::metrics::live::delivery(total.delivered, total.deferred, total.bounced);
-        crate::metrics::record(&self.store, crate::metrics::BOUNCED, total.bounced as i64);
-        Ok(total)
+        outcome.and(last).map(|()| total)
     }
 
     /// An admin's next-hop setting overrides the configured relay without a restart.
@@ -203,13 +265,13 @@ impl DeliveryWorker {
 
     /// Records one item's per-recipient results: delivered recipients are done, deferred ones
     /// stay queued with backoff, failed ones (and deferred ones past the give-up time) bounce.
-    async fn settle(
+    fn settle(
         &self,
-        tx: &mut sealpost_store::StoreTx,
+        writes: &mut WriteSet,
         item: &QueueItem,
         results: Vec<RcptResult>,
         now: i64,
-    ) -> Result<AttemptSummary, CoreError> {
+    ) -> AttemptSummary {
         let give_up = now >= item.give_up_at;
         let mut summary = AttemptSummary::default();
         let mut remaining = Vec::new();
@@ -237,26 +299,15 @@ impl DeliveryWorker {
         summary.deferred = remaining.len();
         summary.bounced = failures.len();
         if !failures.is_empty() {
-            self.queue_bounce(tx, item, &failures, now).await?;
+            self.queue_bounce(writes, item, &failures, now);
         }
         if remaining.is_empty() {
-            self.store
-                .complete(tx, &item.id, &self.config.owner)
-                .await?;
+            writes.complete(&item.id, &self.config.owner);
         } else {
             let next = now + self.backoff(item.attempts).as_secs() as i64;
-            self.store
-                .reschedule(
-                    tx,
-                    &item.id,
-                    &self.config.owner,
-                    &remaining,
-                    next,
-                    &last_error,
-                )
-                .await?;
+            writes.reschedule(&item.id, &self.config.owner, &remaining, next, &last_error);
         }
-        Ok(summary)
+        summary
     }
 
     fn backoff(&self, attempts: i64) -> Duration {
@@ -268,17 +319,17 @@ impl DeliveryWorker {
         delay.min(self.config.retry_max)
     }
 
-    async fn queue_bounce(
+    fn queue_bounce(
         &self,
-        tx: &mut sealpost_store::StoreTx,
+        writes: &mut WriteSet,
         item: &QueueItem,
         failures: &[(String, String)],
         now: i64,
-    ) -> Result<(), CoreError> {
+    ) {
         // Never bounce a bounce, and a null sender has nobody to tell (RFC 5321 §6.1).
         if item.mail_from.is_empty() || item.kind == kind::BOUNCE {
             tracing::warn!(queue_id = %item.id, "undeliverable mail without a sender to notify dropped");
-            return Ok(());
+            return;
         }
         let settings = self.settings.get();
         let header_end = find_header_end(&item.data);
@@ -293,21 +344,15 @@ impl DeliveryWorker {
             hostname: &self.config.hostname,
         });
         let id = Uuid::new_v4().simple().to_string();
-        self.store
-            .enqueue(
-                tx,
-                &NewQueuedMail {
-                    id: &id,
-                    kind: kind::BOUNCE,
-                    mail_from: "",
-                    rcpt_to: std::slice::from_ref(&item.mail_from),
-                    data: &bounce,
-                    now,
-                    give_up_at: now + settings.retry_give_up_secs,
-                },
-            )
-            .await?;
-        Ok(())
+        writes.enqueue(
+            &id,
+            kind::BOUNCE,
+            "",
+            std::slice::from_ref(&item.mail_from),
+            bounce,
+            now,
+            now + settings.retry_give_up_secs,
+        );
     }
 }
 

@@ -81,16 +81,25 @@ impl KeyRing {
         store: &Store,
         account_id: &str,
     ) -> Result<(KeyId, RecipientKey), CoreError> {
-        let uuid = parse_account_id(account_id)?;
         let (version, wrapped) = store
             .current_key(account_id)
             .await?
             .ok_or_else(|| CoreError::MissingKey(account_id.to_string()))?;
+        self.unwrap_stored(account_id, version, &wrapped)
+    }
+
+    /// Unwraps a key row read by the caller (e.g. with [`Store::sealing_recipients`]).
+    pub fn unwrap_stored(
+        &self,
+        account_id: &str,
+        version: u32,
+        wrapped: &[u8],
+    ) -> Result<(KeyId, RecipientKey), CoreError> {
         let key_id = KeyId {
-            account_id: uuid,
+            account_id: parse_account_id(account_id)?,
             version,
         };
-        let key = self.unwrap(&key_id, &wrapped)?;
+        let key = self.unwrap(&key_id, wrapped)?;
         Ok((key_id, key))
     }
 

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod committer;
 pub mod delivery;
+pub mod hashing;
 pub mod keyring;
 pub mod metrics;
 pub mod open;

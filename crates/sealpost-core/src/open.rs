@@ -47,14 +47,21 @@ pub fn parse_payload(payload: &str) -> Result<(EnvelopeHeader, Vec<u8>), OpenErr
     Ok((header, bytes))
 }
 
+/// Checks that envelope bytes (e.g. a streamed upload) start with a header this build reads,
+/// before they are stored.
+pub fn check_envelope(envelope: &[u8]) -> Result<EnvelopeHeader, OpenError> {
+    Ok(sealpost_crypto::read_header(envelope)?)
+}
+
+/// Opens `envelope` (taken: it is decrypted in place, then wiped) for `account`.
 pub async fn open_for_account(
     store: &Store,
     keys: &KeyRing,
     account: &Account,
-    envelope: &[u8],
+    envelope: Vec<u8>,
     max_plaintext: usize,
 ) -> Result<OpenedMessage, OpenError> {
-    let header = sealpost_crypto::read_header(envelope)?;
+    let header = sealpost_crypto::read_header(&envelope)?;
     if header.recipient != account.address {
         return Err(OpenError::WrongRecipient);
     }
@@ -72,7 +79,7 @@ pub async fn open_for_account(
             return Err(OpenError::Internal);
         }
     };
-    let (header, raw) = sealpost_crypto::open(&key, envelope, max_plaintext)?;
+    let (header, raw) = sealpost_crypto::open_owned(&key, envelope, max_plaintext)?;
     if let Err(e) = store
         .mark_opened(&header.message_id_hex(), unix_now())
         .await

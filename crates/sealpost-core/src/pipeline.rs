@@ -6,6 +6,7 @@
 //! that answers `451` with nothing kept, so the sending MTA retries and no mail is lost or
 //! half-processed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sealpost_crypto::{KeyId, RecipientKey};
@@ -14,7 +15,7 @@ use sealpost_mime::generate::{
 };
 use sealpost_mime::inbound::{TriggerPolicy, is_flagged, original_headers, strip_trigger};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
-use sealpost_store::{LedgerEntry, Store, StoreError};
+use sealpost_store::{LedgerEntry, SealingRecipient, Store, StoreError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -62,15 +63,17 @@ enum RecipientPlan {
 }
 
 impl Gateway {
+    /// `committer` is shared with the delivery worker (see [`Committer`]).
     pub fn new(
         store: Store,
+        committer: Committer,
         keys: KeyRing,
         settings: SettingsHandle,
         hostname: String,
         delivery_wake: Arc<Notify>,
     ) -> Self {
         Gateway {
-            committer: Committer::start(store.clone()),
+            committer,
             store,
             keys,
             settings,
@@ -131,13 +134,15 @@ impl Gateway {
 
         let stripped = strip_trigger(data, &policy);
         let original = original_headers(&stripped);
-        let mut plans = Vec::with_capacity(external_unique.len());
-        for rcpt in &external_unique {
-            plans.push((
-                rcpt.clone(),
-                self.plan_recipient(&normalise_address(rcpt)).await?,
-            ));
-        }
+        let normalised: Vec<String> = external_unique
+            .iter()
+            .map(|r| normalise_address(r))
+            .collect();
+        let plans: Vec<(String, RecipientPlan)> = external_unique
+            .iter()
+            .cloned()
+            .zip(self.plan_recipients(&normalised).await?)
+            .collect();
 
         let branding = Branding {
             org_name: settings.org_name.clone(),
@@ -184,11 +189,13 @@ impl Gateway {
             let branding = branding.clone();
             let hostname = self.hostname.clone();
             tokio::task::spawn_blocking(move || -> Result<Vec<(String, Vec<u8>)>, CoreError> {
+                // Compressed once; only the encryption is per recipient.
+                let prepared = sealpost_crypto::prepare(&stripped)?;
                 sealing
                     .iter()
                     .map(|(rcpt, address, lang, key_id, key)| {
                         let (header, sealed) =
-                            sealpost_crypto::seal(key, *key_id, address, now, &stripped)?;
+                            sealpost_crypto::seal_prepared(key, *key_id, address, now, &prepared)?;
                         let payload = sealpost_crypto::encode_payload(&sealed);
                         let carrier = build_carrier(&CarrierInput {
                             original: &original,
@@ -311,17 +318,42 @@ impl Gateway {
         Ok(accepted)
     }
 
-    async fn plan_recipient(&self, address: &str) -> Result<RecipientPlan, CoreError> {
-        if let Some(account) = self.store.account_by_address(address).await? {
-            let (key_id, key) = self.keys.current(&self.store, &account.id).await?;
-            return Ok(RecipientPlan::Existing {
-                address: account.address,
-                account_id: account.id,
-                language: account.language,
-                key_id,
-                key,
-            });
+    /// Resolves every recipient's account and key with one query (a message to ten people
+    /// must not cost twenty round trips); addresses without an account get a new one planned.
+    async fn plan_recipients(&self, addresses: &[String]) -> Result<Vec<RecipientPlan>, CoreError> {
+        let mut known: HashMap<String, SealingRecipient> = self
+            .store
+            .sealing_recipients(addresses)
+            .await?
+            .into_iter()
+            .map(|r| (r.address.to_lowercase(), r))
+            .collect();
+        let mut plans = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let plan = match known.remove(address) {
+                Some(found) => {
+                    let (version, wrapped) = found
+                        .key
+                        .ok_or_else(|| CoreError::MissingKey(found.account_id.clone()))?;
+                    let (key_id, key) =
+                        self.keys
+                            .unwrap_stored(&found.account_id, version, &wrapped)?;
+                    RecipientPlan::Existing {
+                        address: found.address,
+                        account_id: found.account_id,
+                        language: found.language,
+                        key_id,
+                        key,
+                    }
+                }
+                None => self.plan_new_account(address).await?,
+            };
+            plans.push(plan);
         }
+        Ok(plans)
+    }
+
+    async fn plan_new_account(&self, address: &str) -> Result<RecipientPlan, CoreError> {
         let account_id = Uuid::new_v4();
         let password = sealpost_crypto::generate_password();
         let password_hash = hash_off_executor(password.clone()).await?;
@@ -396,11 +428,10 @@ impl Gateway {
     }
 }
 
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async executor.
+/// Argon2 takes tens of milliseconds of CPU and 19 MiB: it runs on the [`crate::hashing`] threads.
 pub async fn hash_off_executor(secret: Zeroizing<String>) -> Result<String, CoreError> {
-    tokio::task::spawn_blocking(move || sealpost_crypto::hash_secret(&secret))
-        .await
-        .map_err(|_| CoreError::Join)?
+    crate::hashing::run(move || sealpost_crypto::hash_secret(&secret))
+        .await?
         .map_err(|_| CoreError::Hashing)
 }
 

@@ -4,7 +4,7 @@
 
 use sealpost_mime::generate::{
     Branding, CarrierInput, ReplyAttachment, ReplyInput, ReplySource, build_carrier, build_reply,
-    reply_source,
+    reply_addresses, reply_source,
 };
 use sealpost_store::{Account, LedgerEntry, NewQueuedMail, Store};
 use tokio::sync::Notify;
@@ -54,11 +54,41 @@ pub fn recipients(
     own_address: &str,
 ) -> Result<(ReplySource, ReplyRecipients), ReplyError> {
     let source = reply_source(original).ok_or(ReplyError::Unparseable)?;
-    let to = source.reply_address.clone().ok_or(ReplyError::NoSender)?;
+    let allowed = allowed(
+        source.reply_address.clone(),
+        &source.to_and_cc,
+        settings,
+        own_address,
+    )?;
+    Ok((source, allowed))
+}
+
+/// [`recipients`] without the rest of the original: only its headers are read, so showing
+/// the reply form does not parse (or decode the attachments of) a large message again.
+pub fn reply_recipients(
+    original: &[u8],
+    settings: &Settings,
+    own_address: &str,
+) -> Result<ReplyRecipients, ReplyError> {
+    let addresses = reply_addresses(original).ok_or(ReplyError::Unparseable)?;
+    allowed(
+        addresses.reply_address,
+        &addresses.to_and_cc,
+        settings,
+        own_address,
+    )
+}
+
+fn allowed(
+    reply_address: Option<String>,
+    to_and_cc: &[String],
+    settings: &Settings,
+    own_address: &str,
+) -> Result<ReplyRecipients, ReplyError> {
+    let to = reply_address.ok_or(ReplyError::NoSender)?;
     let own = normalise_address(own_address);
     let cc_options = if settings.reply_allow_internal_all {
-        source
-            .to_and_cc
+        to_and_cc
             .iter()
             .filter(|a| **a != to && **a != own && settings.is_internal(a))
             .cloned()
@@ -66,7 +96,7 @@ pub fn recipients(
     } else {
         Vec::new()
     };
-    Ok((source, ReplyRecipients { to, cc_options }))
+    Ok(ReplyRecipients { to, cc_options })
 }
 
 /// A reply as the reader wrote it.
@@ -275,10 +305,16 @@ Subject: x\r\nMessage-ID: <m1@bank.example>\r\n\r\nbody\r\n";
         assert_eq!(r.cc_options, vec!["chef@bank.example", "team@bank.example"]);
         let off = Settings {
             reply_allow_internal_all: false,
-            ..settings
+            ..settings.clone()
         };
         let (_, r) = recipients(ORIGINAL, &off, "kunde@example.com").unwrap();
         assert!(r.cc_options.is_empty());
+        // The header-only reading used by the message page decides the same.
+        for s in [&settings, &off] {
+            let (_, full) = recipients(ORIGINAL, s, "kunde@example.com").unwrap();
+            let headers = reply_recipients(ORIGINAL, s, "kunde@example.com").unwrap();
+            assert_eq!(full, headers);
+        }
     }
 
     #[test]
@@ -286,6 +322,10 @@ Subject: x\r\nMessage-ID: <m1@bank.example>\r\n\r\nbody\r\n";
         let settings = Settings::default();
         assert!(matches!(
             recipients(b"Subject: x\r\n\r\nbody\r\n", &settings, "a@b.example"),
+            Err(ReplyError::NoSender)
+        ));
+        assert!(matches!(
+            reply_recipients(b"Subject: x\r\n\r\nbody\r\n", &settings, "a@b.example"),
             Err(ReplyError::NoSender)
         ));
     }

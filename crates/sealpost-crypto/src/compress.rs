@@ -32,14 +32,39 @@ pub(crate) fn compress(data: &[u8]) -> io::Result<Zeroizing<Vec<u8>>> {
 }
 
 /// Decompresses `data`, failing with `TooLarge` as soon as the output would
-/// exceed `max` bytes. The output buffer grows by doubling but is never
-/// allocated beyond `max` (so at most about 1.5 × `max` is live while it
-/// grows, plus one read chunk and the decoder window), whatever size the
-/// frame claims. Every intermediate buffer is wiped, including on error.
+/// exceed `max` bytes. Every intermediate buffer is wiped, including on error.
+///
+/// A frame that states its content size (our sealer always writes it) and
+/// whose size is within `max` is decompressed in one pass into a buffer of
+/// exactly that size: no window, no chunk copies, no regrowth. zstd itself
+/// refuses to write past that buffer, so a frame lying about its size fails
+/// there and takes the streaming path, which enforces the cap as it goes.
 pub(crate) fn decompress_capped(
     data: &[u8],
     max: usize,
 ) -> Result<Zeroizing<Vec<u8>>, DecompressError> {
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(data)
+        && let Ok(size) = usize::try_from(size)
+        && size <= max
+    {
+        let mut out: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(size));
+        let mut decompressor =
+            zstd::bulk::Decompressor::new().map_err(|_| DecompressError::Corrupt)?;
+        if let Ok(n) = decompressor.decompress_to_buffer(data, &mut *out)
+            && n == size
+        {
+            return Ok(out);
+        }
+        // Wrong size or more than one frame: `out` is wiped on drop, stream instead.
+    }
+    decompress_streaming(data, max)
+}
+
+/// The general case: the output buffer grows by doubling but is never
+/// allocated beyond `max` (so at most about 1.5 × `max` is live while it
+/// grows, plus one read chunk and the decoder window), whatever size the
+/// frame claims.
+fn decompress_streaming(data: &[u8], max: usize) -> Result<Zeroizing<Vec<u8>>, DecompressError> {
     let mut decoder =
         zstd::stream::read::Decoder::with_buffer(data).map_err(|_| DecompressError::Corrupt)?;
     decoder
@@ -96,6 +121,28 @@ mod tests {
         let c = compress(b"").expect("compress");
         let d = decompress_capped(&c, 0).expect("empty");
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn frames_without_or_with_wrong_sizes_take_the_streaming_path() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 13) as u8).collect();
+        // Two frames: the first states only its own size.
+        let mut two = zstd::bulk::compress(&data, 3).expect("compress");
+        two.extend_from_slice(&zstd::bulk::compress(&data, 3).expect("compress"));
+        let d = decompress_capped(&two, 1 << 20).expect("both frames");
+        assert_eq!(d.len(), 2 * data.len());
+        assert!(matches!(
+            decompress_capped(&two, 2 * data.len() - 1),
+            Err(DecompressError::TooLarge)
+        ));
+        // A frame from the streaming encoder states no size.
+        let streamed = zstd::stream::encode_all(&data[..], 3).expect("encode");
+        let d = decompress_capped(&streamed, data.len()).expect("streamed");
+        assert_eq!(d.as_slice(), data.as_slice());
+        assert!(matches!(
+            decompress_capped(&streamed, data.len() - 1),
+            Err(DecompressError::TooLarge)
+        ));
     }
 
     #[test]

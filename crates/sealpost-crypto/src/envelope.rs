@@ -5,8 +5,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use zeroize::Zeroizing;
@@ -109,11 +109,33 @@ pub enum EnvelopeError {
     RecipientTooLong,
 }
 
-/// Seals `message` for `recipient` under `key`.
+/// A message compressed once and ready to be sealed for any number of recipients: the
+/// compression is the costly part of sealing and does not depend on the recipient.
+pub struct PreparedMessage<'a> {
+    bytes: PreparedBytes<'a>,
+}
+
+enum PreparedBytes<'a> {
+    Compressed(Zeroizing<Vec<u8>>),
+    Raw(&'a [u8]),
+}
+
+/// zstd-compresses `message` (level 3) for [`seal_prepared`]; if that does not make it smaller
+/// it is kept raw and its envelopes will say `compressed = false`.
+pub fn prepare(message: &[u8]) -> Result<PreparedMessage<'_>, EnvelopeError> {
+    // `compress` already returns its output in a zeroising buffer.
+    let compressed = compress::compress(message).map_err(|_| EnvelopeError::Compression)?;
+    let bytes = if compressed.len() < message.len() {
+        PreparedBytes::Compressed(compressed)
+    } else {
+        PreparedBytes::Raw(message)
+    };
+    Ok(PreparedMessage { bytes })
+}
+
+/// Seals `message` for `recipient` under `key`: [`prepare`] then [`seal_prepared`].
 ///
-/// A random 128-bit message id is generated. The message is zstd-compressed
-/// (level 3); if that does not make it smaller it is stored raw and the
-/// header says `compressed = false`. Returns the header and the envelope.
+/// A random 128-bit message id is generated. Returns the header and the envelope.
 pub fn seal(
     key: &RecipientKey,
     key_id: KeyId,
@@ -121,16 +143,34 @@ pub fn seal(
     created_at: i64,
     message: &[u8],
 ) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    check_recipient(recipient)?;
+    seal_prepared(key, key_id, recipient, created_at, &prepare(message)?)
+}
+
+fn check_recipient(recipient: &str) -> Result<(), EnvelopeError> {
     if recipient.is_empty() {
         return Err(EnvelopeError::Malformed("empty recipient"));
     }
     if recipient.len() > MAX_RECIPIENT_LEN {
         return Err(EnvelopeError::RecipientTooLong);
     }
+    Ok(())
+}
 
-    let compressed = compress::compress(message).map_err(|_| EnvelopeError::Compression)?;
-    let use_compressed = compressed.len() < message.len();
-    let plaintext: &[u8] = if use_compressed { &compressed } else { message };
+/// Seals a prepared message for one recipient: a fresh message id and nonce every time, so
+/// envelopes of one message for different recipients share nothing but the plaintext.
+pub fn seal_prepared(
+    key: &RecipientKey,
+    key_id: KeyId,
+    recipient: &str,
+    created_at: i64,
+    message: &PreparedMessage<'_>,
+) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    check_recipient(recipient)?;
+    let (plaintext, use_compressed): (&[u8], bool) = match &message.bytes {
+        PreparedBytes::Compressed(c) => (c, true),
+        PreparedBytes::Raw(r) => (r, false),
+    };
 
     let mut message_id = [0u8; 16];
     OsRng.fill_bytes(&mut message_id);
@@ -253,48 +293,65 @@ impl Reader<'_> {
 
 /// Verifies and decrypts an envelope, then decompresses it. A plaintext
 /// larger than `max_plaintext` gives [`EnvelopeError::TooLarge`]; the
-/// decompressor streams and stops at the cap, so memory stays bounded.
+/// decompressor stops at the cap, so memory stays bounded.
+/// [`open_owned`] does the same without copying the envelope first.
 pub fn open(
     key: &RecipientKey,
     envelope: &[u8],
     max_plaintext: usize,
 ) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
-    let (header, aad_len) = parse(envelope)?;
+    // Decryption needs a writable buffer anyway (the AEAD copied the ciphertext before).
+    open_owned(key, envelope.to_vec(), max_plaintext)
+}
+
+/// [`open`] for an envelope the caller no longer needs: it is verified and decrypted in
+/// place, so the only other large buffer is the decompressed message. The envelope's buffer
+/// is wiped before it is freed (it held plaintext), also on every error after decryption.
+pub fn open_owned(
+    key: &RecipientKey,
+    envelope: Vec<u8>,
+    max_plaintext: usize,
+) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    let (header, aad_len) = parse(&envelope)?;
+    let mut envelope = Zeroizing::new(envelope);
     // `parse` checked these lengths; the checked forms keep it panic-free.
     let (aad, rest) = envelope
-        .split_at_checked(aad_len)
+        .split_at_mut_checked(aad_len)
         .ok_or(EnvelopeError::Truncated)?;
-    let (nonce, ciphertext) = rest
-        .split_first_chunk::<NONCE_LEN>()
+    let (nonce, rest) = rest
+        .split_first_chunk_mut::<NONCE_LEN>()
+        .ok_or(EnvelopeError::Truncated)?;
+    let (body, tag) = rest
+        .split_last_chunk_mut::<TAG_LEN>()
         .ok_or(EnvelopeError::Truncated)?;
 
+    // The tag is verified over the whole ciphertext before a byte is decrypted.
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
-    let plaintext = Zeroizing::new(
-        cipher
-            .decrypt(
-                nonce.into(),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
-            .map_err(|_| EnvelopeError::Authentication)?,
-    );
+    cipher
+        .decrypt_in_place_detached(&XNonce::from(*nonce), aad, body, &Tag::from(*tag))
+        .map_err(|_| EnvelopeError::Authentication)?;
 
-    let mut message = if header.compressed {
-        compress::decompress_capped(&plaintext, max_plaintext).map_err(|e| match e {
-            DecompressError::TooLarge => EnvelopeError::TooLarge,
-            DecompressError::Corrupt => EnvelopeError::Compression,
-        })?
-    } else {
-        if plaintext.len() > max_plaintext {
-            return Err(EnvelopeError::TooLarge);
-        }
-        plaintext
-    };
-    // Hand the buffer to the caller without a copy; the emptied wrapper
-    // has nothing left to wipe.
-    Ok((header, std::mem::take(&mut *message)))
+    if header.compressed {
+        let mut message =
+            compress::decompress_capped(body, max_plaintext).map_err(|e| match e {
+                DecompressError::TooLarge => EnvelopeError::TooLarge,
+                DecompressError::Corrupt => EnvelopeError::Compression,
+            })?;
+        // Hand the buffer to the caller without a copy; the emptied wrapper has nothing
+        // left to wipe. `envelope` (decrypted compressed text) is wiped on drop.
+        return Ok((header, std::mem::take(&mut *message)));
+    }
+    let len = body.len();
+    if len > max_plaintext {
+        return Err(EnvelopeError::TooLarge);
+    }
+    // Uncompressed: the plaintext already sits in the buffer; move it to the front.
+    let start = aad_len + NONCE_LEN;
+    envelope.copy_within(start..start + len, 0);
+    envelope.truncate(len);
+    // What is left past the end is a stale copy of the plaintext's tail (and the tag).
+    zeroize::Zeroize::zeroize(envelope.spare_capacity_mut());
+    Ok((header, std::mem::take(&mut *envelope)))
 }
 
 /// Standard base64 of the envelope, in lines of 76 characters joined by
@@ -317,10 +374,140 @@ pub fn encode_payload(envelope: &[u8]) -> String {
 /// Decodes payload text, ignoring all ASCII whitespace (line breaks from
 /// the HTML form arrive as CR LF, and mail clients may re-wrap lines).
 pub fn decode_payload(text: &str) -> Result<Vec<u8>, EnvelopeError> {
-    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let mut decoder = PayloadDecoder::with_capacity(text.len() / 4 * 3 + 3);
+    decoder.push(text.as_bytes())?;
+    decoder.finish()
+}
+
+/// Characters decoded at a time by [`PayloadDecoder`] (a multiple of 4, so
+/// no base64 quantum is ever split between two blocks).
+const DECODE_BLOCK: usize = 16 * 1024;
+
+/// Decodes payload text that arrives in pieces (a request body read as it
+/// comes in) straight into the envelope's buffer, ignoring ASCII whitespace
+/// like [`decode_payload`], with no copy of the whole text. Strict standard
+/// base64 with padding, exactly as [`decode_payload`]: the text is accepted
+/// or refused the same whichever way it is split.
+pub struct PayloadDecoder {
+    out: Vec<u8>,
+    /// Characters not yet decoded (whitespace already dropped).
+    pending: Box<[u8; DECODE_BLOCK]>,
+    pending_len: usize,
+    /// Set after a block that ended in padding: only whitespace may follow.
+    ended: bool,
+}
+
+impl PayloadDecoder {
+    /// `capacity`: the expected size of the decoded envelope (a hint; for a
+    /// body of n characters at most n / 4 * 3 bytes).
+    pub fn with_capacity(capacity: usize) -> Self {
+        PayloadDecoder {
+            out: Vec::with_capacity(capacity),
+            pending: Box::new([0; DECODE_BLOCK]),
+            pending_len: 0,
+            ended: false,
+        }
+    }
+
+    /// The bytes decoded so far (the beginning of the envelope).
+    pub fn decoded(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Feeds the next piece of text.
+    pub fn push(&mut self, mut text: &[u8]) -> Result<(), EnvelopeError> {
+        while !text.is_empty() {
+            // Fast path: whole quanta without whitespace are decoded where they are.
+            let direct = text.len().min(DECODE_BLOCK) / 4 * 4;
+            if self.pending_len == 0
+                && direct > 0
+                && let Some((block, rest)) = text.split_at_checked(direct)
+                && !block
+                    .iter()
+                    .fold(false, |ws, b| ws | b.is_ascii_whitespace())
+            {
+                decode_block(&mut self.out, &mut self.ended, block)?;
+                text = rest;
+                continue;
+            }
+            let room = DECODE_BLOCK - self.pending_len;
+            let (now, rest) = text.split_at(room.min(text.len()));
+            let pending = self.pending.get_mut(self.pending_len..).unwrap_or_default();
+            self.pending_len += compact(now, pending);
+            text = rest;
+            if self.pending_len == DECODE_BLOCK {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes what is left and returns the envelope bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>, EnvelopeError> {
+        self.flush()?;
+        Ok(self.out)
+    }
+
+    fn flush(&mut self) -> Result<(), EnvelopeError> {
+        let len = std::mem::take(&mut self.pending_len);
+        let block = self.pending.get(..len).unwrap_or_default();
+        decode_block(&mut self.out, &mut self.ended, block)
+    }
+}
+
+/// Copies `src` without its ASCII whitespace into `dst` (at least as long as
+/// `src`); returns the number of bytes written. Payload text comes in lines
+/// (of 76 characters, LF or CR LF) or in one piece, so it is taken a line at
+/// a time: a line whose only whitespace is its end is copied whole, anything
+/// else byte by byte.
+fn compact(src: &[u8], dst: &mut [u8]) -> usize {
+    let mut n = 0;
+    let mut src = src;
+    while !src.is_empty() {
+        let end = memchr::memchr(b'\n', src).map_or(src.len(), |i| i + 1);
+        let (line, rest) = src.split_at(end);
+        src = rest;
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let Some(out) = dst.get_mut(n..) else { break };
+        if !body
+            .iter()
+            .fold(false, |ws, b| ws | b.is_ascii_whitespace())
+            && let Some(out) = out.get_mut(..body.len())
+        {
+            out.copy_from_slice(body);
+            n += body.len();
+        } else {
+            // Branch-free compaction: every byte is written, only the
+            // non-whitespace ones advance.
+            let mut k = 0;
+            for &b in line {
+                if let Some(slot) = out.get_mut(k) {
+                    *slot = b;
+                }
+                k += usize::from(!b.is_ascii_whitespace());
+            }
+            n += k;
+        }
+    }
+    n
+}
+
+/// Decodes one block of whitespace-free characters, appending to `out`.
+fn decode_block(out: &mut Vec<u8>, ended: &mut bool, block: &[u8]) -> Result<(), EnvelopeError> {
+    if block.is_empty() {
+        return Ok(());
+    }
+    // Padding closes the text: another block after it would make the whole
+    // text invalid base64, as one decode of all of it would say.
+    if *ended {
+        return Err(EnvelopeError::BadEncoding);
+    }
     STANDARD
-        .decode(compact)
-        .map_err(|_| EnvelopeError::BadEncoding)
+        .decode_vec(block, out)
+        .map_err(|_| EnvelopeError::BadEncoding)?;
+    *ended = block.last() == Some(&b'=');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -351,6 +538,43 @@ mod tests {
         assert_eq!(env.len(), 62 + 24 + 1 + 16);
         assert_eq!(h.encode(), env[..62].to_vec());
         assert_eq!(h.message_id_hex().len(), 32);
+    }
+
+    #[test]
+    fn one_prepared_message_seals_independently_for_each_recipient() {
+        let text = b"Subject: x\r\n\r\n".repeat(200);
+        let prepared = prepare(&text).expect("prepare");
+        let k1 = RecipientKey::from_bytes([1; 32]);
+        let k2 = RecipientKey::from_bytes([2; 32]);
+        let (h1, e1) = seal_prepared(&k1, kid(), "one@x.example", 1, &prepared).expect("seal 1");
+        let (h2, e2) = seal_prepared(&k2, kid(), "two@x.example", 1, &prepared).expect("seal 2");
+        assert!(h1.compressed && h2.compressed, "repetitive text compresses");
+        assert_ne!(h1.message_id, h2.message_id);
+        assert_eq!(open(&k1, &e1, 1 << 20).expect("open 1").1, text);
+        assert_eq!(open(&k2, &e2, 1 << 20).expect("open 2").1, text);
+        assert!(
+            open(&k1, &e2, 1 << 20).is_err(),
+            "keys are not interchangeable"
+        );
+
+        // Incompressible input is sealed raw, as `seal` does.
+        let noise: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let raw = prepare(&noise).expect("prepare noise");
+        let (h, e) = seal_prepared(&k1, kid(), "one@x.example", 1, &raw).expect("seal raw");
+        assert_eq!(
+            h.compressed,
+            seal(&k1, kid(), "one@x.example", 1, &noise)
+                .expect("seal")
+                .0
+                .compressed
+        );
+        assert_eq!(open(&k1, &e, 1 << 20).expect("open raw").1, noise);
+        assert!(matches!(
+            seal_prepared(&k1, kid(), "", 1, &raw),
+            Err(EnvelopeError::Malformed(_))
+        ));
     }
 
     /// The worked example in docs/ENVELOPE.md, byte for byte.

@@ -13,8 +13,8 @@ pub mod token;
 mod compress;
 
 pub use envelope::{
-    ENVELOPE_VERSION, EnvelopeError, EnvelopeHeader, decode_payload, encode_payload, open,
-    read_header, seal,
+    ENVELOPE_VERSION, EnvelopeError, EnvelopeHeader, PayloadDecoder, PreparedMessage,
+    decode_payload, encode_payload, open, open_owned, prepare, read_header, seal, seal_prepared,
 };
 pub use keys::{KeyError, KeyId, MasterKey, RecipientKey};
 pub use password::{

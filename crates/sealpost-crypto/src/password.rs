@@ -1,7 +1,7 @@
 //! Password and secret-answer hashing (Argon2id), and generated passwords.
 //!
 //! Hashing deliberately takes tens of milliseconds and ~19 MiB of memory;
-//! async callers must run it off the executor (e.g. `spawn_blocking`).
+//! async callers must run it off the executor (Sealpost uses `sealpost_core::hashing`).
 
 use std::sync::OnceLock;
 

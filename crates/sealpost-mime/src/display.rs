@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders};
+use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::MimeError;
 use crate::inbound::display_addresses;
@@ -127,11 +127,163 @@ fn data(part: &MessagePart) -> AttachmentData {
 
 /// Parses a decrypted message for display. `cid_url` maps a Content-ID to
 /// the URL the portal serves that part under (None drops the image).
+///
+/// The page lists attachments but shows none, so large base64 attachments
+/// are not decoded: see [`prepare_for_display_with`]. The result is the same
+/// as parsing the whole message.
 pub fn prepare_for_display(
     raw: &[u8],
     cid_url: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DisplayMessage, MimeError> {
+    prepare_for_display_with(raw, cid_url, SKIM_MIN)
+}
+
+/// Base64 runs shorter than this are parsed as they are.
+const SKIM_MIN: usize = 64 * 1024;
+
+/// [`prepare_for_display`], leaving the middle of every run of at least
+/// `skim_from` bytes of whole base64 lines out of the parse (`usize::MAX`:
+/// never). mail-parser decodes every part as it parses, at a few hundred MB/s,
+/// which for a 20 MB attachment was most of the time of the portal's message
+/// page. The shortened copy parses to the same parts; sizes are corrected by
+/// the decoded length of what was left out. Where that cannot be proven from
+/// the parse — a run that is not inside the base64 body of a binary part of
+/// the message itself — the whole message is parsed instead.
+pub fn prepare_for_display_with(
+    raw: &[u8],
+    cid_url: &dyn Fn(&str) -> Option<String>,
+    skim_from: usize,
+) -> Result<DisplayMessage, MimeError> {
+    if raw.len() >= skim_from
+        && let Some(skimmed) = skim(raw, skim_from)
+        && let Some(msg) = parse(&skimmed.text)
+        && let Some(extra) = skimmed.extra_sizes(&msg)
+    {
+        return display(&msg, cid_url, &extra);
+    }
     let msg = parse(raw).ok_or(MimeError::Unparseable)?;
+    display(&msg, cid_url, &HashMap::new())
+}
+
+/// A message with the middle of its long base64 runs left out.
+struct Skimmed {
+    text: Vec<u8>,
+    /// Where in `text` something was left out, and how many base64 characters.
+    cuts: Vec<(usize, usize)>,
+}
+
+impl Skimmed {
+    /// Decoded bytes left out, per part id; None unless every cut lies inside
+    /// the base64 body of a binary part of the top-level message (not of a
+    /// nested one), decoded without problems.
+    fn extra_sizes(&self, msg: &Message<'_>) -> Option<HashMap<usize, usize>> {
+        let mut extra = HashMap::new();
+        for &(at, chars) in &self.cuts {
+            let (id, part) = msg.parts.iter().enumerate().find(|(_, p)| {
+                !matches!(p.body, PartType::Multipart(_))
+                    && (p.offset_body as usize) < at
+                    && at < p.offset_end as usize
+            })?;
+            let binary = matches!(part.body, PartType::Binary(_) | PartType::InlineBinary(_));
+            if !binary || part.encoding != Encoding::Base64 || part.is_encoding_problem {
+                return None;
+            }
+            *extra.entry(id).or_insert(0) += chars / 4 * 3;
+        }
+        Some(extra)
+    }
+}
+
+/// Finds runs of at least three lines that are nothing but base64 quanta
+/// (letters, digits, '+', '/'; a multiple of 4, no padding) spanning at least
+/// `min` bytes, and copies `raw` without the lines between the first and the
+/// last of each run. Those lines decode to whole 3-byte groups on their own,
+/// so leaving them out changes nothing but the length of what the part decodes
+/// to. None when there is no such run.
+fn skim(raw: &[u8], min: usize) -> Option<Skimmed> {
+    struct Run {
+        first_end: usize,
+        last_start: usize,
+        /// Characters of the lines after the first, up to and including the last.
+        chars: usize,
+        last_chars: usize,
+        lines: usize,
+    }
+    let mut text = Vec::new();
+    let mut cuts = Vec::new();
+    let mut copied = 0;
+    let mut run: Option<Run> = None;
+    let mut pos = 0;
+    let mut close = |run: Option<Run>, text: &mut Vec<u8>, copied: &mut usize| {
+        if let Some(r) = run
+            && r.lines >= 3
+            && r.last_start - r.first_end >= min
+        {
+            if text.is_empty() {
+                text.reserve(raw.len() - (r.last_start - r.first_end));
+            }
+            text.extend_from_slice(raw.get(*copied..r.first_end).unwrap_or_default());
+            cuts.push((text.len(), r.chars - r.last_chars));
+            *copied = r.last_start;
+        }
+    };
+    let ends = memchr::memchr_iter(b'\n', raw)
+        .map(|i| i + 1)
+        .chain((raw.last() != Some(&b'\n')).then_some(raw.len()));
+    for end in ends {
+        let line = raw.get(pos..end).unwrap_or_default();
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if is_base64_quanta(content) {
+            match run.as_mut() {
+                Some(r) => {
+                    r.last_start = pos;
+                    r.chars += content.len();
+                    r.last_chars = content.len();
+                    r.lines += 1;
+                }
+                None => {
+                    run = Some(Run {
+                        first_end: end,
+                        last_start: pos,
+                        chars: 0,
+                        last_chars: 0,
+                        lines: 1,
+                    })
+                }
+            }
+        } else {
+            close(run.take(), &mut text, &mut copied);
+        }
+        pos = end;
+    }
+    close(run.take(), &mut text, &mut copied);
+    if cuts.is_empty() {
+        return None;
+    }
+    text.extend_from_slice(raw.get(copied..).unwrap_or_default());
+    Some(Skimmed { text, cuts })
+}
+
+fn is_base64_quanta(line: &[u8]) -> bool {
+    !line.is_empty()
+        && line.len().is_multiple_of(4)
+        // No early exit and no branches, so the check runs over whole vectors. `b | 0x20`
+        // is a lower-case letter exactly when `b` is a letter.
+        && line.iter().fold(0u8, |bad, &b| {
+            let ok = ((b | 0x20).wrapping_sub(b'a') < 26)
+                | (b.wrapping_sub(b'0') < 10)
+                | (b == b'+')
+                | (b == b'/');
+            bad | u8::from(!ok)
+        }) == 0
+}
+
+fn display(
+    msg: &Message<'_>,
+    cid_url: &dyn Fn(&str) -> Option<String>,
+    extra_sizes: &HashMap<usize, usize>,
+) -> Result<DisplayMessage, MimeError> {
     let html_body = msg
         .html_part(0)
         .filter(|part| part.is_text_html())
@@ -139,13 +291,15 @@ pub fn prepare_for_display(
         .map(|html| sanitise_html(html, cid_url));
     let text_body = msg.body_text(0).map(Cow::into_owned);
     let attachments = msg
-        .attachments()
+        .attachments
+        .iter()
+        .map_while(|&id| Some((id as usize, msg.parts.get(id as usize)?)))
         .enumerate()
-        .map(|(index, part)| AttachmentInfo {
+        .map(|(index, (id, part))| AttachmentInfo {
             index,
             filename: filename(part),
             content_type: content_type(part),
-            size: part.contents().len(),
+            size: part.contents().len() + extra_sizes.get(&id).copied().unwrap_or(0),
             content_id: content_id(part),
             inline: is_inline(part),
         })
@@ -358,5 +512,31 @@ pub fn safe_filename(name: &str) -> String {
         "attachment.bin".to_string()
     } else {
         cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_base64_bodies_of_binary_parts_are_skimmed() {
+        let mut raw = b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+        for _ in 0..2000 {
+            raw.extend_from_slice(&[b'Q'; 76]);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"QUI=\r\n--b--\r\n");
+        let skimmed = skim(&raw, SKIM_MIN).expect("a long run");
+        assert_eq!(skimmed.cuts.len(), 1);
+        assert!(skimmed.text.len() < 1000);
+        let msg = parse(&skimmed.text).expect("parses");
+        let extra = skimmed.extra_sizes(&msg).expect("inside the pdf");
+        assert_eq!(extra.values().sum::<usize>(), 1998 * 57);
+        let shown = prepare_for_display(&raw, &|_| None).expect("display");
+        assert_eq!(shown.attachments[0].size, 2000 * 57 + 2);
     }
 }

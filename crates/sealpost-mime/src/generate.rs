@@ -546,9 +546,16 @@ pub struct ReplySource {
     pub text: String,
 }
 
-/// Reads the reply-relevant parts of a message; None when it does not parse.
-pub fn reply_source(raw: &[u8]) -> Option<ReplySource> {
-    let msg = mail_parser::MessageParser::default().parse(raw)?;
+/// Where a reply to a message may go, from its top-level headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyAddresses {
+    /// Reply-To if present, else From. Lower-cased.
+    pub reply_address: Option<String>,
+    /// Every address in To and Cc, in order, without duplicates. Lower-cased.
+    pub to_and_cc: Vec<String>,
+}
+
+fn reply_addresses_of(msg: &mail_parser::Message<'_>) -> ReplyAddresses {
     let first = |a: Option<&mail_parser::Address>| {
         a.and_then(|a| a.iter().find_map(|x| x.address.as_deref()))
             .map(|s| clean_address(s).to_lowercase())
@@ -563,6 +570,26 @@ pub fn reply_source(raw: &[u8]) -> Option<ReplySource> {
             }
         }
     }
+    ReplyAddresses {
+        reply_address: first(msg.reply_to()).or_else(|| first(msg.from())),
+        to_and_cc,
+    }
+}
+
+/// [`ReplySource`]'s addresses from the headers alone: the body (with any large attachment)
+/// is not parsed or decoded. None when no header parses.
+pub fn reply_addresses(raw: &[u8]) -> Option<ReplyAddresses> {
+    let msg = mail_parser::MessageParser::default().parse_headers(raw)?;
+    Some(reply_addresses_of(&msg))
+}
+
+/// Reads the reply-relevant parts of a message; None when it does not parse.
+pub fn reply_source(raw: &[u8]) -> Option<ReplySource> {
+    let msg = mail_parser::MessageParser::default().parse(raw)?;
+    let ReplyAddresses {
+        reply_address,
+        to_and_cc,
+    } = reply_addresses_of(&msg);
     let original = crate::inbound::original_headers(raw);
     let mut references = original.references.clone();
     if let Some(id) = &original.message_id {
@@ -572,7 +599,7 @@ pub fn reply_source(raw: &[u8]) -> Option<ReplySource> {
         }
     }
     Some(ReplySource {
-        reply_address: first(msg.reply_to()).or_else(|| first(msg.from())),
+        reply_address,
         from_display: original.from.clone(),
         to_and_cc,
         subject: original.subject.clone(),

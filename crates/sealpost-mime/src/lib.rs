@@ -13,7 +13,7 @@ mod util;
 
 pub use display::{
     AttachmentData, AttachmentInfo, DisplayMessage, attachment, part_by_content_id,
-    prepare_for_display, safe_filename, sanitise_html,
+    prepare_for_display, prepare_for_display_with, safe_filename, sanitise_html,
 };
 pub use generate::{
     BounceInput, Branding, CarrierInput, CredentialsInput, CredentialsKind, build_bounce,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use sealpost_mime::{
-    attachment, part_by_content_id, prepare_for_display, safe_filename, sanitise_html,
+    attachment, part_by_content_id, prepare_for_display, prepare_for_display_with, safe_filename,
+    sanitise_html,
 };
 
 fn binary() -> Vec<u8> {
@@ -289,4 +290,146 @@ fn corpus_never_panics() {
         let _ = sealpost_mime::original_headers(&raw);
     }
     assert!(parsed > 50, "only {parsed} corpus messages parsed");
+}
+
+/// What a page would show, as text, for comparing two ways of preparing it.
+fn shown(raw: &[u8], skim_from: usize) -> String {
+    format!(
+        "{:?}",
+        prepare_for_display_with(raw, &|cid| Some(format!("/cid/{cid}")), skim_from)
+    )
+}
+
+/// Leaving the middle of long base64 runs out of the parse changes nothing the page shows:
+/// every corpus message, skimmed from the shortest run on, gives what parsing all of it gives.
+#[test]
+fn skimmed_parse_equals_full_parse_on_the_corpus() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("mail-parser corpus not found in the cargo registry; skipping");
+        return;
+    };
+    let mut files = Vec::new();
+    collect(&dir, &mut files);
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+    {
+        let raw = std::fs::read(path).unwrap();
+        let full = shown(&raw, usize::MAX);
+        assert_eq!(shown(&raw, 1), full, "{}", path.display());
+        assert_eq!(shown(&raw, 200), full, "{}", path.display());
+    }
+}
+
+fn noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 8) as u8
+        })
+        .collect()
+}
+
+fn b64_lines(data: &[u8], width: usize, eol: &str) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = String::new();
+    for line in text.as_bytes().chunks(width) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push_str(eol);
+    }
+    out
+}
+
+/// Messages with large base64 parts in the shapes that matter: binary attachments (skimmed),
+/// a large base64 text attachment and a nested message (parsed whole), other line widths,
+/// LF line ends, a single-part message, damaged base64, a missing closing boundary.
+fn large_messages() -> Vec<(&'static str, Vec<u8>)> {
+    let pdf = noise(300_000, 1);
+    let png = noise(120_000, 2);
+    let text_att: String = "Zeile mit Text. ".repeat(12_000);
+    let built = MessageBuilder::new()
+        .from(Address::new_address(Some("Bank"), "a@bank.example"))
+        .to(Address::new_address(None::<&str>, "k@example.org"))
+        .subject("Auszug")
+        .text_body("Anbei.\n")
+        .html_body("<p>Anbei <img src=\"cid:logo@bank.example\"></p>")
+        .attachment("application/pdf", "auszug.pdf", pdf.clone())
+        .attachment("text/plain", "liste.txt", text_att.into_bytes())
+        .inline("image/png", "logo@bank.example", png.clone())
+        .write_to_vec()
+        .unwrap();
+    let lf = String::from_utf8(built.clone())
+        .unwrap()
+        .replace("\r\n", "\n")
+        .into_bytes();
+    let nested = MessageBuilder::new()
+        .from(Address::new_address(None::<&str>, "a@bank.example"))
+        .to(Address::new_address(None::<&str>, "k@example.org"))
+        .subject("Weitergeleitet")
+        .text_body("Siehe unten.\n")
+        .attachment("message/rfc822", "inner.eml", built.clone())
+        .write_to_vec()
+        .unwrap();
+    let custom = |width: usize, eol: &str, body: &str, close: bool| -> Vec<u8> {
+        let mut m = format!(
+            "From: a@bank.example{eol}To: k@example.org{eol}Subject: x{eol}MIME-Version: 1.0{eol}\
+             Content-Type: multipart/mixed; boundary=\"XYZ\"{eol}{eol}preamble{eol}--XYZ{eol}\
+             Content-Type: text/plain{eol}{eol}{body}{eol}--XYZ{eol}\
+             Content-Type: application/octet-stream; name=\"a.bin\"{eol}\
+             Content-Transfer-Encoding: base64{eol}{eol}"
+        );
+        m.push_str(&b64_lines(&noise(200_001, 3), width, eol));
+        m.push_str(&format!(
+            "--XYZ{eol}Content-Type: image/jpeg{eol}Content-Transfer-Encoding: base64{eol}{eol}"
+        ));
+        m.push_str(&b64_lines(&noise(99_999, 4), width, eol));
+        if close {
+            m.push_str(&format!("--XYZ--{eol}epilogue{eol}"));
+        }
+        m.into_bytes()
+    };
+    let mut damaged = custom(76, "\r\n", "hi", true);
+    let middle = damaged.len() / 3;
+    let at = middle + damaged[middle..].iter().position(|&b| b == b'\n').unwrap() + 5;
+    damaged[at] = b'*';
+    let single = format!(
+        "From: a@bank.example\r\nSubject: y\r\nContent-Type: application/pdf\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}",
+        b64_lines(&pdf, 76, "\r\n")
+    )
+    .into_bytes();
+    vec![
+        ("built", built),
+        ("lf", lf),
+        ("nested", nested),
+        ("width 64", custom(64, "\r\n", "hi", true)),
+        ("width 72 lf", custom(72, "\n", "hi", true)),
+        ("width 78", custom(78, "\r\n", "hi", true)),
+        (
+            "base64 text body",
+            custom(76, "\r\n", &b64_lines(&pdf, 76, "\r\n"), true),
+        ),
+        ("no closing boundary", custom(76, "\r\n", "hi", false)),
+        ("damaged", damaged),
+        ("single part", single),
+    ]
+}
+
+#[test]
+fn large_attachments_are_listed_as_a_full_parse_lists_them() {
+    for (name, raw) in large_messages() {
+        let full = shown(&raw, usize::MAX);
+        assert_eq!(shown(&raw, 64 * 1024), full, "{name}");
+        assert_eq!(shown(&raw, 1), full, "{name}");
+        let msg = prepare_for_display(&raw, &cid_url).unwrap();
+        assert!(!msg.attachments.is_empty(), "{name}");
+        for info in &msg.attachments {
+            let data = attachment(&raw, info.index).unwrap();
+            assert_eq!(data.bytes.len(), info.size, "{name}: {}", info.filename);
+        }
+    }
 }

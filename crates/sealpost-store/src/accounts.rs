@@ -27,6 +27,15 @@ impl AccountStatus {
     }
 }
 
+/// An account as the encryption pipeline needs it: where to seal and in which language.
+pub struct SealingRecipient {
+    pub account_id: String,
+    pub address: String,
+    pub language: Option<String>,
+    /// The newest key version and its wrapped bytes.
+    pub key: Option<(u32, Vec<u8>)>,
+}
+
 /// A recipient account. Secrets are only ever held as hashes.
 #[derive(Clone)]
 pub struct Account {
@@ -106,6 +115,45 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// Everything sealing needs for several addresses in one query: the account and its newest
+    /// wrapped key (None when the account has no key, which sealing reports as an error).
+    /// Addresses without an account are simply absent from the result.
+    pub async fn sealing_recipients(&self, addresses: &[String]) -> Result<Vec<SealingRecipient>> {
+        let mut found = Vec::with_capacity(addresses.len());
+        for chunk in addresses.chunks(crate::ROWS_PER_STATEMENT) {
+            let q = format!(
+                "SELECT a.id, a.address, a.language, k.version, k.wrapped FROM accounts a \
+                 LEFT JOIN recipient_keys k ON k.account_id = a.id AND k.version = \
+                 (SELECT MAX(version) FROM recipient_keys m WHERE m.account_id = a.id) \
+                 WHERE a.address IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let sql = self.sql(&q);
+            let mut query = sqlx::query(&sql);
+            for address in chunk {
+                query = query.bind(address);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                let version: Option<i64> = row.try_get("version")?;
+                let key = match version {
+                    Some(v) => Some((
+                        u32::try_from(v)
+                            .map_err(|_| StoreError::Corrupt(format!("key version {v}")))?,
+                        row.try_get("wrapped")?,
+                    )),
+                    None => None,
+                };
+                found.push(SealingRecipient {
+                    account_id: text(&row, "id")?,
+                    address: text(&row, "address")?,
+                    language: opt_text(&row, "language")?,
+                    key,
+                });
+            }
+        }
+        Ok(found)
     }
 
     pub async fn account_by_id(&self, id: &str) -> Result<Option<Account>> {

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::{Result, Store, StoreTx, text};
+use crate::{ROWS_PER_STATEMENT, Result, Store, StoreTx, text, value_rows};
 
 #[derive(Debug, Clone)]
 pub struct LedgerEntry {
@@ -17,18 +17,35 @@ pub struct LedgerEntry {
 
 impl Store {
     pub async fn insert_ledger(&self, tx: &mut StoreTx, entry: &LedgerEntry) -> Result<()> {
-        sqlx::query(&self.sql(
-            "INSERT INTO message_ledger (envelope_id, sender, recipient, account_id, created_at, first_opened_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&entry.envelope_id)
-        .bind(&entry.sender)
-        .bind(&entry.recipient)
-        .bind(&entry.account_id)
-        .bind(entry.created_at)
-        .bind(entry.first_opened_at)
-        .execute(&mut **tx)
-        .await?;
+        self.insert_ledger_many(tx, std::slice::from_ref(entry))
+            .await
+    }
+
+    /// One statement for many entries (one per carrier of a message, or of a commit group).
+    pub async fn insert_ledger_many(
+        &self,
+        tx: &mut StoreTx,
+        entries: &[LedgerEntry],
+    ) -> Result<()> {
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let q = format!(
+                "INSERT INTO message_ledger (envelope_id, sender, recipient, account_id, created_at, \
+                 first_opened_at) VALUES {}",
+                value_rows(chunk.len(), "(?, ?, ?, ?, ?, ?)")
+            );
+            let sql = self.sql(&q);
+            let mut query = sqlx::query(&sql);
+            for entry in chunk {
+                query = query
+                    .bind(&entry.envelope_id)
+                    .bind(&entry.sender)
+                    .bind(&entry.recipient)
+                    .bind(&entry.account_id)
+                    .bind(entry.created_at)
+                    .bind(entry.first_opened_at);
+            }
+            query.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use common::{NOW, account, add_account, all_bytes, enqueue};
 use sealpost_store::{
-    AccountStatus, LedgerEntry, NewAccount, NodeInfo, SessionKind, Store, StoreError,
+    AccountStatus, LedgerEntry, NewAccount, NewQueuedMail, NodeInfo, SessionKind, Store, StoreError,
 };
 
 database_tests!(migrate_twice_is_idempotent, concurrent_migrations_agree);
@@ -36,6 +36,8 @@ store_tests!(
     audit_events,
     ledger_first_open_only,
     heartbeats_upsert,
+    sealing_recipients_in_one_query,
+    multi_row_writes_span_statement_chunks,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1123,4 +1125,128 @@ async fn heartbeats_upsert(store: Store) {
     assert_eq!(nodes[1].roles, "smtp,web");
     assert_eq!(nodes[1].started_at, NOW);
     assert_eq!(nodes[1].heartbeat_at, NOW + 30);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batched statements of the mail path
+
+async fn sealing_recipients_in_one_query(store: Store) {
+    add_account(&store, "a1", "one@example.org", b"k1-v1").await;
+    add_account(&store, "a2", "two@example.org", b"k2-v1").await;
+    store
+        .add_key_version("a2", 2, b"k2-v2", NOW + 1)
+        .await
+        .unwrap();
+    store.set_language("a2", "de").await.unwrap();
+
+    let asked: Vec<String> = ["two@example.org", "nobody@example.org", "one@example.org"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut found = store.sealing_recipients(&asked).await.unwrap();
+    found.sort_by(|a, b| a.address.cmp(&b.address));
+    assert_eq!(found.len(), 2, "the unknown address is simply absent");
+    assert_eq!(found[0].account_id, "a1");
+    assert_eq!(found[0].address, "one@example.org");
+    assert_eq!(found[0].language, None);
+    assert_eq!(found[0].key, Some((1, b"k1-v1".to_vec())));
+    assert_eq!(found[1].account_id, "a2");
+    assert_eq!(found[1].language.as_deref(), Some("de"));
+    assert_eq!(
+        found[1].key,
+        Some((2, b"k2-v2".to_vec())),
+        "the newest key version, not the first"
+    );
+    assert!(store.sealing_recipients(&[]).await.unwrap().is_empty());
+}
+
+async fn multi_row_writes_span_statement_chunks(store: Store) {
+    // More rows than one statement carries, so the chunking is exercised too.
+    let n = 150;
+    let ids: Vec<String> = (0..n).map(|i| format!("q{i:03}")).collect();
+    let rcpts: Vec<Vec<String>> = (0..n)
+        .map(|i| vec![format!("r{i}@example.org"), format!("s{i}@example.org")])
+        .collect();
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let mut b = all_bytes();
+            b.push(i as u8);
+            b
+        })
+        .collect();
+    let mails: Vec<NewQueuedMail<'_>> = (0..n)
+        .map(|i| NewQueuedMail {
+            id: &ids[i],
+            kind: "carrier",
+            mail_from: "sender@example.org",
+            rcpt_to: &rcpts[i],
+            data: &bodies[i],
+            now: NOW,
+            give_up_at: NOW + 86_400,
+        })
+        .collect();
+    add_account(&store, "acc", "ledger@example.org", b"k").await;
+    let entries: Vec<LedgerEntry> = (0..n)
+        .map(|i| LedgerEntry {
+            envelope_id: format!("{i:032x}"),
+            sender: "sender@example.org".into(),
+            recipient: "ledger@example.org".into(),
+            account_id: "acc".into(),
+            created_at: NOW,
+            first_opened_at: None,
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    store.enqueue_many(&mut tx, &mails).await.unwrap();
+    store.insert_ledger_many(&mut tx, &entries).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.queue_stats(NOW).await.unwrap().queued, n as i64);
+
+    let leased = store.lease_due("w", NOW, NOW + 60, n as i64).await.unwrap();
+    assert_eq!(leased.len(), n);
+    for item in &leased {
+        let i: usize = item.id[1..].parse().unwrap();
+        assert_eq!(item.rcpt_to, rcpts[i], "recipients of {}", item.id);
+        assert_eq!(item.data, bodies[i], "body of {}", item.id);
+    }
+    let last = store
+        .ledger_entry(&format!("{:032x}", n - 1))
+        .await
+        .unwrap()
+        .expect("the last ledger row of the second chunk");
+    assert_eq!(last.account_id, "acc");
+    assert_eq!(last.first_opened_at, None);
+
+    // Only the lease owner's completions count; a rolled-back batch leaves everything queued.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        store
+            .complete_many(&mut tx, &ids, "intruder")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .complete_many(&mut tx, &ids[..100], "w")
+            .await
+            .unwrap(),
+        100
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(store.queue_stats(NOW).await.unwrap().queued, n as i64);
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        store
+            .complete_many(&mut tx, &ids[..100], "w")
+            .await
+            .unwrap(),
+        100
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.queue_stats(NOW).await.unwrap().queued,
+        (n - 100) as i64
+    );
 }

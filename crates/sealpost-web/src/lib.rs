@@ -4,6 +4,7 @@
 
 mod admin;
 mod error;
+mod handoff;
 mod i18n;
 mod pages;
 pub mod ratelimit;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use sealpost_core::committer::Committer;
 use sealpost_core::delivery::{DeliveryConfig, DeliveryWorker};
 use sealpost_core::pipeline::Gateway;
 use sealpost_core::{KeyRing, Settings, SettingsHandle};
@@ -142,6 +143,8 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
     let delivery_wake = Arc::new(Notify::new());
 
     let mut smtp_addr = None;
+    // One committer for inbound mail and delivery outcomes: they share transactions.
+    let committer = Committer::start(store.clone());
     if config.has_role(Role::Smtp) {
         let listener = tokio::net::TcpListener::bind(&config.smtp.listen)
             .await
@@ -168,6 +171,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         });
         let gateway = Arc::new(Gateway::new(
             store.clone(),
+            committer.clone(),
             keys.clone(),
             settings.clone(),
             config.hostname.clone(),
@@ -203,6 +207,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         delivery.client.data_timeout = hop_timeout;
         let worker = DeliveryWorker::new(
             store.clone(),
+            committer,
             settings.clone(),
             delivery,
             delivery_wake.clone(),

@@ -227,9 +227,8 @@ pub async fn password_submit(
     let current_ok = {
         let password = form.current.clone();
         let hash = user.admin.password_hash.clone();
-        tokio::task::spawn_blocking(move || sealpost_crypto::verify_secret(&password, &hash))
-            .await
-            .map_err(|_| WebError::Core(sealpost_core::CoreError::Join))?
+        sealpost_core::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash))
+            .await?
     };
     let error = if !current_ok {
         Some("The current password is wrong.".to_string())

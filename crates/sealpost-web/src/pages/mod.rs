@@ -6,6 +6,7 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod open;
+mod open_upload;
 pub mod profile;
 pub mod reply;
 pub mod welcome;

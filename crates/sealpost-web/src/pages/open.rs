@@ -4,15 +4,15 @@
 //! Every view below re-opens the envelope in memory: the server never stores plaintext.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use sealpost_core::open::{OpenedMessage, open_for_account, parse_payload};
+use sealpost_core::open::{OpenError, OpenedMessage, check_envelope, open_for_account};
+use sealpost_crypto::PayloadDecoder;
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
 
-use super::render;
 use super::welcome::detour;
+use super::{open_upload, render};
 use crate::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
@@ -30,7 +30,12 @@ pub async fn post_open(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let payload = if content_type.starts_with("multipart/form-data") {
+    let settings = state.settings.get();
+    let (token, token_hash) = sealpost_crypto::new_token();
+    let now = sealpost_store::unix_now();
+    let expires_at = now + settings.temp_open_ttl_secs;
+    let mut spool = open_upload::Spool::new(state.store.clone(), &token_hash, now, expires_at);
+    let envelope = if content_type.starts_with("multipart/form-data") {
         let mut multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|_| WebError::BadRequest)?;
@@ -43,40 +48,48 @@ pub async fn post_open(
             let name = field.name().unwrap_or_default().to_string();
             let data = field.bytes().await.map_err(|_| WebError::BadRequest)?;
             if name == "payload" {
-                found = Some(String::from_utf8_lossy(&data).into_owned());
+                found = Some(decode_envelope(&data)?);
             } else if name == "file" {
-                found = sealpost_mime::securehtm::extract_payload(&data);
+                found = sealpost_mime::securehtm::extract_payload(&data)
+                    .map(|text| decode_envelope(text.as_bytes()))
+                    .transpose()?;
             }
             if found.is_some() {
                 break;
             }
         }
         found.ok_or(WebError::NoPayload)?
-    } else {
-        let Form(form) = Form::<PayloadForm>::from_request(request, &state)
-            .await
-            .map_err(|_| WebError::NoPayload)?;
-        form.payload
-    };
-    let (_header, envelope) = parse_payload(&payload)?;
-    let settings = state.settings.get();
-    let (token, token_hash) = sealpost_crypto::new_token();
-    let now = sealpost_store::unix_now();
-    state
-        .store
-        .insert_temp_open(
-            &token_hash,
-            &envelope,
-            now,
-            now + settings.temp_open_ttl_secs,
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let content_length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        open_upload::urlencoded_payload(
+            request.into_body(),
+            state.web.max_upload_bytes,
+            content_length,
+            &mut spool,
         )
-        .await?;
+        .await?
+    } else {
+        return Err(WebError::NoPayload);
+    };
+    // Damaged or foreign uploads are refused before anything is stored (a large one was
+    // checked as soon as its first chunk was there).
+    check_envelope(&envelope)?;
+    spool.finish(&envelope).await?;
+    crate::handoff::park(&token_hash, envelope, expires_at);
     Ok(Redirect::to(&format!("/open/{token}")).into_response())
 }
 
-#[derive(serde::Deserialize)]
-struct PayloadForm {
-    payload: String,
+/// Payload text (base64, any whitespace) to envelope bytes.
+fn decode_envelope(text: &[u8]) -> Result<Vec<u8>, WebError> {
+    let mut decoder = PayloadDecoder::with_capacity(text.len() / 4 * 3 + 3);
+    decoder
+        .push(text)
+        .and_then(|()| decoder.finish())
+        .map_err(|e| WebError::Open(OpenError::from(e)))
 }
 
 /// Loads the parked envelope and opens it for the logged-in account.
@@ -87,13 +100,16 @@ pub(crate) async fn load(
 ) -> Result<OpenedMessage, WebError> {
     let token_hash = sealpost_crypto::hash_token(token);
     let now = sealpost_store::unix_now();
-    let envelope = state
-        .store
-        .temp_open(&token_hash, now)
-        .await?
-        .ok_or(WebError::ExpiredOpen)?;
+    let envelope = match crate::handoff::take(&token_hash, now) {
+        Some(envelope) => envelope,
+        None => state
+            .store
+            .temp_open(&token_hash, now)
+            .await?
+            .ok_or(WebError::ExpiredOpen)?,
+    };
     let max = state.settings.get().max_open_size;
-    Ok(open_for_account(&state.store, &state.keys, &user.account, &envelope, max).await?)
+    Ok(open_for_account(&state.store, &state.keys, &user.account, envelope, max).await?)
 }
 
 pub(crate) fn login_redirect(token: &str) -> Response {
@@ -207,17 +223,18 @@ pub async fn show(
         user.account.language.as_deref(),
         &settings.default_language,
     );
-    let reply = sealpost_core::reply::recipients(&opened.raw, &settings, &user.account.address)
-        .ok()
-        .map(|(_, r)| ReplyForm {
-            to: r.to,
-            cc_options: r.cc_options,
-            attachment_limit: if settings.reply_max_attachment_bytes > 0 {
-                size_text(settings.reply_max_attachment_bytes)
-            } else {
-                String::new()
-            },
-        });
+    let reply =
+        sealpost_core::reply::reply_recipients(&opened.raw, &settings, &user.account.address)
+            .ok()
+            .map(|r| ReplyForm {
+                to: r.to,
+                cc_options: r.cc_options,
+                attachment_limit: if settings.reply_max_attachment_bytes > 0 {
+                    size_text(settings.reply_max_attachment_bytes)
+                } else {
+                    String::new()
+                },
+            });
     let subject = if msg.subject.trim().is_empty() {
         tr.t("portal-no-subject")
     } else {

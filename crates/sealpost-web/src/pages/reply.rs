@@ -225,7 +225,7 @@ pub async fn sent(
     };
     let settings = state.settings.get();
     let opened = load(&state, &user, &token).await?;
-    let (_, recipients) = reply::recipients(&opened.raw, &settings, &user.account.address)
+    let recipients = reply::reply_recipients(&opened.raw, &settings, &user.account.address)
         .map_err(|_| WebError::NotFound)?;
     let tr = tr_for(&headers, &user, &settings);
     Ok(render(&SentPage {

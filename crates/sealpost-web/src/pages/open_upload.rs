@@ -1,0 +1,513 @@
+//! Reading the `payload` field of a urlencoded `POST /open` as the body arrives. A 20 MB
+//! message is a body of some 28 MB; collecting it, percent-decoding it into a `String`,
+//! copying it without whitespace and base64-decoding that kept four copies of it in memory
+//! at once. Here every piece of the body is percent-decoded into a small scratch buffer and
+//! base64-decoded straight into the envelope's buffer, so the envelope is the only large
+//! allocation; other fields are skipped unread, and a second `payload` field is refused, as
+//! the form extractor did. A large envelope is stored chunk by chunk while the rest of it is
+//! still arriving ([`Spool`]), so storing it adds little to the request.
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use sealpost_core::open::{OpenError, check_envelope};
+use sealpost_crypto::{EnvelopeError, PayloadDecoder};
+use sealpost_store::{Store, TEMP_OPEN_CHUNK, TempOpenWriter};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::WebError;
+
+/// The envelope bytes of the body's `payload` field, stored through `spool` as they come.
+/// `limit`: the largest body accepted; `content_length`: the announced size, if any (refused
+/// at once when over the limit, and the hint for the envelope buffer).
+pub(super) async fn urlencoded_payload(
+    body: Body,
+    limit: usize,
+    content_length: Option<usize>,
+    spool: &mut Spool,
+) -> Result<Vec<u8>, WebError> {
+    if content_length.is_some_and(|n| n > limit) {
+        return Err(WebError::Open(OpenError::TooLarge));
+    }
+    let mut scanner = FormScanner::new(content_length.unwrap_or(0).min(limit) / 4 * 3 + 3);
+    let mut body = body;
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| WebError::BadRequest)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        received = received.saturating_add(data.len());
+        if received > limit {
+            return Err(WebError::Open(OpenError::TooLarge));
+        }
+        scanner.feed(&data)?;
+        spool.offer(scanner.decoded()).await?;
+    }
+    scanner.finish()
+}
+
+/// Stores a posted envelope under its token: once more than one chunk has been decoded, the
+/// chunks go to the database (in a task of their own, so reading the body and writing go on
+/// side by side) while the rest is still being read; a small one is stored in one row at the
+/// end. Nothing is stored before the envelope's header has been checked. Dropped before
+/// [`finish`](Self::finish), the chunks written so far are removed again.
+pub(super) struct Spool {
+    store: Store,
+    token_hash: String,
+    now: i64,
+    expires_at: i64,
+    /// Bytes handed to the writer task so far.
+    sent: usize,
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+    task: Option<JoinHandle<Result<TempOpenWriter, sealpost_store::StoreError>>>,
+}
+
+impl Spool {
+    pub(super) fn new(store: Store, token_hash: &str, now: i64, expires_at: i64) -> Self {
+        Spool {
+            store,
+            token_hash: token_hash.to_string(),
+            now,
+            expires_at,
+            sent: 0,
+            tx: None,
+            task: None,
+        }
+    }
+
+    /// Hands every complete chunk of `decoded` (the envelope so far) not yet sent to the
+    /// writer, keeping at least one byte back for [`finish`](Self::finish).
+    async fn offer(&mut self, decoded: &[u8]) -> Result<(), WebError> {
+        while decoded.len() > self.sent + TEMP_OPEN_CHUNK {
+            if self.tx.is_none() {
+                // Damaged or foreign uploads are refused before anything is stored.
+                check_envelope(decoded)?;
+                self.start();
+            }
+            let chunk = decoded[self.sent..self.sent + TEMP_OPEN_CHUNK].to_vec();
+            let sent = match &self.tx {
+                Some(tx) => tx.send(chunk).await.is_ok(),
+                None => false,
+            };
+            if !sent {
+                return Err(self.writer_failure().await);
+            }
+            self.sent += TEMP_OPEN_CHUNK;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) {
+        // A few chunks in flight: the body is read on while the database writes.
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
+        let mut writer = self
+            .store
+            .temp_open_writer(&self.token_hash, self.now, self.expires_at);
+        self.task = Some(tokio::spawn(async move {
+            while let Some(chunk) = rx.recv().await {
+                writer.write_chunk(&chunk).await?;
+            }
+            Ok(writer)
+        }));
+        self.tx = Some(tx);
+    }
+
+    /// The writer task's error, after it stopped taking chunks.
+    async fn writer_failure(&mut self) -> WebError {
+        self.tx = None;
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(Err(e)) => WebError::Store(e),
+                _ => WebError::Open(OpenError::Internal),
+            },
+            None => WebError::Open(OpenError::Internal),
+        }
+    }
+
+    /// Stores the rest of the (checked) `envelope` and makes it readable.
+    pub(super) async fn finish(mut self, envelope: &[u8]) -> Result<(), WebError> {
+        let Some(tx) = self.tx.take() else {
+            self.store
+                .insert_temp_open(&self.token_hash, envelope, self.now, self.expires_at)
+                .await?;
+            return Ok(());
+        };
+        for chunk in envelope
+            .get(self.sent..)
+            .unwrap_or_default()
+            .chunks(TEMP_OPEN_CHUNK)
+        {
+            if tx.send(chunk.to_vec()).await.is_err() {
+                return Err(self.writer_failure().await);
+            }
+        }
+        drop(tx);
+        let writer = match self.task.take() {
+            Some(task) => task
+                .await
+                .map_err(|_| WebError::Open(OpenError::Internal))??,
+            None => return Err(WebError::Open(OpenError::Internal)),
+        };
+        if writer.written() != envelope.len() {
+            return Err(WebError::Open(OpenError::Internal));
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+}
+
+/// Where the scanner is in `key=value&key=value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Key,
+    /// The value of a field other than `payload`: skipped.
+    Skip,
+    /// The value of `payload`: decoded.
+    Payload,
+}
+
+/// Longest key kept for comparison; longer ones are not `payload` anyway.
+const MAX_KEY: usize = 64;
+
+pub(super) struct FormScanner {
+    mode: Mode,
+    key: Vec<u8>,
+    key_too_long: bool,
+    /// An escape cut by the end of a piece: '%' and maybe one hex digit.
+    escape: Vec<u8>,
+    decoder: Option<PayloadDecoder>,
+    capacity: usize,
+    envelope: Option<Vec<u8>>,
+    scratch: Vec<u8>,
+}
+
+impl FormScanner {
+    pub(super) fn new(capacity: usize) -> Self {
+        FormScanner {
+            mode: Mode::Key,
+            key: Vec::with_capacity(MAX_KEY),
+            key_too_long: false,
+            escape: Vec::with_capacity(3),
+            decoder: None,
+            capacity,
+            envelope: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(super) fn feed(&mut self, mut data: &[u8]) -> Result<(), WebError> {
+        while !data.is_empty() {
+            match self.mode {
+                Mode::Key => match memchr::memchr2(b'=', b'&', data) {
+                    Some(i) => {
+                        self.push_key(&data[..i]);
+                        let is_value = data[i] == b'=';
+                        data = &data[i + 1..];
+                        self.end_key(is_value)?;
+                    }
+                    None => {
+                        self.push_key(data);
+                        data = &[];
+                    }
+                },
+                Mode::Skip => match memchr::memchr(b'&', data) {
+                    Some(i) => {
+                        data = &data[i + 1..];
+                        self.mode = Mode::Key;
+                    }
+                    None => data = &[],
+                },
+                Mode::Payload => {
+                    let end = memchr::memchr(b'&', data);
+                    let (value, rest) = match end {
+                        Some(i) => (&data[..i], &data[i + 1..]),
+                        None => (data, &[][..]),
+                    };
+                    self.push_value(value)?;
+                    data = rest;
+                    if end.is_some() {
+                        self.end_payload()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The envelope decoded so far.
+    pub(super) fn decoded(&self) -> &[u8] {
+        match (&self.decoder, &self.envelope) {
+            (Some(decoder), _) => decoder.decoded(),
+            (None, Some(envelope)) => envelope,
+            (None, None) => &[],
+        }
+    }
+
+    pub(super) fn finish(mut self) -> Result<Vec<u8>, WebError> {
+        match self.mode {
+            Mode::Payload => self.end_payload()?,
+            // A trailing key without '=' (empty value) is not the payload, unless it is a
+            // bare `payload`, which is an empty payload.
+            Mode::Key if !self.key.is_empty() => self.end_key(false)?,
+            _ => {}
+        }
+        self.envelope.ok_or(WebError::NoPayload)
+    }
+
+    fn push_key(&mut self, part: &[u8]) {
+        if self.key.len() + part.len() > MAX_KEY * 3 {
+            self.key_too_long = true;
+        } else {
+            self.key.extend_from_slice(part);
+        }
+    }
+
+    /// A key is complete; `is_value`: an '=' follows (else '&' or the end: an empty value).
+    fn end_key(&mut self, is_value: bool) -> Result<(), WebError> {
+        let is_payload = !self.key_too_long && percent_decoded(&self.key) == b"payload";
+        self.key.clear();
+        self.key_too_long = false;
+        if !is_payload {
+            self.mode = if is_value { Mode::Skip } else { Mode::Key };
+            return Ok(());
+        }
+        if self.envelope.is_some() || self.decoder.is_some() {
+            return Err(WebError::NoPayload); // a second payload field
+        }
+        self.decoder = Some(PayloadDecoder::with_capacity(self.capacity));
+        self.mode = Mode::Payload;
+        if !is_value {
+            self.end_payload()?;
+        }
+        Ok(())
+    }
+
+    /// Percent-decodes a piece of the payload's value into the scratch buffer and feeds it to
+    /// the base64 decoder. '+' is a space (ignored by the decoder, like line breaks).
+    fn push_value(&mut self, mut value: &[u8]) -> Result<(), WebError> {
+        self.scratch.clear();
+        while !self.escape.is_empty() && !value.is_empty() {
+            self.escape.push(value[0]);
+            value = &value[1..];
+            if self.escape.len() == 3 {
+                let byte = hex_pair(self.escape[1], self.escape[2]).ok_or_else(damaged)?;
+                self.scratch.push(byte);
+                self.escape.clear();
+            }
+        }
+        let cut = unescape_into(value, &mut self.scratch)?;
+        // An escape cut off by the end of this piece: completed by the next one.
+        self.escape
+            .extend_from_slice(value.get(cut..).unwrap_or_default());
+        match self.decoder.as_mut() {
+            Some(decoder) => decoder.push(&self.scratch).map_err(open_error),
+            None => Ok(()),
+        }
+    }
+
+    fn end_payload(&mut self) -> Result<(), WebError> {
+        if !self.escape.is_empty() {
+            return Err(damaged());
+        }
+        if let Some(decoder) = self.decoder.take() {
+            self.envelope = Some(decoder.finish().map_err(open_error)?);
+        }
+        self.mode = Mode::Key;
+        Ok(())
+    }
+}
+
+/// Percent-decodes `value` into `out` ('+' is a space). Returns where an escape cut off by
+/// the end of `value` starts (or its length); an invalid escape is an error, since the text
+/// could not be base64 either.
+fn unescape_into(value: &[u8], out: &mut Vec<u8>) -> Result<usize, WebError> {
+    out.reserve(value.len());
+    let mut done = 0;
+    for i in memchr::memchr2_iter(b'%', b'+', value) {
+        if i < done {
+            continue; // never: hex digits are neither '%' nor '+'
+        }
+        out.extend_from_slice(&value[done..i]);
+        match value[i..] {
+            [b'%', hi, lo, ..] => {
+                out.push(hex_pair(hi, lo).ok_or_else(damaged)?);
+                done = i + 3;
+            }
+            [b'%', ..] => return Ok(i),
+            _ => {
+                out.push(b' ');
+                done = i + 1;
+            }
+        }
+    }
+    out.extend_from_slice(&value[done..]);
+    Ok(value.len())
+}
+
+fn damaged() -> WebError {
+    open_error(EnvelopeError::BadEncoding)
+}
+
+fn open_error(e: EnvelopeError) -> WebError {
+    WebError::Open(OpenError::from(e))
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
+    Some((hex_digit(hi)? << 4) | hex_digit(lo)?)
+}
+
+/// A (short) key, percent-decoded as application/x-www-form-urlencoded does; an invalid
+/// escape stays as it is.
+fn percent_decoded(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len());
+    let mut i = 0;
+    while let Some(&b) = key.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                if let (Some(&hi), Some(&lo)) = (key.get(i + 1), key.get(i + 2))
+                    && let Some(byte) = hex_pair(hi, lo)
+                {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(pieces: &[&[u8]]) -> Result<Vec<u8>, WebError> {
+        let mut s = FormScanner::new(0);
+        for p in pieces {
+            s.feed(p)?;
+        }
+        s.finish()
+    }
+
+    /// The body split at every position gives the same result as in one piece.
+    fn scan_all_splits(body: &str) -> Result<Vec<u8>, String> {
+        let whole = scan(&[body.as_bytes()]).map_err(|e| format!("{e:?}"));
+        for i in 0..=body.len() {
+            let (a, b) = body.as_bytes().split_at(i);
+            let split = scan(&[a, b]).map_err(|e| format!("{e:?}"));
+            assert_eq!(split, whole, "split at {i} of {body:?}");
+        }
+        let bytes: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
+        assert_eq!(
+            scan(&bytes).map_err(|e| format!("{e:?}")),
+            whole,
+            "byte by byte"
+        );
+        whole
+    }
+
+    #[test]
+    fn payload_anywhere_with_escapes_and_line_breaks() {
+        let envelope: Vec<u8> = (0u8..=255).collect();
+        let text = sealpost_crypto::encode_payload(&envelope).replace('\n', "\r\n");
+        let value: String = form_encode(&text);
+        for body in [
+            format!("payload={value}"),
+            format!("a=1&payload={value}&b=%26x"),
+            format!("x&pay%6Coad={value}&"),
+            format!("next=%2Fopen&payload={value}"),
+        ] {
+            assert_eq!(scan_all_splits(&body).expect("payload"), envelope, "{body}");
+        }
+    }
+
+    #[test]
+    fn missing_duplicate_and_damaged_payloads_are_refused() {
+        assert!(matches!(scan(&[b"a=1&b=2"]), Err(WebError::NoPayload)));
+        assert!(matches!(scan(&[b""]), Err(WebError::NoPayload)));
+        assert!(matches!(
+            scan(&[b"payloads=QUJD"]),
+            Err(WebError::NoPayload)
+        ));
+        assert!(matches!(
+            scan(&[b"payload=QUJD&payload=QUJD"]),
+            Err(WebError::NoPayload)
+        ));
+        for bad in [
+            "payload=QUJ%",
+            "payload=QUJ%4",
+            "payload=QU%ZZJD",
+            "payload=QUJD%3D",
+            "payload=QU*D",
+        ] {
+            assert!(
+                matches!(
+                    scan_all_splits(bad),
+                    Err(e) if e.contains("Damaged")
+                ),
+                "{bad}"
+            );
+        }
+        // An empty payload decodes to nothing; the header check refuses it later.
+        assert_eq!(scan_all_splits("payload=").expect("empty"), b"");
+        assert_eq!(scan_all_splits("payload").expect("empty"), b"");
+    }
+
+    #[test]
+    fn unescaping_agrees_with_a_plain_loop_at_every_alignment() {
+        let text = "ab+c%2Bd%2f%3D==xyz%41%42%43+++%25long run without escapes%20x";
+        for start in 0..text.len() {
+            let piece = &text.as_bytes()[start..];
+            let mut fast = Vec::new();
+            let cut = unescape_into(piece, &mut fast);
+            let mut slow = Vec::new();
+            let mut i = 0;
+            let mut slow_cut = piece.len();
+            while i < piece.len() {
+                match piece[i] {
+                    b'+' => slow.push(b' '),
+                    b'%' if i + 2 < piece.len() => {
+                        let h = std::str::from_utf8(&piece[i + 1..i + 3]).unwrap();
+                        slow.push(u8::from_str_radix(h, 16).unwrap());
+                        i += 2;
+                    }
+                    b'%' => {
+                        slow_cut = i;
+                        break;
+                    }
+                    b => slow.push(b),
+                }
+                i += 1;
+            }
+            assert_eq!(cut.ok(), Some(slow_cut), "from {start}");
+            assert_eq!(fast, slow, "from {start}");
+        }
+        assert!(unescape_into(b"abcdefgh%G1", &mut Vec::new()).is_err());
+    }
+
+    fn form_encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+}
