@@ -243,24 +243,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn send(&mut self, line: &str, t: Duration) -> Result<(), ClientError> {
-        let mut buf = Vec::with_capacity(line.len() + 2);
-        buf.extend_from_slice(line.as_bytes());
-        buf.extend_from_slice(b"\r\n");
-        let stream = self.io.get_mut();
-        timeout(t, async {
-            stream.write_all(&buf).await?;
-            stream.flush().await
-        })
-        .await
-        .map_err(|_| ClientError::Timeout("sending a command"))??;
-        Ok(())
+        self.send_all(&[line], t).await
     }
 
     /// Writes several commands with one write (RFC 2920 pipelining); replies are read later.
-    async fn send_all(&mut self, lines: &[String], t: Duration) -> Result<(), ClientError> {
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
+    async fn send_all<L: AsRef<str>>(
+        &mut self,
+        lines: &[L],
+        t: Duration,
+    ) -> Result<(), ClientError> {
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.as_ref().len() + 2).sum());
         for line in lines {
-            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(line.as_ref().as_bytes());
             buf.extend_from_slice(b"\r\n");
         }
         let stream = self.io.get_mut();
