@@ -17,10 +17,11 @@
 #
 # Knobs (environment): BENCH_RUNS, BENCH_MAILS (2000), BENCH_MAILS_R10 (200 mails × 10
 # recipients = 2000 carriers), BENCH_RCPTS ("1 10": recipients per mail to run),
-# BENCH_SEALPOST_ONLY=1 (skip the Postfix and latency parts, for profiling), BENCH_LAT_COUNT (300), BENCH_SKIP_BUILD=1 (use the existing
-# target/release/sealpost), BENCH_PERF=1 (perf record of the first
-# Sealpost run), SEALPOST_BENCH_POSTGRES_URL (an empty scratch database: runs leave
-# accounts behind), BENCH_OUT (directory for the report, default /tmp).
+# BENCH_SEALPOST_ONLY=1 (skip the Postfix and latency parts, for profiling),
+# BENCH_LAT_COUNT (300), BENCH_SKIP_BUILD=1 (use the existing target/release/sealpost),
+# BENCH_PERF=1 (perf record of the first Sealpost run), SEALPOST_BENCH_POSTGRES_URL (an
+# empty scratch database: runs leave accounts behind), BENCH_OUT (directory for the report,
+# default /tmp).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
