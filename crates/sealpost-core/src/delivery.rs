@@ -68,12 +68,20 @@ pub struct DeliveryWorker {
     wake: Arc<Notify>,
 }
 
-/// What one delivery attempt did, for tests and logs.
+/// Recipients delivered, deferred and bounced, per attempt (logs) and per round (metrics).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AttemptSummary {
     pub delivered: usize,
     pub deferred: usize,
     pub bounced: usize,
+}
+
+impl AttemptSummary {
+    fn add(&mut self, other: &AttemptSummary) {
+        self.delivered += other.delivered;
+        self.deferred += other.deferred;
+        self.bounced += other.bounced;
+    }
 }
 
 impl DeliveryWorker {
@@ -145,7 +153,7 @@ impl DeliveryWorker {
                 }
                 let worker = self.clone();
                 tasks.spawn(async move {
-                    if let Err(e) = worker.session(chunk, true).await {
+                    if let Err(e) = worker.session(chunk).await {
                         tracing::warn!(error = %e, "delivery bookkeeping failed");
                     }
                 });
@@ -153,30 +161,15 @@ impl DeliveryWorker {
         }
     }
 
-    /// One attempt for one leased item.
-    pub async fn attempt(&self, item: QueueItem) -> Result<AttemptSummary, CoreError> {
-        self.attempt_batch(vec![item]).await
-    }
-
-    /// One attempt for several leased items, over one session to an SMTP next hop.
-    pub async fn attempt_batch(&self, items: Vec<QueueItem>) -> Result<AttemptSummary, CoreError> {
-        self.session(items, false).await
-    }
-
-    /// Delivers `items` over one session to the next hop; with `refill`, the session then
-    /// leases more due items (a few at a time) and carries on until the queue has nothing due,
+    /// Delivers `items` over one session to the next hop, then leases more due items (a few
+    /// at a time) and carries on until the queue has nothing due,
     /// so that under load a handful of long sessions do the work instead of one connection,
     /// greeting and EHLO per few mails. Each item's outcome is committed as soon as its
     /// transaction ends (grouped with whatever else the committer has waiting) while the next
     /// one is sent, so a crash redelivers at most two messages per session.
-    async fn session(
-        &self,
-        mut items: Vec<QueueItem>,
-        refill: bool,
-    ) -> Result<AttemptSummary, CoreError> {
+    async fn session(&self, mut items: Vec<QueueItem>) -> Result<(), CoreError> {
         let next_hop = self.next_hop();
         let mut sender = Sender::new(&next_hop, &self.config.client);
-        let mut total = AttemptSummary::default();
         let mut sent = 0;
         let mut pending: Option<Pending> = None;
         let outcome = 'session: loop {
@@ -210,17 +203,12 @@ impl DeliveryWorker {
                     bounced = summary.bounced,
                     "delivery attempt"
                 );
-                round.delivered += summary.delivered;
-                round.deferred += summary.deferred;
-                round.bounced += summary.bounced;
+                round.add(&summary);
             }
             crate::metrics::live::delivery(round.delivered, round.deferred, round.bounced);
             crate::metrics::record(&self.store, crate::metrics::BOUNCED, round.bounced as i64);
-            total.delivered += round.delivered;
-            total.deferred += round.deferred;
-            total.bounced += round.bounced;
             sent += items.len();
-            if !refill || sent >= MAX_ITEMS_PER_SESSION {
+            if sent >= MAX_ITEMS_PER_SESSION {
                 break Ok(());
             }
             let now = unix_now();
@@ -244,7 +232,7 @@ impl DeliveryWorker {
             None => Ok(()),
         };
         sender.finish().await;
-        outcome.and(last).map(|()| total)
+        outcome.and(last)
     }
 
     /// An admin's next-hop setting overrides the configured relay without a restart.

@@ -202,14 +202,7 @@ impl Store {
 
     /// Removes a delivered (or bounced) item, only while we still hold its lease.
     pub async fn complete(&self, tx: &mut StoreTx, id: &str, owner: &str) -> Result<bool> {
-        let n =
-            sqlx::query(&self.sql("DELETE FROM outbound_queue WHERE id = ? AND lease_owner = ?"))
-                .bind(id)
-                .bind(owner)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-        Ok(n == 1)
+        Ok(self.complete_many(tx, &[id.to_string()], owner).await? == 1)
     }
 
     /// Removes several delivered items held by `owner` in one statement; returns how many went.

@@ -82,7 +82,7 @@ async fn open_status(
 ) -> (u16, String) {
     let r = node.post_open(client, &carrier_payload(carrier)).await;
     assert_eq!(r.status(), 303);
-    let r = client.get(node.url(&location(&r))).send().await.unwrap();
+    let r = get(node, client, &location(&r)).await;
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
 }
@@ -116,11 +116,7 @@ async fn action(
 async fn admin_login_csrf_and_session_separation() {
     let node = TestNode::start().await;
     let anonymous = node.client();
-    let r = anonymous
-        .get(node.url("/admin/users"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&node, &anonymous, "/admin/users").await;
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with("/admin/login?next=/admin/users"));
 
@@ -134,14 +130,7 @@ async fn admin_login_csrf_and_session_separation() {
     drop(otp);
 
     let (client, csrf) = admin_session(&node, "alice").await;
-    let page = client
-        .get(node.url("/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&node, &client, "/admin").await;
     assert!(page.contains("<svg"), "charts drawn on the server");
     assert!(!page.contains("<script"), "no scripts");
 
@@ -179,7 +168,7 @@ async fn admin_login_csrf_and_session_separation() {
     let (carrier, password) = send_flagged(&node, "second@example.com", "Hi [secure]").await;
     let _ = carrier;
     let portal = portal_session(&node, "second@example.com", &password.unwrap()).await;
-    let r = portal.get(node.url("/admin")).send().await.unwrap();
+    let r = get(&node, &portal, "/admin").await;
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with("/admin/login"));
 
@@ -191,7 +180,7 @@ async fn admin_login_csrf_and_session_separation() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let r = client.get(node.url("/admin")).send().await.unwrap();
+    let r = get(&node, &client, "/admin").await;
     assert!(location(&r).starts_with("/admin/login"));
 
     let audit = node.node.store.recent_audit(100).await.unwrap();
@@ -231,16 +220,9 @@ async fn totp_when_required() {
     assert!(node.node.settings.get().admin_totp_required);
 
     // Without an enrolled factor every page leads to the enrolment.
-    let r = client.get(node.url("/admin/users")).send().await.unwrap();
+    let r = get(&node, &client, "/admin/users").await;
     assert_eq!(location(&r), "/admin/totp");
-    let page = client
-        .get(node.url("/admin/totp"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&node, &client, "/admin/totp").await;
     let secret = extract_attr(&page, "name=\"secret\" value=\"").unwrap();
     let totp = |s: &str| {
         let bytes = totp_rs::Secret::Encoded(s.to_string()).to_bytes().unwrap();
@@ -272,7 +254,7 @@ async fn totp_when_required() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303, "enrolled");
-    let r = client.get(node.url("/admin/users")).send().await.unwrap();
+    let r = get(&node, &client, "/admin/users").await;
     assert_eq!(r.status(), 200);
 
     // A new sign-in needs the code.
@@ -288,7 +270,7 @@ async fn totp_when_required() {
     )
     .await;
     assert_eq!(r.status(), 303);
-    let r = fresh.get(node.url("/admin/users")).send().await.unwrap();
+    let r = get(&node, &fresh, "/admin/users").await;
     assert_eq!(r.status(), 200);
     node.stop().await;
 }
@@ -321,27 +303,18 @@ async fn user_search_and_paging() {
         tx.commit().await.unwrap();
     }
     let (client, _) = admin_session(&node, "root").await;
-    let page = client
-        .get(node.url("/admin/users?q=PAGER0"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&node, &client, "/admin/users?q=PAGER0").await;
     assert!(page.contains("100 accounts"), "pager000..099 match");
     assert!(page.contains("page 1 of 2"));
     assert!(page.contains("pager000@example.net"));
     assert!(!page.contains("pager050@example.net"), "50 per page");
     let next = extract_attr(&page, "class=\"button secondary\" href=\"").unwrap();
-    let page2 = client
-        .get(node.url(&next.replace("&amp;", "&").replace("&#38;", "&")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page2 = page_text(
+        &node,
+        &client,
+        &next.replace("&amp;", "&").replace("&#38;", "&"),
+    )
+    .await;
     assert!(page2.contains("page 2 of 2"));
     assert!(page2.contains("pager099@example.net"));
     assert!(!page2.contains("pager100@example.net"));
@@ -380,14 +353,7 @@ async fn reset_deactivate_rotate_and_delete() {
     assert_eq!(r.status(), 303);
     let versions = node.node.store.key_versions(&id).await.unwrap();
     assert_eq!(versions.len(), 2);
-    let page = client
-        .get(node.url(&format!("/admin/users/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&node, &client, &format!("/admin/users/{id}")).await;
     assert!(page.contains("version 2"));
     let (carrier2, none) = send_flagged(&node, address, "Second [secure]").await;
     assert!(none.is_none(), "no new account");
@@ -421,14 +387,7 @@ async fn reset_deactivate_rotate_and_delete() {
     assert_eq!(r.status(), 303, "reactivated");
 
     // Delete: the confirmation says what happens; afterwards old envelopes are key-deleted.
-    let page = client
-        .get(node.url(&format!("/admin/users/{id}/delete")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&node, &client, &format!("/admin/users/{id}/delete")).await;
     assert!(page.contains("becomes unreadable"));
     let r = client
         .post(node.url(&format!("/admin/users/{id}/delete")))
@@ -648,7 +607,7 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let r = client.get(node.url("/admin")).send().await.unwrap();
+    let r = get(&node, &client, "/admin").await;
     assert_eq!(r.status(), 404, "also with a session");
     node.stop().await;
 }

@@ -130,7 +130,7 @@ async fn flagged_mail_is_encrypted_per_recipient_and_opens_in_the_portal() {
         assert_eq!(r.status(), 303);
         let open_path = location(&r);
         assert!(open_path.starts_with("/open/"), "{open_path}");
-        let r = client.get(node.url(&open_path)).send().await.unwrap();
+        let r = get(&node, &client, &open_path).await;
         assert_eq!(r.status(), 303);
         assert!(location(&r).starts_with("/login?next=/open/"));
 
@@ -151,7 +151,7 @@ async fn flagged_mail_is_encrypted_per_recipient_and_opens_in_the_portal() {
         );
 
         complete_first_login(&node, &client, &password).await;
-        let r = client.get(node.url(&open_path)).send().await.unwrap();
+        let r = get(&node, &client, &open_path).await;
         assert_eq!(r.status(), 200);
         let csp = r
             .headers()
@@ -169,11 +169,7 @@ async fn flagged_mail_is_encrypted_per_recipient_and_opens_in_the_portal() {
         assert!(page.contains("statement.bin"));
         let part_link =
             extract_between(&page, &format!("{open_path}/part/"), "\"").expect("attachment link");
-        let r = client
-            .get(node.url(&format!("{open_path}/part/{part_link}")))
-            .send()
-            .await
-            .unwrap();
+        let r = get(&node, &client, &format!("{open_path}/part/{part_link}")).await;
         assert_eq!(r.status(), 200);
         assert!(
             r.headers()
@@ -189,11 +185,7 @@ async fn flagged_mail_is_encrypted_per_recipient_and_opens_in_the_portal() {
             "attachment byte-identical"
         );
 
-        let r = client
-            .get(node.url(&format!("{open_path}/message.eml")))
-            .send()
-            .await
-            .unwrap();
+        let r = get(&node, &client, &format!("{open_path}/message.eml")).await;
         assert_eq!(r.status(), 200);
         let eml = r.bytes().await.unwrap();
         assert!(
@@ -360,7 +352,7 @@ async fn envelopes_open_only_for_their_account_and_tampering_is_detected() {
     complete_first_login(&node, &bob, &password_for("bob@example.com")).await;
     let r = node.post_open(&bob, &alice_payload).await;
     let path = location(&r);
-    let r = bob.get(node.url(&path)).send().await.unwrap();
+    let r = get(&node, &bob, &path).await;
     assert_eq!(r.status(), 403);
     let page = r.text().await.unwrap();
     assert!(!page.contains("Secret for Alice"));
@@ -376,7 +368,7 @@ async fn envelopes_open_only_for_their_account_and_tampering_is_detected() {
     let tampered: String = chars.into_iter().collect();
     let r = node.post_open(&bob, &tampered).await;
     let path = location(&r);
-    let r = bob.get(node.url(&path)).send().await.unwrap();
+    let r = get(&node, &bob, &path).await;
     assert_eq!(r.status(), 400);
     let page = r.text().await.unwrap();
     assert!(page.contains("damaged"), "clear damaged page");
@@ -388,7 +380,7 @@ async fn envelopes_open_only_for_their_account_and_tampering_is_detected() {
 
     // The untouched envelope opens.
     let r = node.post_open(&bob, &bob_payload).await;
-    let r = bob.get(node.url(&location(&r))).send().await.unwrap();
+    let r = get(&node, &bob, &location(&r)).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Secret for Bob"));
     node.stop().await;

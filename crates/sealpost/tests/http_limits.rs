@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestNode;
+use common::{TestNode, get};
 use sealpost::config::TlsSetting;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -53,10 +53,10 @@ async fn admin_ui_can_live_on_its_own_listener() {
     let admin_addr = node.node.admin_addr.expect("admin listener");
     let client = node.client();
     // The public listener no longer knows the admin UI …
-    let r = client.get(node.url("/admin/login")).send().await.unwrap();
+    let r = get(&node, &client, "/admin/login").await;
     assert_eq!(r.status(), 404);
     // … but still serves the portal,
-    let r = client.get(node.url("/login")).send().await.unwrap();
+    let r = get(&node, &client, "/login").await;
     assert_eq!(r.status(), 200);
     // and the admin listener serves the admin UI and not the portal.
     let admin = format!("https://{admin_addr}");
@@ -91,7 +91,7 @@ async fn password_guessing_from_one_address_is_rate_limited() {
         "later attempts are refused: {statuses:?}"
     );
     // Other pages still answer.
-    let r = client.get(node.url("/login")).send().await.unwrap();
+    let r = get(&node, &client, "/login").await;
     assert_eq!(r.status(), 200);
     node.stop().await;
 }

@@ -86,7 +86,7 @@ async fn open_envelope(node: &TestNode, password: &str, payload: &str) -> (u16, 
     complete_first_login(node, &client, password).await;
     let r = node.post_open(&client, payload).await;
     assert_eq!(r.status(), 303);
-    let r = client.get(node.url(&location(&r))).send().await.unwrap();
+    let r = get(node, &client, &location(&r)).await;
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
 }

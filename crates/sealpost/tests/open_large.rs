@@ -110,25 +110,17 @@ async fn a_large_message_opens_and_its_parts_read_back_from_the_database() {
     assert_eq!(resp.status(), 303);
     let open = location(&resp);
     assert!(open.starts_with("/open/"), "{open}");
-    let page = client.get(node.url(&open)).send().await.unwrap();
+    let page = get(&node, &client, &open).await;
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(page.contains("statement.pdf"), "{page}");
     assert!(page.contains("3.0 MB"), "decoded size listed: {page}");
 
     // Later views read the chunked envelope from the database.
-    let part = client
-        .get(node.url(&format!("{open}/part/0")))
-        .send()
-        .await
-        .unwrap();
+    let part = get(&node, &client, &format!("{open}/part/0")).await;
     assert_eq!(part.status(), 200);
     assert_eq!(part.bytes().await.unwrap().as_ref(), &attachment[..]);
-    let eml = client
-        .get(node.url(&format!("{open}/message.eml")))
-        .send()
-        .await
-        .unwrap();
+    let eml = get(&node, &client, &format!("{open}/message.eml")).await;
     assert_eq!(eml.status(), 200);
     let eml = eml.bytes().await.unwrap();
     let parsed = mail_parser::MessageParser::default()
@@ -136,10 +128,7 @@ async fn a_large_message_opens_and_its_parts_read_back_from_the_database() {
         .unwrap();
     assert_eq!(parsed.attachment(0).unwrap().contents(), &attachment[..]);
     // The page again (a reload): from the database too.
-    assert_eq!(
-        client.get(node.url(&open)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get(&node, &client, &open).await.status(), 200);
     node.stop().await;
 }
 

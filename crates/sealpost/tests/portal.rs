@@ -74,10 +74,6 @@ async fn login_to(
         .expect("login")
 }
 
-async fn get(node: &TestNode, client: &reqwest::Client, path: &str) -> reqwest::Response {
-    client.get(node.url(path)).send().await.expect("get")
-}
-
 /// Logs in with the generated password and completes the first-login page.
 async fn first_login(node: &TestNode, r: &Recipient, answer: &str) -> reqwest::Client {
     let client = node.client();

@@ -100,7 +100,7 @@ async fn open_message(
 ) -> (String, String) {
     let open = location(&node.post_open(client, payload).await);
     assert!(open.starts_with("/open/"), "{open}");
-    let resp = client.get(node.url(&open)).send().await.unwrap();
+    let resp = get(node, client, &open).await;
     assert_eq!(resp.status(), 200);
     (open, resp.text().await.unwrap())
 }
@@ -390,7 +390,7 @@ async fn login_answers_alike_and_in_similar_time_for_known_and_unknown_addresses
     );
     // Both paths really hash: a login takes measurably longer than a static page.
     let started = Instant::now();
-    client.get(node.url("/login")).send().await.unwrap();
+    get(&node, &client, "/login").await;
     let page_time = started.elapsed();
     assert!(
         fast > page_time,
@@ -712,24 +712,8 @@ async fn every_state_changing_route_refuses_missing_wrong_and_cross_site_csrf() 
     assert!(failures.is_empty(), "not refused: {failures:#?}");
     assert_eq!(before, after, "a refused request changed state");
     // Both sessions survived the forged logouts.
-    assert_eq!(
-        portal
-            .get(node.url("/profile"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        admin
-            .get(node.url("/admin/users"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get(&node, &portal, "/profile").await.status(), 200);
+    assert_eq!(get(&node, &admin, "/admin/users").await.status(), 200);
 
     // Pre-session forms (login, forgotten password) carry no token; a cross-site post of
     // them is refused by the Sec-Fetch-Site / Origin check.
@@ -861,11 +845,7 @@ async fn script_in_subject_sender_filename_and_html_is_never_rendered_active() {
     }
 
     // The body frame: sanitised, no remote image, and its own CSP forbids script.
-    let resp = client
-        .get(node.url(&format!("{open}/html")))
-        .send()
-        .await
-        .unwrap();
+    let resp = get(&node, &client, &format!("{open}/html")).await;
     assert_eq!(resp.status(), 200);
     let csp = resp
         .headers()
@@ -901,11 +881,7 @@ async fn script_in_subject_sender_filename_and_html_is_never_rendered_active() {
 
     // Attachments are downloads, never rendered inline as HTML on our origin.
     for i in 0..3 {
-        let resp = client
-            .get(node.url(&format!("{open}/part/{i}")))
-            .send()
-            .await
-            .unwrap();
+        let resp = get(&node, &client, &format!("{open}/part/{i}")).await;
         if resp.status() != 200 {
             continue;
         }
@@ -969,14 +945,7 @@ async fn admin_pages_escape_hostile_addresses_and_search_terms() {
             .collect();
         assert_eq!(hostile.len(), accepted, "one account per accepted address");
         for account in hostile {
-            let page = admin
-                .get(node.url(&format!("/admin/users/{}", account.id)))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let page = page_text(&node, &admin, &format!("/admin/users/{}", account.id)).await;
             assert!(page.contains("alert"), "address shown");
             assert_inert(&page, "admin user page", &[]);
             assert!(!page.contains("<svg/onload"));
@@ -985,23 +954,9 @@ async fn admin_pages_escape_hostile_addresses_and_search_terms() {
                 "attribute break-out unescaped"
             );
         }
-        let page = admin
-            .get(node.url("/admin/users"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = page_text(&node, &admin, "/admin/users").await;
         assert_inert(&page, "admin user list", &[]);
-        let page = admin
-            .get(node.url("/admin/audit"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = page_text(&node, &admin, "/admin/audit").await;
         assert_inert(&page, "admin audit page", &[]);
     }
     // A reflected search term is escaped.
@@ -1154,13 +1109,7 @@ async fn reply_cannot_be_steered_to_other_addresses_or_other_accounts_messages()
         .status()
         .as_u16();
     assert!(status >= 400, "bob on alice's message → {status}");
-    let status = bob
-        .get(node.url(&open_a))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
+    let status = get(&node, &bob, &open_a).await.status().as_u16();
     assert!(
         status >= 400 || status == 303,
         "bob reads alice's message → {status}"

@@ -230,6 +230,20 @@ pub async fn complete_first_login(node: &TestNode, client: &reqwest::Client, pas
 }
 
 /// The value of the first hidden `csrf` field of a page.
+/// GETs `path` on `node` with `client` (its cookies, its redirect policy).
+pub async fn get(node: &TestNode, client: &reqwest::Client, path: &str) -> reqwest::Response {
+    client.get(node.url(path)).send().await.expect("get")
+}
+
+/// GETs `path` and returns the body as text, whatever the status.
+pub async fn page_text(node: &TestNode, client: &reqwest::Client, path: &str) -> String {
+    get(node, client, path)
+        .await
+        .text()
+        .await
+        .expect("page text")
+}
+
 pub fn csrf_of(page: &str) -> String {
     extract_attr(page, "name=\"csrf\" value=\"").expect("csrf field")
 }
@@ -257,14 +271,7 @@ pub async fn admin_session(node: &TestNode, name: &str) -> (reqwest::Client, Str
     let r = client.get(node.url("/admin")).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/admin/password");
-    let page = client
-        .get(node.url("/admin/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(node, &client, "/admin/password").await;
     let csrf = csrf_of(&page);
     let new_password = format!("{name}-chosen-password-1");
     let r = client
