@@ -208,7 +208,10 @@ impl DeliveryWorker {
             crate::metrics::live::delivery(round.delivered, round.deferred, round.bounced);
             crate::metrics::record(&self.store, crate::metrics::BOUNCED, round.bounced as i64);
             sent += items.len();
-            if sent >= MAX_ITEMS_PER_SESSION {
+            // After a permanent refusal the bounce just queued must not go straight back over
+            // this session to the hop that refused: it waits for a fresh session (the worker's
+            // loop), as it did before sessions refilled.
+            if sent >= MAX_ITEMS_PER_SESSION || round.bounced > 0 {
                 break Ok(());
             }
             let now = unix_now();
