@@ -7,6 +7,14 @@
 
 mod common;
 
+// Regression tests of the security review (issue 12), one module per area.
+mod lockout;
+mod mail_policy;
+mod portal_guards;
+mod recovery;
+mod smtp_hardening;
+mod uploads;
+
 use std::time::{Duration, Instant};
 
 use common::*;
