@@ -8,11 +8,17 @@
 mod common;
 
 // Regression tests of the security review (issue 12), one module per area.
+#[path = "security/lockout.rs"]
 mod lockout;
+#[path = "security/mail_policy.rs"]
 mod mail_policy;
+#[path = "security/portal_guards.rs"]
 mod portal_guards;
+#[path = "security/recovery.rs"]
 mod recovery;
+#[path = "security/smtp_hardening.rs"]
 mod smtp_hardening;
+#[path = "security/uploads.rs"]
 mod uploads;
 
 use std::time::{Duration, Instant};
