@@ -13,6 +13,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::pipeline::hash_off_executor;
+use crate::settings::{ResetDelivery, SettingError};
 use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_address, unix_now};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,8 @@ pub enum AdminError {
     NoSuchAccount,
     #[error("the password is too short (at least {0} characters)")]
     WeakPassword(usize),
-    #[error("invalid value for {0}")]
-    InvalidSetting(String),
+    #[error(transparent)]
+    InvalidSetting(#[from] SettingError),
     #[error("no address to send the new password to")]
     NoResetAddress,
     #[error(transparent)]
@@ -311,7 +312,7 @@ pub async fn reset_user_password(
     account: &Account,
     actor: &Actor,
 ) -> Result<String, AdminError> {
-    let to = if settings.reset_mail_to == "sender" {
+    let to = if settings.reset_mail_to == ResetDelivery::Sender {
         match store.last_sender(&account.id).await? {
             Some(s) => s,
             None => account
@@ -477,19 +478,24 @@ pub async fn rotate_key(
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-/// Stores changed settings, audits their names (never their values: some are secrets), and
-/// reloads this node at once; the other nodes follow within seconds through `watch`.
+/// Validates changed settings (`KEY` or `KEY@DOMAIN` with their text; all or nothing), stores
+/// them, audits their names (never their values: some are secrets), and reloads this node at
+/// once; the other nodes follow within seconds through `watch`.
 pub async fn update_settings(
     store: &Store,
     handle: &SettingsHandle,
     changes: &[(&str, String)],
     actor: &Actor,
 ) -> Result<Vec<String>, AdminError> {
+    let checked = changes
+        .iter()
+        .map(|(name, value)| crate::settings::check(name, value))
+        .collect::<Result<Vec<_>, _>>()?;
     let current: std::collections::HashMap<String, String> =
         store.all_settings().await?.into_iter().collect();
-    let changed: Vec<&(&str, String)> = changes
+    let changed: Vec<&(String, String)> = checked
         .iter()
-        .filter(|(name, value)| current.get(*name) != Some(value))
+        .filter(|(name, value)| current.get(name) != Some(value))
         .collect();
     if changed.is_empty() {
         return Ok(Vec::new());
@@ -513,9 +519,16 @@ pub async fn update_settings(
     Ok(names)
 }
 
-/// Checks the syntax of a next hop (`smtp://host:port` or `maildir:PATH`).
-pub fn check_next_hop(hop: &str) -> Result<(), String> {
-    hop.parse::<NextHop>().map(drop).map_err(|e| e.to_string())
+/// Makes a new /metrics bearer token and stores only its hash; the token is returned to be
+/// shown once, and the previous one stops working.
+pub async fn new_metrics_token(
+    store: &Store,
+    handle: &SettingsHandle,
+    actor: &Actor,
+) -> Result<Zeroizing<String>, AdminError> {
+    let (token, hash) = sealpost_crypto::new_token();
+    update_settings(store, handle, &[("metrics.token_sha256", hash)], actor).await?;
+    Ok(Zeroizing::new(token))
 }
 
 /// Tries the next hop: an SMTP relay must answer with a 220 greeting within 10 s; a maildir

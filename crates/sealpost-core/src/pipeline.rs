@@ -21,6 +21,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::committer::{Committer, WriteSet};
+use crate::settings::CredentialsTo;
 use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_address, unix_now};
 
 /// What happened to one accepted message, for the SMTP reply and tests.
@@ -394,10 +395,9 @@ impl Gateway {
             Some(now + settings.account_validity_days * 86_400),
             wrapped,
         );
-        let to = if settings.credentials_to == "sender" {
-            sender.clone()
-        } else {
-            settings.credentials_to.clone()
+        let to = match &settings.credentials_to {
+            CredentialsTo::Sender => sender.clone(),
+            CredentialsTo::Address(address) => address.clone(),
         };
         if to.is_empty() {
             // A null sender (a bounce) cannot receive credentials; an admin reset helps.

@@ -1,0 +1,122 @@
+//! Validation beyond the type of a setting, named in its declaration. Each check takes the
+//! parsed value and returns it normalised, or a short reason for the admin.
+
+use sealpost_smtp::next_hop::NextHop;
+
+pub type Checked<T> = Result<T, String>;
+
+/// A list that must keep at least one entry.
+pub fn at_least_one(items: Vec<String>) -> Checked<Vec<String>> {
+    if items.is_empty() {
+        Err("at least one entry is needed".to_string())
+    } else {
+        Ok(items)
+    }
+}
+
+/// A mail header name.
+pub fn header_name(name: String) -> Checked<String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic() && c != ':') {
+        Err("a header name without spaces or colons".to_string())
+    } else {
+        Ok(name)
+    }
+}
+
+/// A domain name, lower-cased: letters, digits and hyphens between dots.
+pub fn domain(name: &str) -> Checked<String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let labels_ok = name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if name.is_empty() || name.len() > 253 || !labels_ok {
+        Err(format!("{name:?} is not a domain name"))
+    } else {
+        Ok(name)
+    }
+}
+
+/// A list of domain names, lower-cased.
+pub fn domains(items: Vec<String>) -> Checked<Vec<String>> {
+    items.iter().map(|d| domain(d)).collect()
+}
+
+/// An absolute http(s) URL, kept without a trailing slash.
+pub fn web_url(url: String) -> Checked<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !url.contains(char::is_whitespace) => {
+            Ok(url.trim_end_matches('/').to_string())
+        }
+        _ => Err("enter a URL starting with https://".to_string()),
+    }
+}
+
+/// An e-mail address (the form `local@domain`).
+pub fn address(address: String) -> Checked<String> {
+    match address.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !address.contains(char::is_whitespace) =>
+        {
+            Ok(address)
+        }
+        _ => Err("enter an e-mail address".to_string()),
+    }
+}
+
+/// A colour `#RRGGBB` (it goes into style sheets, so nothing else passes).
+pub fn colour(colour: String) -> Checked<String> {
+    let ok = colour.len() == 7
+        && colour.starts_with('#')
+        && colour[1..].chars().all(|c| c.is_ascii_hexdigit());
+    if ok {
+        Ok(colour)
+    } else {
+        Err("use the form #RRGGBB".to_string())
+    }
+}
+
+/// A language the catalogues have.
+pub fn language(code: String) -> Checked<String> {
+    match sealpost_i18n::resolve(&code) {
+        Some(lang) => Ok(lang.to_string()),
+        None => Err(format!(
+            "one of {}",
+            sealpost_i18n::available().join(", ")
+        )),
+    }
+}
+
+/// Empty (the node's configured relay) or `smtp://host:port` / `maildir:PATH`.
+pub fn next_hop(hop: String) -> Checked<String> {
+    if hop.is_empty() {
+        return Ok(hop);
+    }
+    hop.parse::<NextHop>()
+        .map(|_| hop)
+        .map_err(|e| e.to_string())
+}
+
+/// Empty (none) or a hex SHA-256, stored lower-case.
+pub fn sha256_hex(hash: String) -> Checked<String> {
+    if hash.is_empty() || (hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit())) {
+        Ok(hash.to_ascii_lowercase())
+    } else {
+        Err("a SHA-256 in hex (64 characters), or empty".to_string())
+    }
+}
+
+/// A duration or count that must be at least one (zero would disable what it limits).
+pub fn positive(n: i64) -> Checked<i64> {
+    if n >= 1 {
+        Ok(n)
+    } else {
+        Err("enter 1 or more".to_string())
+    }
+}

@@ -1,0 +1,134 @@
+//! The settings that pick one of a few behaviours, as types instead of magic strings. Their
+//! text forms (`FromStr` / `Display`) are what the database, the CLI and the form carry.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Who receives the credentials mail of a new recipient account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsTo {
+    /// The sender of the mail that created the account (text `sender`).
+    Sender,
+    /// One fixed address for all credentials mails.
+    Address(String),
+}
+
+impl FromStr for CredentialsTo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "sender" {
+            return Ok(CredentialsTo::Sender);
+        }
+        match s.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty()
+                    && !domain.is_empty()
+                    && !s.contains(|c: char| c.is_whitespace() || c.is_control()) =>
+            {
+                Ok(CredentialsTo::Address(s.to_string()))
+            }
+            _ => Err("\"sender\" or an e-mail address".to_string()),
+        }
+    }
+}
+
+impl fmt::Display for CredentialsTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialsTo::Sender => f.write_str("sender"),
+            CredentialsTo::Address(a) => f.write_str(a),
+        }
+    }
+}
+
+/// Declares an enum of fixed text values with `FromStr`, `Display` and the form's choices.
+macro_rules! choice {
+    (
+        $(#[$doc:meta])*
+        $name:ident { $( $(#[$vdoc:meta])* $variant:ident = $text:literal : $label:literal ),+ $(,)? }
+        $(aliases { $($alias:literal => $target:ident),+ })?
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $( $(#[$vdoc])* $variant ),+ }
+
+        impl $name {
+            /// (stored text, label) for the admin form.
+            pub const CHOICES: &'static [(&'static str, &'static str)] = &[$(($text, $label)),+];
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.trim() {
+                    $($text => Ok($name::$variant),)+
+                    $($($alias => Ok($name::$target),)+)?
+                    _ => Err(format!(
+                        "one of {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $($name::$variant => $text),+ })
+            }
+        }
+    };
+}
+
+choice! {
+    /// How a recipient's password reset reaches them.
+    ResetDelivery {
+        /// A reset link to the recipient's own address.
+        Link = "link": "the recipient (a reset link)",
+        /// The new password to the last sender, who passes it on.
+        Sender = "sender": "the last sender",
+    }
+    // Installations before the typed setting stored the recipient as `recipient`.
+    aliases { "recipient" => Link }
+}
+
+choice! {
+    /// What a recipient must show to reset a forgotten password.
+    RecoveryPolicy {
+        /// The secret answer and a code mailed to the recipient.
+        AnswerAndCode = "answer+code": "secret answer and a mailed code",
+        /// The secret answer alone.
+        AnswerOnly = "answer-only": "secret answer only",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_round_trip() {
+        for c in [
+            CredentialsTo::Sender,
+            CredentialsTo::Address("ops@bank.example".into()),
+        ] {
+            assert_eq!(c.to_string().parse::<CredentialsTo>(), Ok(c));
+        }
+        for (text, _) in ResetDelivery::CHOICES {
+            assert_eq!(text.parse::<ResetDelivery>().unwrap().to_string(), *text);
+        }
+        for (text, _) in RecoveryPolicy::CHOICES {
+            assert_eq!(text.parse::<RecoveryPolicy>().unwrap().to_string(), *text);
+        }
+    }
+
+    #[test]
+    fn old_and_bad_texts() {
+        assert_eq!("recipient".parse(), Ok(ResetDelivery::Link));
+        assert!("everyone".parse::<ResetDelivery>().is_err());
+        assert!("answer".parse::<RecoveryPolicy>().is_err());
+        assert!("nobody".parse::<CredentialsTo>().is_err());
+        assert!("a b@c.example".parse::<CredentialsTo>().is_err());
+        assert!("@c.example".parse::<CredentialsTo>().is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Every run-time setting, declared once: field, type, default, stored key, form group, label,
+//! help, and optionally a widget, a check, per-domain overrides and whether it is a secret.
+//! The `Settings` struct, its defaults, persistence, validation and the admin form all come
+//! from this table. Adding a setting is adding an entry here.
+//!
+//! All settings take effect on the running nodes within seconds (nodes reload on change);
+//! the SMTP limits apply from the next connection.
+
+use ipnet::IpNet;
+
+use super::checks;
+use super::choices::{CredentialsTo, RecoveryPolicy, ResetDelivery};
+use super::declare::registry;
+use super::value::Widget;
+
+const LANGUAGES: &[(&str, &str)] = &[("en", "English"), ("de", "Deutsch")];
+
+registry! {
+    Mail {
+        /// Subject keywords that ask for encryption (removed from the subject).
+        trigger_keywords: Vec<String> = vec!["[secure]".to_string()] => "policy.trigger_keywords" {
+            label: "Trigger keywords in the subject",
+            help: "One per line; a subject containing one is encrypted and the keyword removed.",
+            check: checks::at_least_one,
+        }
+        /// A mail with this header set to yes is encrypted too.
+        trigger_header: String = "X-Sealpost-Encrypt".to_string() => "policy.trigger_header" {
+            label: "Trigger header",
+            help: "A mail with this header set to yes is encrypted too.",
+            check: checks::header_name,
+        }
+        /// Carrier mail keeps the original subject (else the neutral subject).
+        keep_subject: bool = true => "mail.keep_subject" {
+            label: "Keep the original subject in the carrier mail",
+            help: "Off: a neutral subject replaces it.",
+            per_domain: true,
+        }
+        /// The neutral subject of carrier mails ("" = the locale's neutral subject).
+        neutral_subject: String = String::new() => "mail.neutral_subject" {
+            label: "Neutral subject",
+            help: "Used when the original subject is not kept; empty uses the language's standard text.",
+        }
+        /// Recipients in these domains get mail unencrypted (lower-case).
+        internal_domains: Vec<String> = Vec::new() => "policy.internal_domains" {
+            label: "Internal domains",
+            help: "Recipients in these domains get the mail unencrypted.",
+            check: checks::domains,
+        }
+        /// Next hop override ("" = the node's configured `delivery.relay`).
+        next_hop: String = String::new() => "delivery.next_hop" {
+            label: "Next hop",
+            help: "smtp://host:port or maildir:PATH; empty uses the node's configured relay.",
+            check: checks::next_hop,
+        }
+        /// Largest inbound message, bytes.
+        max_message_size: usize = 50 * 1024 * 1024 => "limits.max_message_size" {
+            label: "Maximum message size (bytes)",
+            help: "Applies from the next SMTP connection.",
+        }
+        /// Most recipients per inbound message.
+        max_recipients: usize = 100 => "limits.max_recipients" {
+            label: "Maximum recipients per message",
+            help: "Applies from the next SMTP connection.",
+        }
+        /// Largest envelope the portal opens, bytes.
+        max_open_size: usize = 200 * 1024 * 1024 => "limits.max_open_size" {
+            label: "Largest secure.htm the portal opens (bytes)",
+        }
+        /// Sender address of generated mails (credentials, resets, bounces).
+        notification_from: String = "sealpost@localhost".to_string() => "mail.notification_from" {
+            label: "Notifications come from",
+            help: "Sender address of credentials and password-reset mails.",
+            check: checks::address,
+        }
+        /// Who receives the credentials mail of a new account.
+        credentials_to: CredentialsTo = CredentialsTo::Sender => "mail.credentials_to" {
+            label: "Credentials of new accounts go to",
+            help: "\"sender\" (the sender of the first mail) or a fixed address.",
+        }
+        /// How a password reset reaches the recipient.
+        reset_mail_to: ResetDelivery = ResetDelivery::Link => "mail.reset_mail_to" {
+            label: "Password resets are mailed to",
+        }
+        /// Delivery gives up (and bounces) after this long.
+        retry_give_up_secs: i64 = 5 * 24 * 3600 => "delivery.give_up_secs" {
+            label: "Give up delivery after (seconds)",
+            help: "Retries back off from the configured first delay (delivery.retry_base_secs, restart) up to this time.",
+        }
+        /// Portal replies: reply-all to internal addresses of the original allowed.
+        reply_allow_internal_all: bool = true => "reply.allow_internal_all" {
+            label: "Replies may go to internal addresses of the thread",
+        }
+        /// Portal replies: total attachment size, bytes (0 = attachments off).
+        reply_max_attachment_bytes: usize = 10 * 1024 * 1024 => "reply.max_attachment_bytes" {
+            label: "Reply attachments, total bytes (0 = none)",
+        }
+        /// Portal replies: the recipient also gets an encrypted copy of their reply.
+        reply_encrypted_copy: bool = false => "reply.encrypted_copy" {
+            label: "Recipients get an encrypted copy of their reply",
+        }
+    }
+    Security {
+        /// Minimum length of a recipient's chosen password.
+        password_min_length: usize = 10 => "security.password_min_length" {
+            label: "Minimum password length",
+        }
+        /// A generated password must be replaced at the first login.
+        force_password_change: bool = true => "security.force_password_change" {
+            label: "Generated passwords must be changed at first login",
+        }
+        /// Failed logins of one account before it is locked.
+        lockout_threshold: i64 = 5 => "security.lockout_threshold" {
+            label: "Failed logins before lockout",
+        }
+        /// How long a lockout lasts, seconds.
+        lockout_secs: i64 = 15 * 60 => "security.lockout_secs" {
+            label: "Lockout duration (seconds)",
+        }
+        /// Failed sign-ins or answers per client address per lockout window before that
+        /// address is throttled.
+        source_failure_limit: i64 = 20 => "security.source_failure_limit" {
+            label: "Failed attempts per client address before it is throttled",
+            help: "Counted over the lockout duration, across all accounts.",
+            check: checks::positive,
+        }
+        /// Wrong secret answers before the reset is blocked (until an admin helps).
+        secret_answer_max_attempts: i64 = 5 => "security.secret_answer_max_attempts" {
+            label: "Wrong secret answers before the reset is blocked",
+        }
+        /// What a recipient must show to reset a forgotten password.
+        recovery_policy: RecoveryPolicy = RecoveryPolicy::AnswerAndCode => "security.recovery" {
+            label: "Password recovery needs",
+        }
+        /// Recipients may write their own secret question.
+        allow_own_questions: bool = false => "security.own_questions" {
+            label: "Recipients may write their own secret question",
+        }
+        /// Portal sessions end after this long without a request.
+        session_idle_secs: i64 = 30 * 60 => "security.session_idle_secs" {
+            label: "Portal session idle timeout (seconds)",
+        }
+        /// Portal sessions end this long after sign-in even when in use.
+        session_absolute_secs: i64 = 12 * 3600 => "security.session_absolute_secs" {
+            label: "Portal session lifetime (seconds)",
+            help: "A portal session ends this long after sign-in even when in use.",
+            check: checks::positive,
+        }
+        /// Admin sessions end after this long without a request.
+        admin_session_idle_secs: i64 = 15 * 60 => "security.admin_session_idle_secs" {
+            label: "Admin session idle timeout (seconds)",
+        }
+        /// Admin sessions end this long after sign-in even when in use.
+        admin_session_absolute_secs: i64 = 8 * 3600 => "security.admin_session_absolute_secs" {
+            label: "Admin session lifetime (seconds)",
+            help: "An admin session ends this long after sign-in even when in use.",
+            check: checks::positive,
+        }
+        /// Accounts expire this many days after the last login.
+        account_validity_days: i64 = 365 => "security.account_validity_days" {
+            label: "Account validity after the last login (days)",
+        }
+        /// TOTP second factor mandatory for all admins.
+        admin_totp_required: bool = true => "security.admin_totp_required" {
+            label: "Second factor (TOTP) mandatory for admins",
+        }
+        /// How long an opened secure.htm waits for the recipient to sign in, seconds.
+        temp_open_ttl_secs: i64 = 30 * 60 => "portal.temp_open_ttl_secs" {
+            label: "Opened secure.htm waits for sign-in (seconds)",
+        }
+    }
+    Network {
+        /// The portal's public URL, without a trailing slash.
+        public_url: String = "https://localhost:8443".to_string() => "web.public_url" {
+            label: "Portal public URL",
+            help: "Baked into every secure.htm sent from now on.",
+            check: checks::web_url,
+        }
+        /// Old public host names that redirect to `public_url`.
+        legacy_hosts: Vec<String> = Vec::new() => "network.legacy_hosts" {
+            label: "Legacy host names",
+            help: "Old portal names (inside secure.htm files already sent); requests to them are redirected to the public URL. The TLS certificate must cover them.",
+        }
+        /// Peers whose X-Forwarded-For / X-Forwarded-Proto are trusted.
+        trusted_proxies: Vec<IpNet> = Vec::new() => "network.trusted_proxies" {
+            label: "Trusted proxies",
+            help: "Load balancers whose X-Forwarded-For is believed.",
+        }
+        /// The admin UI (and /metrics without a token) answers only clients in these
+        /// networks; empty = on the admin listener only.
+        admin_allowed_networks: Vec<IpNet> = Vec::new() => "admin.allowed_networks" {
+            label: "Admin networks",
+            help: "If set, the admin UI answers only clients in these networks, and /metrics answers them without a token.",
+        }
+    }
+    Branding {
+        /// Shown in the portal, secure.htm and generated mails.
+        org_name: String = "Sealpost".to_string() => "branding.org_name" {
+            label: "Organisation name",
+            help: "Shown in the portal, secure.htm and generated mails.",
+        }
+        /// Accent colour `#RRGGBB`.
+        accent_color: String = "#1f5fa8".to_string() => "branding.accent_color" {
+            label: "Accent colour",
+            help: "#RRGGBB",
+            check: checks::colour,
+        }
+        /// Language of the portal and mails when nothing better is known.
+        default_language: String = "en".to_string() => "i18n.default_language" {
+            label: "Default language",
+            widget: Widget::Choice(LANGUAGES),
+            check: checks::language,
+        }
+    }
+    Unlisted {
+        /// SHA-256 (hex) of the bearer token that may read /metrics ("" = none). Made by the
+        /// network settings' "new metrics token" action, never typed in.
+        metrics_token_hash: String = String::new() => "metrics.token_sha256" {
+            label: "Metrics token (SHA-256)",
+            check: checks::sha256_hex,
+            secret: true,
+        }
+    }
+}
