@@ -72,12 +72,6 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-pub(crate) fn parse_network(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
-}
-
 /// The client's address: the peer, or the nearest untrusted X-Forwarded-For hop when the peer
 /// is a trusted proxy (DESIGN §6).
 pub(crate) fn client_ip(
@@ -86,11 +80,7 @@ pub(crate) fn client_ip(
     headers: &HeaderMap,
 ) -> Option<IpAddr> {
     let peer = peer?.ip();
-    let proxies: Vec<ipnet::IpNet> = settings
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| parse_network(p))
-        .collect();
+    let proxies = &settings.trusted_proxies;
     let trusted = |ip: &IpAddr| proxies.iter().any(|n| n.contains(ip));
     if !trusted(&peer) {
         return Some(peer);

@@ -42,6 +42,9 @@ enum Command {
     /// Keys: rotate an account's key or the master key; back up and restore keys and master key
     #[command(subcommand)]
     Keys(cli::keys::KeysCommand),
+    /// Run-time settings: list, get KEY[@DOMAIN], set KEY[@DOMAIN] VALUE (validated, audited)
+    #[command(subcommand)]
+    Settings(cli::settings::SettingsCommand),
 }
 
 /// glibc's allocator never gave back the 19 MiB each Argon2 hash works in (the process grew by
@@ -94,6 +97,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => {
             let config = Config::load(cli.config.as_deref())?;
             cli::keys::run(&config, command).await
+        }
+        Command::Settings(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            cli::settings::run(&config, command).await
         }
         Command::CheckConfig => {
             let config = Config::load(cli.config.as_deref())?;

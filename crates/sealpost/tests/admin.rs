@@ -584,6 +584,8 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         )
         .await
         .unwrap();
+    // Settings are read from the node's snapshot, as after an admin's change.
+    node.node.settings.reload(&node.node.store).await.unwrap();
     let r = node
         .client()
         .get(node.url("/metrics"))
@@ -600,6 +602,8 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         )
         .await
         .unwrap();
+    // Settings are read from the node's snapshot, as after an admin's change.
+    node.node.settings.reload(&node.node.store).await.unwrap();
     let r = node
         .client()
         .get(node.url("/admin/login"))

@@ -256,3 +256,73 @@ async fn master_key_backup_and_restore() {
         "a bad file never replaces the key"
     );
 }
+
+#[tokio::test]
+async fn settings_commands() {
+    let env = Env::new();
+    env.ok(&["migrate"]);
+
+    let list = env.ok(&["settings", "list"]);
+    assert!(list.contains("\nmail.keep_subject = true\n"), "{list}");
+    assert!(list.contains("web.public_url = https://gw.example:8443\n"), "seeded from the file");
+    assert!(list.lines().all(|l| l.contains(" = ") || l.ends_with(" =")), "{list}");
+    assert_eq!(env.ok(&["settings", "get", "security.admin_totp_required"]), "true\n");
+
+    // A global value and a per-domain override, validated and normalised like the admin form.
+    env.ok(&["settings", "set", "limits.max_recipients", "7"]);
+    env.ok(&["settings", "set", "mail.keep_subject@Partner.Example", "off"]);
+    assert_eq!(env.ok(&["settings", "get", "limits.max_recipients"]), "7\n");
+    assert_eq!(env.ok(&["settings", "get", "mail.keep_subject@partner.example"]), "false\n");
+    assert_eq!(env.ok(&["settings", "get", "mail.keep_subject@bank.example"]), "true\n");
+    assert_eq!(env.ok(&["settings", "get", "mail.keep_subject"]), "true\n");
+    let list = env.ok(&["settings", "list"]);
+    assert!(list.contains("limits.max_recipients = 7\n"), "{list}");
+    assert!(list.contains("mail.keep_subject@partner.example = false\n"), "{list}");
+
+    // Secrets are never printed.
+    let hash = "ab".repeat(32);
+    env.ok(&["settings", "set", "metrics.token_sha256", &hash]);
+    let list = env.ok(&["settings", "list"]);
+    assert!(list.contains("metrics.token_sha256 = (set)\n"), "{list}");
+    assert!(!list.contains(&hash));
+    assert_eq!(env.ok(&["settings", "get", "metrics.token_sha256"]), "(set)\n");
+
+    // Bad keys and values: exit 2, one line, nothing stored.
+    let store = env.store().await;
+    let before = store.all_settings().await.unwrap();
+    for (args, reason) in [
+        (&["settings", "set", "no.such.key", "1"][..], "unknown setting"),
+        (&["settings", "set", "limits.max_recipients", "many"][..], "limits.max_recipients"),
+        (&["settings", "set", "limits.max_recipients", "-1"][..], "limits.max_recipients"),
+        (&["settings", "set", "network.trusted_proxies", "10.0.0.0/8, proxy"][..], "network"),
+        (&["settings", "set", "branding.org_name@partner.example", "X"][..], "per domain"),
+        (&["settings", "set", "mail.keep_subject@not a domain", "true"][..], "domain"),
+        (&["settings", "get", "no.such.key"][..], "unknown setting"),
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = env.fails(args);
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
+    let mut after = store.all_settings().await.unwrap();
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(before, after, "refused commands change nothing");
+
+    // Audited as the CLI, by name only.
+    let audit = store.recent_audit(50).await.unwrap();
+    let changes: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "settings.changed" && e.actor == "cli")
+        .collect();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    let detail = |e: &&sealpost_store::AuditEvent| e.detail.clone().unwrap_or_default();
+    assert!(changes.iter().all(|e| !detail(e).contains(&hash)));
+    assert!(
+        changes
+            .iter()
+            .any(|e| detail(e) == "mail.keep_subject@partner.example")
+    );
+    store.close().await;
+}

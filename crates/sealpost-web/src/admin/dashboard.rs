@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use sealpost_core::metrics::{self, Dashboard, Period};
 use serde::Deserialize;
 
-use super::{AdminUser, METRICS_TOKEN_HASH, chart, client_ip, fmt_time, in_admin_network, render};
+use super::{AdminUser, chart, client_ip, fmt_time, in_admin_network, render};
 use crate::error::WebError;
 use crate::{AppState, Peer};
 
@@ -122,13 +122,15 @@ pub async fn metrics(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        Some(token) => match state.store.setting_value(METRICS_TOKEN_HASH).await? {
-            Some(expected) if !expected.is_empty() => sealpost_crypto::ct_eq(
-                sealpost_crypto::hash_token(token.trim()).as_bytes(),
-                expected.as_bytes(),
-            ),
-            _ => false,
-        },
+        Some(token) => {
+            let settings = state.settings.get();
+            let expected = &settings.metrics_token_hash;
+            !expected.is_empty()
+                && sealpost_crypto::ct_eq(
+                    sealpost_crypto::hash_token(token.trim()).as_bytes(),
+                    expected.as_bytes(),
+                )
+        }
         None => false,
     };
     let network_ok = if token_ok {

@@ -26,14 +26,10 @@ use sealpost_store::{Admin, SessionKind};
 use crate::AppState;
 use crate::error::WebError;
 use crate::security::same_origin;
-pub(crate) use crate::security::{client_ip, parse_network};
+pub(crate) use crate::security::client_ip;
 use crate::session::cookie_value;
 
 pub const COOKIE: &str = "__Host-sealpost-admin";
-/// Setting (name/value in the database): networks the admin UI and /metrics answer from.
-pub const ALLOWED_NETWORKS: &str = "admin.allowed_networks";
-/// Setting: SHA-256 (hex) of the bearer token that may read /metrics.
-pub const METRICS_TOKEN_HASH: &str = "metrics.token_sha256";
 /// An admin session ends after this long even when in use.
 const SESSION_MAX_SECS: i64 = 8 * 3600;
 
@@ -100,26 +96,14 @@ pub(crate) async fn in_admin_network(
     state: &AppState,
     ip: Option<IpAddr>,
 ) -> Result<Option<bool>, WebError> {
-    let configured = state
-        .store
-        .setting_value(ALLOWED_NETWORKS)
-        .await?
-        .unwrap_or_default();
-    let nets = parse_networks(&configured);
+    let settings = state.settings.get();
+    let nets = &settings.admin_allowed_networks;
     if nets.is_empty() {
         return Ok(None);
     }
     Ok(Some(
         ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
     ))
-}
-
-pub(crate) fn parse_networks(text: &str) -> Vec<ipnet::IpNet> {
-    text.split([',', '\n', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .filter_map(parse_network)
-        .collect()
 }
 
 /// The logged-in administrator of a request.
@@ -427,7 +411,7 @@ mod tests {
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let settings = Settings {
-            trusted_proxies: vec!["10.0.0.0/8".into()],
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
             ..Settings::default()
         };
         let mut h = HeaderMap::new();

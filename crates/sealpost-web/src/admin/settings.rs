@@ -1,6 +1,6 @@
-//! Mail, security, network and branding settings: one generic form per section. Values are
-//! validated, stored in the database, and reloaded at once on this node; other nodes follow
-//! within seconds. Fields that only take effect after a restart say so.
+//! Mail, security, network and branding settings: one form per group of the settings
+//! registry in core, which also validates. Values are stored in the database and reloaded at
+//! once on this node; other nodes follow within seconds.
 
 use std::collections::HashMap;
 
@@ -10,301 +10,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin::{self, update_settings};
+use sealpost_core::settings::{Group, SettingDef, SettingError, Widget};
 use serde::Deserialize;
 
 use super::auth::CsrfForm;
 use super::auth::admin_error;
-use super::{ALLOWED_NETWORKS, AdminUser, METRICS_TOKEN_HASH, parse_network, render_status};
+use super::{AdminUser, render_status};
 use crate::AppState;
 use crate::error::WebError;
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    /// One entry per line (commas also separate).
-    List,
-    /// Like List, every entry an IP network or address.
-    Networks,
-    Number,
-    Bool,
-    Select(&'static [(&'static str, &'static str)]),
-    Color,
-    Url,
-    Address,
-    NextHop,
-}
-
-struct FieldDef {
-    key: &'static str,
-    label: &'static str,
-    kind: Kind,
-    help: &'static str,
-    restart: bool,
-}
-
-const fn f(
-    key: &'static str,
-    label: &'static str,
-    kind: Kind,
-    help: &'static str,
-    restart: bool,
-) -> FieldDef {
-    FieldDef {
-        key,
-        label,
-        kind,
-        help,
-        restart,
-    }
-}
-
-const MAIL: &[FieldDef] = &[
-    f(
-        "policy.trigger_keywords",
-        "Trigger keywords in the subject",
-        Kind::List,
-        "One per line; a subject containing one is encrypted and the keyword removed.",
-        false,
-    ),
-    f(
-        "policy.trigger_header",
-        "Trigger header",
-        Kind::Text,
-        "A mail with this header set to yes is encrypted too.",
-        false,
-    ),
-    f(
-        "mail.keep_subject",
-        "Keep the original subject in the carrier mail",
-        Kind::Bool,
-        "Off: a neutral subject replaces it.",
-        false,
-    ),
-    f(
-        "policy.internal_domains",
-        "Internal domains",
-        Kind::List,
-        "Recipients in these domains get the mail unencrypted.",
-        false,
-    ),
-    f(
-        "delivery.next_hop",
-        "Next hop",
-        Kind::NextHop,
-        "smtp://host:port or maildir:PATH; empty uses the node's configured relay.",
-        false,
-    ),
-    f(
-        "limits.max_message_size",
-        "Maximum message size (bytes)",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "limits.max_recipients",
-        "Maximum recipients per message",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "mail.notification_from",
-        "Notifications come from",
-        Kind::Address,
-        "Sender address of credentials and password-reset mails.",
-        false,
-    ),
-    f(
-        "mail.credentials_to",
-        "Credentials of new accounts go to",
-        Kind::Text,
-        "\"sender\" (the sender of the first mail) or a fixed address.",
-        false,
-    ),
-    f(
-        "mail.reset_mail_to",
-        "Password resets are mailed to",
-        Kind::Select(&[
-            ("recipient", "the recipient"),
-            ("sender", "the last sender"),
-        ]),
-        "",
-        false,
-    ),
-    f(
-        "delivery.give_up_secs",
-        "Give up delivery after (seconds)",
-        Kind::Number,
-        "Retries back off from the configured first delay (delivery.retry_base_secs, restart) up to this time.",
-        false,
-    ),
-    f(
-        "reply.allow_internal_all",
-        "Replies may go to internal addresses of the thread",
-        Kind::Bool,
-        "",
-        false,
-    ),
-    f(
-        "reply.max_attachment_bytes",
-        "Reply attachments, total bytes (0 = none)",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "reply.encrypted_copy",
-        "Recipients get an encrypted copy of their reply",
-        Kind::Bool,
-        "",
-        false,
-    ),
-];
-
-const SECURITY: &[FieldDef] = &[
-    f(
-        "security.password_min_length",
-        "Minimum password length",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "security.force_password_change",
-        "Generated passwords must be changed at first login",
-        Kind::Bool,
-        "",
-        false,
-    ),
-    f(
-        "security.lockout_threshold",
-        "Failed logins before lockout",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "security.lockout_secs",
-        "Lockout duration (seconds)",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "security.secret_answer_max_attempts",
-        "Wrong secret answers before the reset is blocked",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "security.session_idle_secs",
-        "Portal session idle timeout (seconds)",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "security.admin_session_idle_secs",
-        "Admin session idle timeout (seconds)",
-        Kind::Number,
-        "Admin sessions also end 8 hours after sign-in.",
-        false,
-    ),
-    f(
-        "security.account_validity_days",
-        "Account validity after the last login (days)",
-        Kind::Number,
-        "",
-        false,
-    ),
-    f(
-        "security.admin_totp_required",
-        "Second factor (TOTP) mandatory for admins",
-        Kind::Bool,
-        "",
-        false,
-    ),
-    f(
-        "portal.temp_open_ttl_secs",
-        "Opened secure.htm waits for sign-in (seconds)",
-        Kind::Number,
-        "",
-        false,
-    ),
-];
-
-const NETWORK: &[FieldDef] = &[
-    f(
-        "web.public_url",
-        "Portal public URL",
-        Kind::Url,
-        "Baked into every secure.htm sent from now on.",
-        false,
-    ),
-    f(
-        "network.legacy_hosts",
-        "Legacy host names",
-        Kind::List,
-        "Old portal names (inside secure.htm files already sent); requests to them are redirected to the public URL. The TLS certificate must cover them.",
-        false,
-    ),
-    f(
-        "network.trusted_proxies",
-        "Trusted proxies",
-        Kind::Networks,
-        "Load balancers whose X-Forwarded-For is believed.",
-        false,
-    ),
-    f(
-        ALLOWED_NETWORKS,
-        "Admin networks",
-        Kind::Networks,
-        "If set, the admin UI answers only clients in these networks, and /metrics answers them without a token.",
-        false,
-    ),
-];
-
-const BRANDING: &[FieldDef] = &[
-    f(
-        "branding.org_name",
-        "Organisation name",
-        Kind::Text,
-        "Shown in the portal, secure.htm and generated mails.",
-        false,
-    ),
-    f(
-        "branding.accent_color",
-        "Accent colour",
-        Kind::Color,
-        "#RRGGBB",
-        false,
-    ),
-    f(
-        "i18n.default_language",
-        "Default language",
-        Kind::Select(&[("en", "English"), ("de", "Deutsch")]),
-        "",
-        false,
-    ),
-];
-
-fn section(name: &str) -> Option<(&'static str, &'static [FieldDef])> {
-    match name {
-        "mail" => Some(("Mail settings", MAIL)),
-        "security" => Some(("Security settings", SECURITY)),
-        "network" => Some(("Network settings", NETWORK)),
-        "branding" => Some(("Branding", BRANDING)),
-        _ => None,
-    }
-}
 
 pub struct FieldView {
     key: &'static str,
     label: &'static str,
     help: &'static str,
-    restart: bool,
     kind: &'static str,
     value: String,
     checked: bool,
@@ -325,51 +43,43 @@ struct SettingsPage {
     new_token: Option<String>,
 }
 
-async fn current_values(state: &AppState) -> Result<HashMap<String, String>, WebError> {
-    let mut values: HashMap<String, String> = state
+fn current_values(state: &AppState) -> HashMap<String, String> {
+    state
         .settings
         .get()
         .to_pairs()
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    values.insert(
-        ALLOWED_NETWORKS.to_string(),
-        state
-            .store
-            .setting_value(ALLOWED_NETWORKS)
-            .await?
-            .unwrap_or_default(),
-    );
-    Ok(values)
+        .collect()
 }
 
-fn views(defs: &[FieldDef], values: &HashMap<String, String>) -> Vec<FieldView> {
-    defs.iter()
-        .map(|d| {
-            let value = values.get(d.key).cloned().unwrap_or_default();
-            let kind = match d.kind {
-                Kind::List | Kind::Networks => "list",
-                Kind::Number => "number",
-                Kind::Bool => "bool",
-                Kind::Select(_) => "select",
-                _ => "text",
-            };
-            let options = match d.kind {
-                Kind::Select(opts) => opts.iter().map(|(v, l)| (*v, *l, *v == value)).collect(),
-                _ => Vec::new(),
-            };
-            FieldView {
-                key: d.key,
-                label: d.label,
-                help: d.help,
-                restart: d.restart,
-                kind,
-                checked: value == "true",
-                value,
-                options,
-            }
-        })
+fn view(def: &SettingDef, value: String) -> FieldView {
+    let kind = match def.widget {
+        Widget::Lines => "list",
+        Widget::Number => "number",
+        Widget::Toggle => "bool",
+        Widget::Choice(_) => "select",
+        Widget::Text => "text",
+    };
+    let options = match def.widget {
+        Widget::Choice(opts) => opts.iter().map(|(v, l)| (*v, *l, *v == value)).collect(),
+        _ => Vec::new(),
+    };
+    FieldView {
+        key: def.key,
+        label: def.label,
+        help: def.help,
+        kind,
+        checked: value == "true",
+        value,
+        options,
+    }
+}
+
+fn views(group: Group, values: &HashMap<String, String>) -> Vec<FieldView> {
+    group
+        .settings()
+        .map(|d| view(d, values.get(d.key).cloned().unwrap_or_default()))
         .collect()
 }
 
@@ -385,19 +95,16 @@ async fn page(
     new_token: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let (title, defs) = section(name).ok_or(WebError::NotFound)?;
-    let values = match values {
-        Some(v) => v,
-        None => current_values(state).await?,
-    };
+    let group = Group::from_slug(name).ok_or(WebError::NotFound)?;
+    let values = values.unwrap_or_else(|| current_values(state));
     render_status(
         status,
         &SettingsPage {
             csrf: user.csrf,
             admin_name: user.admin.name,
             section: name.to_string(),
-            title,
-            fields: views(defs, &values),
+            title: group.title(),
+            fields: views(group, &values),
             notice,
             error,
             test_result,
@@ -434,88 +141,11 @@ pub async fn form(
     .await
 }
 
-fn split_list(v: &str) -> Vec<String> {
-    v.split([',', '\n'])
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// Checks and normalises one submitted value; Err carries the message for the admin.
-fn validate(def: &FieldDef, raw: Option<&String>) -> Result<String, String> {
-    let raw = raw.map(|s| s.trim()).unwrap_or_default();
-    let bad = |why: &str| Err(format!("{}: {why}", def.label));
-    match def.kind {
-        // A checkbox sends its value only when ticked.
-        Kind::Bool => Ok(matches!(raw, "true" | "on" | "1").to_string()),
-        Kind::Number => match raw.parse::<u64>() {
-            Ok(n) if n <= i64::MAX as u64 => Ok(n.to_string()),
-            _ => bad("enter a whole number"),
-        },
-        Kind::Select(opts) => {
-            if opts.iter().any(|(v, _)| *v == raw) {
-                Ok(raw.to_string())
-            } else {
-                bad("choose one of the options")
-            }
-        }
-        Kind::Color => {
-            let ok = raw.len() == 7
-                && raw.starts_with('#')
-                && raw[1..].chars().all(|c| c.is_ascii_hexdigit());
-            if ok {
-                Ok(raw.to_string())
-            } else {
-                bad("use the form #RRGGBB")
-            }
-        }
-        Kind::Url => {
-            if (raw.starts_with("https://") || raw.starts_with("http://"))
-                && !raw.contains(char::is_whitespace)
-            {
-                Ok(raw.trim_end_matches('/').to_string())
-            } else {
-                bad("enter a URL starting with https://")
-            }
-        }
-        Kind::Address => {
-            if raw.contains('@') && !raw.contains(char::is_whitespace) {
-                Ok(raw.to_string())
-            } else {
-                bad("enter an e-mail address")
-            }
-        }
-        Kind::NextHop => {
-            if raw.is_empty() {
-                return Ok(String::new());
-            }
-            admin::check_next_hop(raw)
-                .map(|()| raw.to_string())
-                .map_err(|e| format!("{}: {e}", def.label))
-        }
-        Kind::List => {
-            let items = split_list(raw);
-            if def.key == "policy.trigger_keywords" && items.is_empty() {
-                return bad("at least one keyword is needed");
-            }
-            Ok(items.join("\n"))
-        }
-        Kind::Networks => {
-            let items = split_list(raw);
-            if let Some(badnet) = items.iter().find(|n| parse_network(n).is_none()) {
-                return Err(format!("{}: {badnet:?} is not a network", def.label));
-            }
-            Ok(items.join("\n"))
-        }
-        Kind::Text => {
-            if def.key == "mail.credentials_to" && raw != "sender" && !raw.contains('@') {
-                return bad("\"sender\" or an e-mail address");
-            }
-            if def.key == "policy.trigger_header" && (raw.is_empty() || raw.contains([':', ' '])) {
-                return bad("a header name without spaces or colons");
-            }
-            Ok(raw.chars().filter(|c| !c.is_control()).take(500).collect())
-        }
+/// The admin's message for a refused value: the field's label and the reason.
+fn refusal(def: &SettingDef, error: SettingError) -> String {
+    match error {
+        SettingError::InvalidValue { reason, .. } => format!("{}: {reason}", def.label),
+        other => other.to_string(),
     }
 }
 
@@ -530,23 +160,25 @@ pub async fn submit(
         &headers,
         form.get("csrf").map(String::as_str).unwrap_or_default(),
     )?;
-    let (_, defs) = section(&name).ok_or(WebError::NotFound)?;
+    let group = Group::from_slug(&name).ok_or(WebError::NotFound)?;
+    // A checkbox sends its value only when ticked.
+    let submitted = |def: &SettingDef| match (form.get(def.key), def.widget) {
+        (Some(v), _) => v.clone(),
+        (None, Widget::Toggle) => "false".to_string(),
+        (None, _) => String::new(),
+    };
     let mut changes: Vec<(&str, String)> = Vec::new();
     let mut errors = Vec::new();
-    for def in defs {
-        match validate(def, form.get(def.key)) {
+    for def in group.settings() {
+        match def.check(&submitted(def)) {
             Ok(v) => changes.push((def.key, v)),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(refusal(def, e)),
         }
     }
     if !errors.is_empty() {
-        let mut values = current_values(&state).await?;
-        for def in defs {
-            if let Some(v) = form.get(def.key) {
-                values.insert(def.key.to_string(), v.clone());
-            } else if matches!(def.kind, Kind::Bool) {
-                values.insert(def.key.to_string(), "false".into());
-            }
+        let mut values = current_values(&state);
+        for def in group.settings() {
+            values.insert(def.key.to_string(), submitted(def));
         }
         return page(
             &state,
@@ -609,15 +241,9 @@ pub async fn new_metrics_token(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&headers, &form.csrf)?;
-    let (token, hash) = sealpost_crypto::new_token();
-    update_settings(
-        &state.store,
-        &state.settings,
-        &[(METRICS_TOKEN_HASH, hash)],
-        &user.actor(),
-    )
-    .await
-    .map_err(admin_error)?;
+    let token = admin::new_metrics_token(&state.store, &state.settings, &user.actor())
+        .await
+        .map_err(admin_error)?;
     page(
         &state,
         user,
@@ -626,7 +252,7 @@ pub async fn new_metrics_token(
         Some("A new metrics token was made; the previous one no longer works.".into()),
         None,
         None,
-        Some(token),
+        Some(token.to_string()),
         StatusCode::OK,
     )
     .await

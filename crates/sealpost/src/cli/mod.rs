@@ -1,8 +1,9 @@
 //! Administration from the command line: the same core functions as the admin web UI
-//! (`sealpost_core::admin`), for scripts. Output is plain text, one record per line.
+//! (`sealpost_core::admin`, `sealpost_core::settings`), for scripts. Output is plain text, one record per line.
 
 pub mod admin;
 pub mod keys;
+pub mod settings;
 pub mod user;
 
 use anyhow::{Context, Result};

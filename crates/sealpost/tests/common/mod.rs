@@ -57,6 +57,16 @@ impl TestNode {
             .set_setting("web.public_url", &base, sealpost_store::unix_now() + 1)
             .await
             .expect("setting");
+        // Admins must enrol TOTP by default; the admin tests sign in with a password alone
+        // and turn the requirement on where they test it.
+        node.store
+            .set_setting(
+                "security.admin_totp_required",
+                "false",
+                sealpost_store::unix_now() + 1,
+            )
+            .await
+            .expect("setting");
         node.settings.reload(&node.store).await.expect("reload");
         TestNode {
             node,
