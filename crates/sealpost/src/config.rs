@@ -379,11 +379,8 @@ impl Config {
     }
 }
 
-pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
-}
+/// The one network parser, shared with the run-time settings.
+pub use sealpost_core::settings::parse_network;
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -264,20 +264,43 @@ async fn settings_commands() {
 
     let list = env.ok(&["settings", "list"]);
     assert!(list.contains("\nmail.keep_subject = true\n"), "{list}");
-    assert!(list.contains("web.public_url = https://gw.example:8443\n"), "seeded from the file");
-    assert!(list.lines().all(|l| l.contains(" = ") || l.ends_with(" =")), "{list}");
-    assert_eq!(env.ok(&["settings", "get", "security.admin_totp_required"]), "true\n");
+    assert!(
+        list.contains("web.public_url = https://gw.example:8443\n"),
+        "seeded from the file"
+    );
+    assert!(
+        list.lines().all(|l| l.contains(" = ") || l.ends_with(" =")),
+        "{list}"
+    );
+    assert_eq!(
+        env.ok(&["settings", "get", "security.admin_totp_required"]),
+        "true\n"
+    );
 
     // A global value and a per-domain override, validated and normalised like the admin form.
     env.ok(&["settings", "set", "limits.max_recipients", "7"]);
-    env.ok(&["settings", "set", "mail.keep_subject@Partner.Example", "off"]);
+    env.ok(&[
+        "settings",
+        "set",
+        "mail.keep_subject@Partner.Example",
+        "off",
+    ]);
     assert_eq!(env.ok(&["settings", "get", "limits.max_recipients"]), "7\n");
-    assert_eq!(env.ok(&["settings", "get", "mail.keep_subject@partner.example"]), "false\n");
-    assert_eq!(env.ok(&["settings", "get", "mail.keep_subject@bank.example"]), "true\n");
+    assert_eq!(
+        env.ok(&["settings", "get", "mail.keep_subject@partner.example"]),
+        "false\n"
+    );
+    assert_eq!(
+        env.ok(&["settings", "get", "mail.keep_subject@bank.example"]),
+        "true\n"
+    );
     assert_eq!(env.ok(&["settings", "get", "mail.keep_subject"]), "true\n");
     let list = env.ok(&["settings", "list"]);
     assert!(list.contains("limits.max_recipients = 7\n"), "{list}");
-    assert!(list.contains("mail.keep_subject@partner.example = false\n"), "{list}");
+    assert!(
+        list.contains("mail.keep_subject@partner.example = false\n"),
+        "{list}"
+    );
 
     // Secrets are never printed.
     let hash = "ab".repeat(32);
@@ -285,18 +308,44 @@ async fn settings_commands() {
     let list = env.ok(&["settings", "list"]);
     assert!(list.contains("metrics.token_sha256 = (set)\n"), "{list}");
     assert!(!list.contains(&hash));
-    assert_eq!(env.ok(&["settings", "get", "metrics.token_sha256"]), "(set)\n");
+    assert_eq!(
+        env.ok(&["settings", "get", "metrics.token_sha256"]),
+        "(set)\n"
+    );
 
     // Bad keys and values: exit 2, one line, nothing stored.
     let store = env.store().await;
     let before = store.all_settings().await.unwrap();
     for (args, reason) in [
-        (&["settings", "set", "no.such.key", "1"][..], "unknown setting"),
-        (&["settings", "set", "limits.max_recipients", "many"][..], "limits.max_recipients"),
-        (&["settings", "set", "limits.max_recipients", "-1"][..], "limits.max_recipients"),
-        (&["settings", "set", "network.trusted_proxies", "10.0.0.0/8, proxy"][..], "network"),
-        (&["settings", "set", "branding.org_name@partner.example", "X"][..], "per domain"),
-        (&["settings", "set", "mail.keep_subject@not a domain", "true"][..], "domain"),
+        (
+            &["settings", "set", "no.such.key", "1"][..],
+            "unknown setting",
+        ),
+        (
+            &["settings", "set", "limits.max_recipients", "many"][..],
+            "limits.max_recipients",
+        ),
+        (
+            &["settings", "set", "limits.max_recipients", "-1"][..],
+            "limits.max_recipients",
+        ),
+        (
+            &[
+                "settings",
+                "set",
+                "network.trusted_proxies",
+                "10.0.0.0/8, proxy",
+            ][..],
+            "network",
+        ),
+        (
+            &["settings", "set", "branding.org_name@partner.example", "X"][..],
+            "per domain",
+        ),
+        (
+            &["settings", "set", "mail.keep_subject@not a domain", "true"][..],
+            "domain",
+        ),
         (&["settings", "get", "no.such.key"][..], "unknown setting"),
     ] {
         let out = env.run(args);

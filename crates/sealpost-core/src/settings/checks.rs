@@ -29,9 +29,7 @@ pub fn domain(name: &str) -> Checked<String> {
     let labels_ok = name.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     });
     if name.is_empty() || name.len() > 253 || !labels_ok {
         Err(format!("{name:?} is not a domain name"))
@@ -62,7 +60,9 @@ pub fn web_url(url: String) -> Checked<String> {
 pub fn address(address: String) -> Checked<String> {
     match address.split_once('@') {
         Some((local, domain))
-            if !local.is_empty() && !domain.is_empty() && !address.contains(char::is_whitespace) =>
+            if !local.is_empty()
+                && !domain.is_empty()
+                && !address.contains(char::is_whitespace) =>
         {
             Ok(address)
         }
@@ -86,10 +86,7 @@ pub fn colour(colour: String) -> Checked<String> {
 pub fn language(code: String) -> Checked<String> {
     match sealpost_i18n::resolve(&code) {
         Some(lang) => Ok(lang.to_string()),
-        None => Err(format!(
-            "one of {}",
-            sealpost_i18n::available().join(", ")
-        )),
+        None => Err(format!("one of {}", sealpost_i18n::available().join(", "))),
     }
 }
 

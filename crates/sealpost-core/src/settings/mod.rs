@@ -33,7 +33,12 @@ pub enum Group {
 
 impl Group {
     /// The groups that have a form, in menu order.
-    pub const FORMS: [Group; 4] = [Group::Mail, Group::Security, Group::Network, Group::Branding];
+    pub const FORMS: [Group; 4] = [
+        Group::Mail,
+        Group::Security,
+        Group::Network,
+        Group::Branding,
+    ];
 
     /// The name in the form's URL (`/admin/settings/{slug}`).
     pub fn slug(self) -> &'static str {
@@ -68,6 +73,7 @@ impl Group {
 }
 
 /// One setting's declaration, as the form, the CLI and validation need it.
+#[derive(Debug)]
 pub struct SettingDef {
     /// The stored key, a contract (e.g. `mail.keep_subject`).
     pub key: &'static str,
@@ -83,12 +89,6 @@ pub struct SettingDef {
     pub secret: bool,
     /// Reads text as this setting's type, checks it, and gives the canonical stored text.
     normalise: fn(&str) -> Result<String, String>,
-}
-
-impl std::fmt::Debug for SettingDef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SettingDef").field("key", &self.key).finish()
-    }
 }
 
 impl SettingDef {

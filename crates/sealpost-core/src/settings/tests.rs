@@ -8,7 +8,11 @@ fn owned(pairs: Vec<(&'static str, String)>) -> Vec<(String, String)> {
 fn every_default_round_trips_and_passes_its_own_check() {
     let defaults = Settings::default();
     let pairs = defaults.to_pairs();
-    assert_eq!(pairs.len(), REGISTRY.len(), "one stored pair per declaration");
+    assert_eq!(
+        pairs.len(),
+        REGISTRY.len(),
+        "one stored pair per declaration"
+    );
     for (key, text) in &pairs {
         let def = definition(key).expect("declared");
         assert_eq!(def.check(text).as_ref(), Ok(text), "{key}");
@@ -26,7 +30,11 @@ fn keys_are_unique_and_every_form_has_settings() {
         assert!(group.settings().count() > 0, "{group:?}");
         assert_eq!(Group::from_slug(group.slug()), Some(group));
     }
-    assert_eq!(Group::from_slug("unlisted"), None, "no form for unlisted settings");
+    assert_eq!(
+        Group::from_slug("unlisted"),
+        None,
+        "no form for unlisted settings"
+    );
 }
 
 #[test]
@@ -55,7 +63,10 @@ fn settings_sheet_defaults() {
     assert_eq!(s.neutral_subject, "");
     assert_eq!(s.recovery_policy, RecoveryPolicy::AnswerAndCode);
     assert!(!s.allow_own_questions);
-    assert!(s.admin_totp_required, "TOTP is required unless an admin opts out");
+    assert!(
+        s.admin_totp_required,
+        "TOTP is required unless an admin opts out"
+    );
     assert_eq!(s.session_absolute_secs, 43_200);
     assert_eq!(s.admin_session_absolute_secs, 28_800);
     assert_eq!(s.source_failure_limit, 20);
@@ -69,7 +80,10 @@ fn bad_stored_values_keep_defaults() {
     let s = Settings::from_pairs(&[
         ("limits.max_recipients".into(), "many".into()),
         ("branding.accent_color".into(), "red;}".into()),
-        ("network.trusted_proxies".into(), "10.0.0.0/8\nnot-a-net".into()),
+        (
+            "network.trusted_proxies".into(),
+            "10.0.0.0/8\nnot-a-net".into(),
+        ),
         ("no.such.setting".into(), "1".into()),
     ]);
     assert_eq!(s, Settings::default());
@@ -120,16 +134,32 @@ fn validation_refuses_what_it_should() {
 fn validation_normalises_what_it_accepts() {
     let accepted = [
         ("mail.keep_subject", "on", "true"),
-        ("policy.internal_domains", "Bank.Example, sub.bank.example", "bank.example\nsub.bank.example"),
-        ("web.public_url", "https://gw.example/", "https://gw.example"),
+        (
+            "policy.internal_domains",
+            "Bank.Example, sub.bank.example",
+            "bank.example\nsub.bank.example",
+        ),
+        (
+            "web.public_url",
+            "https://gw.example/",
+            "https://gw.example",
+        ),
         ("mail.credentials_to", " sender ", "sender"),
-        ("network.trusted_proxies", "10.0.0.0/8, 192.0.2.1", "10.0.0.0/8\n192.0.2.1/32"),
+        (
+            "network.trusted_proxies",
+            "10.0.0.0/8, 192.0.2.1",
+            "10.0.0.0/8\n192.0.2.1/32",
+        ),
         ("i18n.default_language", "de-DE", "de"),
         ("delivery.next_hop", "", ""),
         ("metrics.token_sha256", &"AB".repeat(32), &"ab".repeat(32)),
     ];
     for (key, value, stored) in accepted {
-        assert_eq!(check(key, value), Ok((key.to_string(), stored.to_string())), "{key}");
+        assert_eq!(
+            check(key, value),
+            Ok((key.to_string(), stored.to_string())),
+            "{key}"
+        );
     }
 }
 
@@ -167,7 +197,10 @@ fn per_domain_overrides_apply_to_their_domain_only() {
     assert!(!s.for_domain("partner.example").keep_subject);
     assert!(!s.for_domain("PARTNER.example").keep_subject);
     assert_eq!(s.for_domain("partner.example").org_name, "Sealpost");
-    assert!(s.for_domain("bank.example").keep_subject, "no override: the default");
+    assert!(
+        s.for_domain("bank.example").keep_subject,
+        "no override: the default"
+    );
     assert!(s.for_domain("other.example").keep_subject);
     assert_eq!(
         s.override_pairs(),

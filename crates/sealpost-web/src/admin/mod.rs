@@ -25,8 +25,8 @@ use sealpost_store::{Admin, SessionKind};
 
 use crate::AppState;
 use crate::error::WebError;
-use crate::security::same_origin;
 pub(crate) use crate::security::client_ip;
+use crate::security::same_origin;
 use crate::session::cookie_value;
 
 pub const COOKIE: &str = "__Host-sealpost-admin";
