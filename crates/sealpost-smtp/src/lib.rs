@@ -2,6 +2,7 @@
 //! to, the outbound client (or maildir writer) used for the next hop, and a
 //! small sink server for tests, demos and benchmarks.
 
+pub mod address;
 pub mod client;
 pub mod inbound;
 pub mod maildir;

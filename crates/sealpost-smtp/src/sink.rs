@@ -144,10 +144,20 @@ mod tests {
         let s = tokio::net::TcpStream::connect(sink.addr).await.unwrap();
         let mut s = BufReader::new(s);
         s.get_mut()
-            .write_all(b"EHLO t\r\nMAIL FROM:<a@x>\r\nRCPT TO:<bad@x>\r\nRCPT TO:<good@x>\r\nDATA\r\n..dot\r\n.\r\nQUIT\r\n")
+            .write_all(b"EHLO t\r\nMAIL FROM:<a@x>\r\nRCPT TO:<bad@x>\r\nRCPT TO:<good@x>\r\nDATA\r\n")
             .await
             .unwrap();
         let mut all = String::new();
+        // Message data only after the 354, as RFC 2920 asks.
+        while !all.contains("354 ") {
+            let mut l = String::new();
+            assert!(s.read_line(&mut l).await.unwrap() > 0, "{all}");
+            all.push_str(&l);
+        }
+        s.get_mut()
+            .write_all(b"..dot\r\n.\r\nQUIT\r\n")
+            .await
+            .unwrap();
         loop {
             let mut l = String::new();
             if s.read_line(&mut l).await.unwrap() == 0 {
