@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::inbound::{Envelope, MessageHandler, SessionConfig, Verdict, run_session_with};
+use crate::inbound::{BareLineEnds, Envelope, MessageHandler, SessionConfig, Verdict, run_session_with};
 
 /// One message the sink accepted.
 #[derive(Debug, Clone)]
@@ -74,6 +74,9 @@ impl TestSink {
         let rcpt_reply: Arc<RcptFn> = Arc::new(rcpt_reply);
         let cfg = Arc::new(SessionConfig {
             hostname: "sink.test".to_string(),
+            // The sink stands in for the next hop and records what it is given; a bare CR
+            // that a "keep" node passes on is data to record, not a reason to refuse.
+            bare_line_ends: BareLineEnds::Keep,
             ..SessionConfig::default()
         });
         let task = tokio::spawn(async move {
