@@ -117,7 +117,9 @@ fn is_ldh_label(label: &str) -> bool {
     let bytes = label.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         && bytes.first() != Some(&b'-')
         && bytes.last() != Some(&b'-')
 }
@@ -240,7 +242,10 @@ mod tests {
         // Unicode case is kept in the local part: these are two mailboxes.
         assert_ne!(normalise("ÄRGER@x.example"), normalise("ärger@x.example"));
         assert_eq!(normalise("ÄRGER@X.Example"), "Ärger@x.example");
-        assert_eq!(normalise("User@[IPv6:2001:DB8::1]"), "user@[ipv6:2001:db8::1]");
+        assert_eq!(
+            normalise("User@[IPv6:2001:DB8::1]"),
+            "user@[ipv6:2001:db8::1]"
+        );
     }
 
     proptest! {

@@ -577,7 +577,8 @@ where
                     None => (buf.len(), false),
                 };
                 let chunk = &buf[..take];
-                let ends_crlf = at_lf && (chunk.len() >= 2 && chunk[take - 2] == b'\r' || take == 1 && after_cr);
+                let ends_crlf = at_lf
+                    && (chunk.len() >= 2 && chunk[take - 2] == b'\r' || take == 1 && after_cr);
                 let bare = if at_lf && !ends_crlf {
                     Some(DataRefusal::BareLf)
                 } else if (after_cr && chunk[0] != b'\n')
@@ -1337,19 +1338,30 @@ mod tests {
         p.expect("220").await;
         p.send("EHLO c\r\n").await;
         p.reply().await;
-        for bad in ["a@b@c", "a@b,c@d", "@b", "a b@c", "a..b@c", "a@-x", "@r:u@h"] {
+        for bad in [
+            "a@b@c", "a@b,c@d", "@b", "a b@c", "a..b@c", "a@-x", "@r:u@h",
+        ] {
             p.send(&format!("MAIL FROM:<{bad}>\r\n")).await;
             let r = p.code().await;
-            assert!(r.starts_with("501 5.1.7") || r.starts_with("553 5.1.7"), "{bad}: {r}");
+            assert!(
+                r.starts_with("501 5.1.7") || r.starts_with("553 5.1.7"),
+                "{bad}: {r}"
+            );
         }
         p.send("MAIL FROM:<a@x>\r\n").await;
         p.expect("250").await;
-        for bad in ["a@b@c", "a@b,c@d", "@b", "a\"b@c", "a..b@c", "a@b_c", "@r:u@h", ",@x"] {
+        for bad in [
+            "a@b@c", "a@b,c@d", "@b", "a\"b@c", "a..b@c", "a@b_c", "@r:u@h", ",@x",
+        ] {
             p.send(&format!("RCPT TO:<{bad}>\r\n")).await;
             let r = p.code().await;
-            assert!(r.starts_with("501 5.1.3") || r.starts_with("553 5.1.3"), "{bad}: {r}");
+            assert!(
+                r.starts_with("501 5.1.3") || r.starts_with("553 5.1.3"),
+                "{bad}: {r}"
+            );
         }
-        p.send("RCPT TO:<jörg@münchen.de>\r\nRCPT TO:<\"a b\"@y>\r\nDATA\r\n").await;
+        p.send("RCPT TO:<jörg@münchen.de>\r\nRCPT TO:<\"a b\"@y>\r\nDATA\r\n")
+            .await;
         p.expect("250 2.1.5").await;
         p.expect("250 2.1.5").await;
         p.expect("354").await;

@@ -3,10 +3,9 @@
 //! small sink server for tests, demos and benchmarks.
 
 pub mod address;
-pub mod client;
 pub mod inbound;
-pub mod maildir;
 pub mod next_hop;
+pub mod outbound;
 pub mod server;
 pub mod sink;
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::inbound::{BareLineEnds, Envelope, MessageHandler, SessionConfig, Verdict, run_session_with};
+use crate::inbound::{
+    BareLineEnds, Envelope, MessageHandler, SessionConfig, Verdict, run_session_with,
+};
 
 /// One message the sink accepted.
 #[derive(Debug, Clone)]
@@ -147,7 +149,9 @@ mod tests {
         let s = tokio::net::TcpStream::connect(sink.addr).await.unwrap();
         let mut s = BufReader::new(s);
         s.get_mut()
-            .write_all(b"EHLO t\r\nMAIL FROM:<a@x>\r\nRCPT TO:<bad@x>\r\nRCPT TO:<good@x>\r\nDATA\r\n")
+            .write_all(
+                b"EHLO t\r\nMAIL FROM:<a@x>\r\nRCPT TO:<bad@x>\r\nRCPT TO:<good@x>\r\nDATA\r\n",
+            )
             .await
             .unwrap();
         let mut all = String::new();

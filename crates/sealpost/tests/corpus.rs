@@ -5,7 +5,7 @@
 //! frame must answer without a 5xx for every message, malformed ones included.
 //!
 //! What the SMTP layer legitimately changes, and the expectation therefore allows for (exactly
-//! what `sealpost_smtp::client` does on the wire, undone by the server except for these):
+//! what `sealpost_smtp::outbound` does on the wire, undone by the server except for these):
 //! - a bare LF line end becomes CRLF (SMTP transports CRLF);
 //! - a message whose last line has no line end gets a final CRLF (DATA ends with CRLF.CRLF);
 //! - dot-stuffing is added by the client and removed by the server, so it leaves no trace.
@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mail_parser::MimeHeaders;
-use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, deliver_many};
 use sealpost_smtp::next_hop::NextHop;
+use sealpost_smtp::outbound::{ClientConfig, OutboundMessage, RcptResult, deliver_many};
 
 const RECIPIENT: &str = "reader@example.com";
 const TRIGGER: &[u8] = b"X-Sealpost-Encrypt: yes\r\n";

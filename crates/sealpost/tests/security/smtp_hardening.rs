@@ -2,6 +2,7 @@
 
 use super::*;
 use sealpost_smtp::inbound::BareLineEnds;
+use sealpost_smtp::sink::ReceivedMail;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// A raw SMTP client for sessions the real client would never produce.
@@ -95,16 +96,19 @@ async fn smuggle_all(mode: BareLineEnds) -> (Vec<String>, Vec<ReceivedMail>) {
     .await;
     raw.expect("250").await;
     let expected = if mode == BareLineEnds::Keep { 6 } else { 1 };
-    let mut mails = node.wait_for_mails(expected).await;
+    node.wait_for_mails(expected).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    mails = node.sink.received();
+    let mails = node.sink.received();
     node.stop().await;
     (replies, mails)
 }
 
 fn assert_never_spoofed(mails: &[ReceivedMail]) {
     for mail in mails {
-        assert_eq!(mail.mail_from, ADVISOR, "a mail left with a smuggled sender");
+        assert_eq!(
+            mail.mail_from, ADVISOR,
+            "a mail left with a smuggled sender"
+        );
         let text = String::from_utf8_lossy(&mail.data);
         assert!(
             !text.starts_with(&format!("From: {SPOOF}")),
@@ -221,7 +225,10 @@ async fn u_label_and_a_label_of_one_domain_are_one_account() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let kinds: Vec<String> = node.sink.received().iter().map(kind_of).collect();
     let credentials = kinds.iter().filter(|k| *k == "credentials").count();
-    assert_eq!(credentials, 1, "one account, one credentials mail: {kinds:?}");
+    assert_eq!(
+        credentials, 1,
+        "one account, one credentials mail: {kinds:?}"
+    );
     assert!(mails.len() >= 3);
     node.stop().await;
 }
