@@ -424,12 +424,12 @@ mod tests {
         );
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.smtp.listen, "127.0.0.1:2525");
+        assert_eq!(c.policy.internal_domains, vec!["bank.example"]);
+        assert_eq!(c.database_url(), "sqlite:///tmp/x/sealpost.db");
         assert_eq!(c.smtp.bare_lf, sealpost_smtp::inbound::BareLineEnds::Refuse);
         let p = write(&dir, "[smtp]\nbare_lf = \"keep\"\n");
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.smtp.bare_lf, sealpost_smtp::inbound::BareLineEnds::Keep);
-        assert_eq!(c.policy.internal_domains, vec!["bank.example"]);
-        assert_eq!(c.database_url(), "sqlite:///tmp/x/sealpost.db");
     }
 
     #[test]
