@@ -1,6 +1,7 @@
 //! SMTP for Sealpost: the inbound server session the organisation's MTA talks
-//! to, the outbound client (or maildir writer) used for the next hop, and a
-//! small sink server for tests, demos and benchmarks.
+//! to, the address syntax and spelling every account key uses, outbound delivery
+//! to the next hop (SMTP or maildir) and the probe of that hop, and a small sink
+//! server for tests, demos and benchmarks.
 
 pub mod address;
 pub mod inbound;
