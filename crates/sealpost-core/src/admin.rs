@@ -2,12 +2,8 @@
 //! accounts and settings that the admin web UI and the CLI share. Every change is audited with
 //! its actor; secrets (passwords, keys, TOTP secrets, tokens) never go into the audit log.
 
-use std::time::Duration;
-
 use sealpost_mime::generate::{Branding, CredentialsInput, CredentialsKind, build_credentials};
-use sealpost_smtp::next_hop::NextHop;
 use sealpost_store::{Account, AccountStatus, Admin, NewQueuedMail, Store, StoreError};
-use tokio::io::AsyncReadExt;
 use totp_rs::{Algorithm, Secret, TOTP};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -531,49 +527,9 @@ pub async fn new_metrics_token(
     Ok(Zeroizing::new(token))
 }
 
-/// Tries the next hop: an SMTP relay must answer with a 220 greeting within 10 s; a maildir
-/// must be a writable directory. The answer is a one-line text for the admin.
-pub async fn test_next_hop(hop: &str) -> Result<String, String> {
-    let hop: NextHop = hop
-        .parse()
-        .map_err(|e: sealpost_smtp::next_hop::NextHopError| e.to_string())?;
-    match hop {
-        NextHop::Smtp { host, port } => {
-            let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-            let mut stream = tokio::time::timeout(Duration::from_secs(10), connect)
-                .await
-                .map_err(|_| format!("{host}:{port}: connection timed out"))?
-                .map_err(|e| format!("{host}:{port}: {e}"))?;
-            let mut buf = [0u8; 512];
-            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
-                .await
-                .map_err(|_| format!("{host}:{port}: no greeting"))?
-                .map_err(|e| format!("{host}:{port}: {e}"))?;
-            let greeting = String::from_utf8_lossy(&buf[..n]);
-            let line = greeting
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            if line.starts_with("220") {
-                Ok(format!("{host}:{port} answered: {line}"))
-            } else {
-                Err(format!("{host}:{port} answered: {line}"))
-            }
-        }
-        NextHop::Maildir(path) => {
-            let meta = tokio::fs::metadata(&path)
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if meta.is_dir() && !meta.permissions().readonly() {
-                Ok(format!("{} is a writable directory", path.display()))
-            } else {
-                Err(format!("{} is not a writable directory", path.display()))
-            }
-        }
-    }
-}
+// The next-hop checks speak SMTP, so they live in the smtp crate; the web layer reaches them
+// through core, which it depends on anyway.
+pub use sealpost_smtp::next_hop::test_next_hop;
 
 #[cfg(test)]
 mod tests {

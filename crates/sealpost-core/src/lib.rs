@@ -45,18 +45,22 @@ pub enum CoreError {
     Join,
 }
 
-/// Lower-cases the domain and the local part: recipients and the portal login must agree on
-/// one spelling, and practically every mail system treats local parts case-insensitively.
+/// The one spelling of an address that accounts, logins, recipient lists and comparisons use:
+/// brackets and surrounding spaces removed, ASCII letters lower-cased in the local part, the
+/// domain in its lower-case Unicode (UTS 46) form, so that the U-label and A-label spellings of
+/// a domain are one account. Non-ASCII letters in the local part are kept as written: folding
+/// them could merge two distinct mailboxes into one account.
 pub fn normalise_address(address: &str) -> String {
-    address
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim()
-        .to_lowercase()
+    sealpost_smtp::address::normalise(address)
 }
 
-/// The domain part of an address, lower-cased.
+/// A mail domain in the spelling `normalise_address` gives it (for lists of domains such as
+/// the internal ones, so they compare equal to the domain of a normalised address).
+pub fn normalise_domain(domain: &str) -> String {
+    sealpost_smtp::address::normalise_domain(domain.trim())
+}
+
+/// The domain part of an address as written; normalise the address first to compare it.
 pub fn address_domain(address: &str) -> Option<&str> {
     address.rsplit_once('@').map(|(_, d)| d)
 }
@@ -75,5 +79,32 @@ mod tests {
         );
         assert_eq!(address_domain("a@b.example"), Some("b.example"));
         assert_eq!(address_domain("nodomain"), None);
+    }
+
+    #[test]
+    fn one_domain_in_two_spellings_is_one_account() {
+        assert_eq!(
+            normalise_address("jörg@xn--mnchen-3ya.de"),
+            normalise_address("Jörg@MÜNCHEN.de".replace('J', "j").as_str())
+        );
+        assert_eq!(
+            normalise_address("x@XN--MNCHEN-3YA.DE"),
+            normalise_address("x@münchen.de")
+        );
+        assert_eq!(normalise_domain(" XN--MNCHEN-3YA.DE "), "münchen.de");
+    }
+
+    #[test]
+    fn only_ascii_is_folded_in_local_parts() {
+        assert_eq!(normalise_address("MAX@x.example"), "max@x.example");
+        assert_ne!(
+            normalise_address("ÖMER@x.example"),
+            normalise_address("ömer@x.example")
+        );
+        // Unicode folding would have merged the Kelvin sign with an ASCII k.
+        assert_ne!(
+            normalise_address("\u{212A}@x.example"),
+            normalise_address("k@x.example")
+        );
     }
 }

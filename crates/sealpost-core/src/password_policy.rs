@@ -66,8 +66,9 @@ pub fn check(
         return Err(PolicyViolation::TooLong);
     }
     let folded = password.trim().to_lowercase();
-    let address = normalise_address(address);
-    let local = address.split('@').next().unwrap_or_default();
+    // A likeness test, not an identity: fold the address as fully as the password is folded.
+    let address = normalise_address(address).to_lowercase();
+    let local = address.rsplit_once('@').map_or("", |(local, _)| local);
     // The address (or its local part, alone or with digits around it) is the first thing an
     // attacker who knows whom to attack tries.
     let stripped = folded.trim_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());

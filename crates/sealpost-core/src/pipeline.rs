@@ -327,7 +327,7 @@ impl Gateway {
             .sealing_recipients(addresses)
             .await?
             .into_iter()
-            .map(|r| (r.address.to_lowercase(), r))
+            .map(|r| (normalise_address(&r.address), r))
             .collect();
         let mut plans = Vec::with_capacity(addresses.len());
         for address in addresses {

@@ -10,7 +10,41 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 
+use crate::address::validate_mailbox;
 use crate::lineio::{ReadLine, read_line, sanitize_line};
+
+/// What the session does with a CR or LF inside message data that is not part of a CRLF pair.
+/// Neither is ever a line end: only `<CR><LF>.<CR><LF>` ends DATA, so a "second message"
+/// behind `<LF>.<LF>` can never be read as commands (SMTP smuggling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BareLineEnds {
+    /// Read the data to its real end, then refuse it (`550 5.6.0`); nothing is queued and
+    /// the session goes on.
+    #[default]
+    Refuse,
+    /// Keep them as ordinary data bytes of the line they are in.
+    Keep,
+}
+
+impl std::str::FromStr for BareLineEnds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "refuse" => Ok(BareLineEnds::Refuse),
+            "keep" => Ok(BareLineEnds::Keep),
+            other => Err(format!("{other:?} is not \"refuse\" or \"keep\"")),
+        }
+    }
+}
+
+impl std::fmt::Display for BareLineEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BareLineEnds::Refuse => "refuse",
+            BareLineEnds::Keep => "keep",
+        })
+    }
+}
 
 /// Limits and identity of the inbound SMTP service.
 #[derive(Debug, Clone)]
@@ -31,6 +65,8 @@ pub struct SessionConfig {
     /// client that sends one byte every few seconds is cut off here (like Postfix's
     /// smtpd_per_record_deadline), not only when it stops sending.
     pub data_deadline: Duration,
+    /// A bare CR or LF inside DATA: refused (default) or kept as data.
+    pub bare_line_ends: BareLineEnds,
 }
 
 impl Default for SessionConfig {
@@ -43,6 +79,7 @@ impl Default for SessionConfig {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(600),
             data_deadline: Duration::from_secs(1800),
+            bare_line_ends: BareLineEnds::Refuse,
         }
     }
 }
@@ -127,6 +164,7 @@ where
         mail_from: None,
         rcpt_to: Vec::new(),
         bad_commands: 0,
+        verb: String::new(),
     };
     let result = session.run().await;
     // Best effort: the peer may already be gone.
@@ -153,6 +191,8 @@ struct Session<'a, S, H> {
     mail_from: Option<String>,
     rcpt_to: Vec<String>,
     bad_commands: u32,
+    /// The verb of the command being answered, for the improper-pipelining reply.
+    verb: String,
 }
 
 enum Flow {
@@ -162,9 +202,27 @@ enum Flow {
 
 enum DataRead {
     Complete(Vec<u8>),
-    TooBig,
+    /// Read to its end but not accepted; the reply says why.
+    Refused(DataRefusal),
     Eof,
     Timeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataRefusal {
+    TooBig,
+    BareLf,
+    BareCr,
+}
+
+impl DataRefusal {
+    fn reply(self) -> &'static str {
+        match self {
+            DataRefusal::TooBig => "552 5.3.4 Message too big",
+            DataRefusal::BareLf => "550 5.6.0 Bare LF not allowed",
+            DataRefusal::BareCr => "550 5.6.0 Bare CR not allowed",
+        }
+    }
 }
 
 impl<S, H> Session<'_, S, H>
@@ -196,7 +254,10 @@ where
                     tracing::debug!(client = %self.client_ip, "client closed the connection");
                     return Ok(());
                 }
-                Ok(Ok(ReadLine::TooLong)) => self.bad("500 5.5.2 Line too long"),
+                Ok(Ok(ReadLine::TooLong)) => {
+                    self.verb = "an overlong command".to_string();
+                    self.bad("500 5.5.2 Line too long")
+                }
                 Ok(Ok(ReadLine::Line(line))) => self.command(line).await?,
             };
             if let Flow::Close = flow {
@@ -218,8 +279,16 @@ where
         Flow::Continue
     }
 
+    /// Answers a refused command. A client that sent more before reading this refusal is
+    /// not waiting for replies: what it sent next may be message data that the refusal has
+    /// turned into commands, so the session ends (as Postfix's
+    /// `smtpd_forbid_unauth_pipelining` does). MAIL and RCPT are exempt: RFC 2920 lets a
+    /// client send MAIL, RCPT… and DATA as one group, and a refused RCPT is ordinary there.
     fn bad(&mut self, line: &str) -> Flow {
         self.reply(line);
+        if !matches!(self.verb.as_str(), "MAIL" | "RCPT") && self.client_ran_ahead() {
+            return self.improper_pipelining();
+        }
         self.bad_commands += 1;
         if self.bad_commands > MAX_BAD_COMMANDS {
             let msg = format!("421 4.7.0 {} Error: too many errors", self.cfg.hostname);
@@ -228,6 +297,22 @@ where
             return Flow::Close;
         }
         Flow::Continue
+    }
+
+    /// Whether the client has sent bytes that the session has not read yet, i.e. it did not
+    /// wait for the reply now being written.
+    fn client_ran_ahead(&self) -> bool {
+        !self.io.buffer().is_empty()
+    }
+
+    fn improper_pipelining(&mut self) -> Flow {
+        tracing::info!(client = %self.client_ip, after = %self.verb, "improper command pipelining");
+        let msg = format!(
+            "554 5.5.0 Error: improper command pipelining after {}",
+            sanitize_line(&self.verb)
+        );
+        self.reply(&msg);
+        Flow::Close
     }
 
     async fn flush(&mut self) -> io::Result<()> {
@@ -257,6 +342,7 @@ where
 
     async fn command(&mut self, line: Vec<u8>) -> io::Result<Flow> {
         let Ok(line) = String::from_utf8(line) else {
+            self.verb = "an invalid command".to_string();
             return Ok(self.bad("500 5.5.2 Error: invalid characters in command"));
         };
         let (verb, arg) = match line.find(' ') {
@@ -264,6 +350,11 @@ where
             None => (line.as_str(), ""),
         };
         let verb = verb.to_ascii_uppercase();
+        self.verb = if verb.len() <= 8 && verb.bytes().all(|b| b.is_ascii_alphabetic()) {
+            verb.clone()
+        } else {
+            "an unknown command".to_string()
+        };
         let flow = match verb.as_str() {
             "EHLO" | "HELO" => self.cmd_helo(&verb, arg),
             "MAIL" => self.cmd_mail(arg),
@@ -318,6 +409,9 @@ where
         let Some((addr, params)) = parse_path(rest) else {
             return self.bad("501 5.1.7 Bad sender address syntax");
         };
+        if !addr.is_empty() && validate_mailbox(&addr).is_err() {
+            return self.bad("553 5.1.7 Sender address is not a valid mailbox");
+        }
         for param in params.split_ascii_whitespace() {
             let (key, value) = match param.split_once('=') {
                 Some((k, v)) => (k.to_ascii_uppercase(), Some(v)),
@@ -358,6 +452,9 @@ where
         if addr.is_empty() {
             return self.bad("501 5.1.3 Bad recipient address syntax");
         }
+        if validate_mailbox(&addr).is_err() {
+            return self.bad("553 5.1.3 Recipient address is not a valid mailbox");
+        }
         if let Some(param) = params.split_ascii_whitespace().next() {
             // DSN (NOTIFY, ORCPT) is not advertised, so a conforming client
             // sends no RCPT parameters.
@@ -390,14 +487,23 @@ where
         if self.rcpt_to.is_empty() {
             return Ok(self.bad("503 5.5.1 Error: need RCPT command"));
         }
+        // Message data before the 354 means the client did not wait for it (RFC 2920: DATA
+        // ends a command group); reading on would make the session guess what is data.
+        if self.client_ran_ahead() {
+            self.reset_transaction();
+            return Ok(self.improper_pipelining());
+        }
         self.bad_commands = 0;
         self.reply("354 End data with <CR><LF>.<CR><LF>");
         self.flush().await?;
         let data = match self.read_data().await? {
             DataRead::Complete(data) => data,
-            DataRead::TooBig => {
+            DataRead::Refused(why) => {
+                if why != DataRefusal::TooBig {
+                    tracing::info!(client = %self.client_ip, reply = why.reply(), "message data refused");
+                }
                 self.reset_transaction();
-                self.reply("552 5.3.4 Message too big");
+                self.reply(why.reply());
                 return Ok(Flow::Continue);
             }
             DataRead::Eof => {
@@ -437,20 +543,25 @@ where
         Ok(Flow::Continue)
     }
 
-    /// Reads message data up to the lone "." line, undoing dot-stuffing and
-    /// keeping everything else byte for byte. Lines may end in CRLF or a bare
-    /// LF (some clients and tests send those).
+    /// Reads message data up to `<CR><LF>.<CR><LF>`, undoing dot-stuffing and keeping
+    /// everything else byte for byte. Lines are CRLF-delimited only: a bare LF or CR is never
+    /// a line end (so `<LF>.<LF>` ends nothing); it refuses the message or stays data,
+    /// as `bare_line_ends` says. A refused message is still read to its end, so that its
+    /// content is never taken for commands.
     async fn read_data(&mut self) -> io::Result<DataRead> {
         let max = self.cfg.max_message_size;
+        let keep_bare = self.cfg.bare_line_ends == BareLineEnds::Keep;
         let mut data = Vec::new();
-        let mut too_big = false;
-        // The current line; once the message is too big only its first bytes
-        // are kept, enough to recognise the terminating ".".
+        let mut refused: Option<DataRefusal> = None;
+        // The current line; once the message is refused only its first bytes are kept,
+        // enough to recognise the terminating ".".
         let mut line: Vec<u8> = Vec::new();
         let deadline = tokio::time::Instant::now() + self.cfg.data_deadline;
         loop {
             line.clear();
             let mut line_len = 0usize;
+            // The last byte read was a CR (its LF may come in the next chunk).
+            let mut after_cr = false;
             loop {
                 let wait_until =
                     (tokio::time::Instant::now() + self.cfg.data_timeout).min(deadline);
@@ -461,47 +572,71 @@ where
                 if buf.is_empty() {
                     return Ok(DataRead::Eof);
                 }
-                let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+                let (take, at_lf) = match buf.iter().position(|&b| b == b'\n') {
                     Some(i) => (i + 1, true),
                     None => (buf.len(), false),
                 };
-                if too_big {
-                    let keep = take.min(3usize.saturating_sub(line.len()));
-                    line.extend_from_slice(&buf[..keep]);
+                let chunk = &buf[..take];
+                let ends_crlf = at_lf
+                    && (chunk.len() >= 2 && chunk[take - 2] == b'\r' || take == 1 && after_cr);
+                let bare = if at_lf && !ends_crlf {
+                    Some(DataRefusal::BareLf)
+                } else if (after_cr && chunk[0] != b'\n')
+                    || chunk.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n')
+                {
+                    Some(DataRefusal::BareCr)
                 } else {
-                    line.extend_from_slice(&buf[..take]);
+                    None
+                };
+                after_cr = chunk.last() == Some(&b'\r');
+                if let Some(why) = bare
+                    && !keep_bare
+                    && refused.is_none()
+                {
+                    refused = Some(why);
+                    data = Vec::new();
+                    line.truncate(3);
+                }
+                if refused.is_some() {
+                    let keep = take.min(3usize.saturating_sub(line.len()));
+                    line.extend_from_slice(&chunk[..keep]);
+                } else {
+                    line.extend_from_slice(chunk);
                 }
                 line_len += take;
                 self.io.consume(take);
                 // Bounds memory while a long line arrives. Lines of up to 3
                 // bytes may be the terminator and are checked once complete;
                 // +1 because the line may still lose a stuffed dot.
-                if !too_big && line.len() > 3 && data.len() + line.len() > max.saturating_add(1) {
-                    too_big = true;
+                if refused.is_none()
+                    && line.len() > 3
+                    && data.len() + line.len() > max.saturating_add(1)
+                {
+                    refused = Some(DataRefusal::TooBig);
                     data = Vec::new();
                     line.truncate(3);
                 }
-                if done {
+                if ends_crlf {
                     break;
                 }
             }
-            if line_len <= 3 && (line == b".\r\n" || line == b".\n") {
+            if line_len == 3 && line == b".\r\n" {
                 break;
             }
-            if too_big {
+            if refused.is_some() {
                 continue;
             }
             let start = usize::from(line.first() == Some(&b'.'));
             data.extend_from_slice(&line[start..]);
             if data.len() > max {
-                too_big = true;
+                refused = Some(DataRefusal::TooBig);
                 data = Vec::new();
             }
         }
-        if too_big {
-            return Ok(DataRead::TooBig);
-        }
-        Ok(DataRead::Complete(data))
+        Ok(match refused {
+            Some(why) => DataRead::Refused(why),
+            None => DataRead::Complete(data),
+        })
     }
 }
 
@@ -515,8 +650,8 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// Parses a reverse- or forward-path (`<addr>` possibly followed by
-/// parameters). Returns the address without brackets and source route, and
-/// the parameter text. A bare address without brackets is tolerated, as
+/// parameters). Returns the address without brackets, and the parameter text;
+/// whether the address is a valid mailbox is checked by the caller. A bare address without brackets is tolerated, as
 /// Postfix does by default, because some clients send it.
 fn parse_path(s: &str) -> Option<(String, &str)> {
     let s = s.trim_start();
@@ -552,16 +687,12 @@ fn parse_path(s: &str) -> Option<(String, &str)> {
         }
         (addr, params)
     };
-    // Source routes ("@relay1,@relay2:user@host") are obsolete; RFC 5321
-    // says to ignore them.
-    let addr = match addr.strip_prefix('@').and_then(|_| addr.split_once(':')) {
-        Some((_, mailbox)) => mailbox,
-        None => addr,
-    };
-    if addr.len() > 512 || addr.chars().any(|c| c.is_control() || c == '<' || c == '>') {
-        return None;
-    }
-    if !addr.is_empty() && (addr.starts_with('@') || addr.ends_with('@')) {
+    // Source routes ("@relay1,@relay2:user@host") are obsolete; one that arrives names a
+    // relay path we would not follow, so the whole path is refused rather than guessed at.
+    if addr.len() > crate::address::MAX_MAILBOX_LEN
+        || addr.starts_with('@')
+        || addr.chars().any(|c| c.is_control() || c == '<' || c == '>')
+    {
         return None;
     }
     Some((addr.to_string(), params))
@@ -708,16 +839,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn whole_session_in_one_write() {
+    async fn whole_command_group_in_one_write() {
         let h = Recorder::new(Verdict::Accepted("Q2".into()));
         let (mut p, task) = start(cfg(), h.clone());
-        p.send("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n")
+        p.send("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
             .await;
         p.expect("220").await;
         p.expect("250 mx.test").await;
         p.expect("250 2.1.0").await;
         p.expect("250 2.1.5").await;
         p.expect("354").await;
+        // The end of data may be followed by the next commands at once (RFC 2920).
+        p.send("x\r\n.\r\nQUIT\r\n").await;
         p.expect("250 2.0.0 Ok: queued as Q2").await;
         p.expect("221").await;
         task.await.unwrap().unwrap();
@@ -727,9 +860,183 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dot_unstuffing_and_byte_exact_data() {
+    async fn data_before_354_is_improper_pipelining() {
+        let h = Recorder::new(Verdict::Accepted("Q2".into()));
+        let (mut p, task) = start(cfg(), h.clone());
+        p.send("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n")
+            .await;
+        for prefix in ["220", "250 mx.test", "250 2.1.0", "250 2.1.5"] {
+            p.expect(prefix).await;
+        }
+        assert_eq!(
+            p.code().await,
+            "554 5.5.0 Error: improper command pipelining after DATA"
+        );
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+        assert!(h.mails().is_empty());
+    }
+
+    #[tokio::test]
+    async fn data_after_a_refused_data_is_never_read_as_commands() {
+        // DATA is refused (no recipient); what the client had already sent behind it must
+        // not become a transaction of its own.
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let (mut p, task) = start(cfg(), h.clone());
+        p.expect("220").await;
+        p.send("EHLO c\r\n").await;
+        p.reply().await;
+        p.send("MAIL FROM:<a@x>\r\nRCPT TO:<bad@@y>\r\nDATA\r\nMAIL FROM:<spoof@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nforged\r\n.\r\n")
+            .await;
+        p.expect("250 2.1.0").await;
+        p.expect("553 5.1.3").await;
+        p.expect("503 5.5.1").await;
+        assert_eq!(
+            p.code().await,
+            "554 5.5.0 Error: improper command pipelining after DATA"
+        );
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+        assert!(h.mails().is_empty());
+    }
+
+    #[tokio::test]
+    async fn refused_command_with_more_input_buffered_closes() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let (mut p, task) = start(cfg(), h.clone());
+        p.expect("220").await;
+        p.send("EHLO c\r\n").await;
+        p.reply().await;
+        p.send("XYZZY\r\nMAIL FROM:<a@x>\r\n").await;
+        p.expect("500 5.5.2").await;
+        assert_eq!(
+            p.code().await,
+            "554 5.5.0 Error: improper command pipelining after XYZZY"
+        );
+        assert!(p.eof().await);
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn refused_rcpt_in_a_pipelined_group_is_fine() {
         let h = Recorder::new(Verdict::Accepted("Q".into()));
         let (mut p, _task) = start(cfg(), h.clone());
+        p.expect("220").await;
+        p.send("EHLO c\r\n").await;
+        p.reply().await;
+        p.send("MAIL FROM:<a@x>\r\nRCPT TO:<a@b@c>\r\nRCPT TO:<ok@y>\r\nDATA\r\n")
+            .await;
+        p.expect("250 2.1.0").await;
+        p.expect("553 5.1.3").await;
+        p.expect("250 2.1.5").await;
+        p.expect("354").await;
+        p.send("hi\r\n.\r\n").await;
+        p.expect("250 2.0.0").await;
+        assert_eq!(h.mails()[0].0.rcpt_to, vec!["ok@y"]);
+    }
+
+    /// Every way of spelling a "second transaction" behind a non-standard end of data.
+    const SMUGGLED_ENDS: [&str; 5] = ["\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r", "\r\n.\r"];
+
+    async fn smuggle(mode: BareLineEnds) -> Vec<(Vec<String>, Vec<(Envelope, Vec<u8>)>)> {
+        let mut out = Vec::new();
+        for end in SMUGGLED_ENDS {
+            let h = Recorder::new(Verdict::Accepted("Q".into()));
+            let c = SessionConfig {
+                bare_line_ends: mode,
+                ..cfg()
+            };
+            let (mut p, _task) = start(c, h.clone());
+            p.expect("220").await;
+            p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
+                .await;
+            p.reply().await;
+            p.expect("250").await;
+            p.expect("250").await;
+            p.expect("354").await;
+            p.send(&format!(
+                "Subject: one\r\n\r\nfirst{end}MAIL FROM:<spoof@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: two\r\n\r\nforged\r\n.\r\nNOOP\r\n"
+            ))
+            .await;
+            let replies = vec![p.code().await, p.code().await];
+            out.push((replies, h.mails()));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn only_crlf_dot_crlf_ends_data_refuse_mode() {
+        for (replies, mails) in smuggle(BareLineEnds::Refuse).await {
+            assert!(
+                replies[0] == "550 5.6.0 Bare LF not allowed"
+                    || replies[0] == "550 5.6.0 Bare CR not allowed",
+                "{replies:?}"
+            );
+            // The session goes on cleanly: the NOOP after the real end is answered.
+            assert_eq!(replies[1], "250 2.0.0 Ok");
+            assert!(mails.is_empty(), "nothing is queued");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_crlf_dot_crlf_ends_data_keep_mode() {
+        for (end, (replies, mails)) in SMUGGLED_ENDS.iter().zip(smuggle(BareLineEnds::Keep).await) {
+            assert_eq!(replies[0], "250 2.0.0 Ok: queued as Q", "{end:?}");
+            assert_eq!(replies[1], "250 2.0.0 Ok");
+            assert_eq!(mails.len(), 1, "one message for {end:?}");
+            let (env, data) = &mails[0];
+            assert_eq!(env.mail_from, "a@x");
+            // The would-be second transaction is data of the first, byte for byte (a dot
+            // that starts a CRLF line is dot-stuffing and is removed).
+            let kept = end.replacen("\r\n.", "\r\n", 1);
+            let expected = format!(
+                "Subject: one\r\n\r\nfirst{kept}MAIL FROM:<spoof@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: two\r\n\r\nforged\r\n"
+            );
+            assert_eq!(String::from_utf8_lossy(data), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn bare_line_ends_split_across_reads() {
+        // A CR at the end of one read and its LF in the next is a CRLF; a CR at the end of
+        // one read followed by anything else is a bare CR.
+        for (parts, want) in [
+            (vec!["ab\r", "\n.\r\n"], "250 2.0.0"),
+            (vec!["ab\r", "x\r\n.\r\n"], "550 5.6.0 Bare CR"),
+            (vec!["ab\n", "x\r\n.\r\n"], "550 5.6.0 Bare LF"),
+            (vec![".\r", "\n"], "250"),
+        ] {
+            let h = Recorder::new(Verdict::Accepted("Q".into()));
+            let (mut p, _task) = start(cfg(), h.clone());
+            p.send("HELO c\r\n").await;
+            p.expect("220").await;
+            p.expect("250").await;
+            p.send("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n").await;
+            p.expect("250").await;
+            p.expect("250").await;
+            p.expect("354").await;
+            for part in parts {
+                p.send(part).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if want == "250" {
+                // ".\r" + "\n" right after 354 is the end of an empty message.
+                p.expect("250 2.0.0").await;
+                assert_eq!(h.mails()[0].1, b"");
+            } else {
+                p.expect(want).await;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn dot_unstuffing_and_byte_exact_data() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let c = SessionConfig {
+            bare_line_ends: BareLineEnds::Keep,
+            ..cfg()
+        };
+        let (mut p, _task) = start(c, h.clone());
         p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
             .await;
         p.expect("220").await;
@@ -751,14 +1058,15 @@ mod tests {
             "got {:?}",
             String::from_utf8_lossy(data)
         );
-        // A bare-LF terminator ends the data as well.
+        // A bare-LF "terminator" ends nothing: it is data, and so is the rest up to CRLF.CRLF.
         p.send("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n").await;
         p.expect("250").await;
         p.expect("250").await;
         p.expect("354").await;
         p.send("line one\n.\n").await;
+        p.send("\r\n.\r\n").await;
         p.expect("250 2.0.0").await;
-        assert_eq!(h.mails()[1].1, b"line one\n");
+        assert_eq!(h.mails()[1].1, b"line one\n.\n\r\n");
     }
 
     #[tokio::test]
@@ -791,11 +1099,12 @@ mod tests {
         // RCPT without MAIL proves the transaction was reset.
         p.send("RCPT TO:<b@y>\r\n").await;
         p.expect("503").await;
-        p.send("MAIL FROM:<a@x> SIZE=50\r\nRCPT TO:<b@y>\r\nDATA\r\nsmall\r\n.\r\n")
+        p.send("MAIL FROM:<a@x> SIZE=50\r\nRCPT TO:<b@y>\r\nDATA\r\n")
             .await;
         p.expect("250").await;
         p.expect("250").await;
         p.expect("354").await;
+        p.send("small\r\n.\r\n").await;
         p.expect("250 2.0.0").await;
         assert_eq!(h.mails()[0].1, b"small\r\n");
     }
@@ -808,13 +1117,14 @@ mod tests {
             ..cfg()
         };
         let (mut p, _task) = start(c, h.clone());
-        p.send("HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n..2345678\r\n.\r\n")
+        p.send("HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
             .await;
         p.expect("220").await;
         p.expect("250").await;
         p.expect("250").await;
         p.expect("250").await;
         p.expect("354").await;
+        p.send("..2345678\r\n.\r\n").await;
         p.expect("250 2.0.0").await;
         assert_eq!(h.mails()[0].1, b".2345678\r\n");
     }
@@ -827,7 +1137,7 @@ mod tests {
             ..cfg()
         };
         let (mut p, _task) = start(c, h.clone());
-        p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<r1@y>\r\nRCPT TO:<r2@y>\r\nRCPT TO:<r3@y>\r\nDATA\r\nhi\r\n.\r\n")
+        p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<r1@y>\r\nRCPT TO:<r2@y>\r\nRCPT TO:<r3@y>\r\nDATA\r\n")
             .await;
         p.expect("220").await;
         p.reply().await;
@@ -836,6 +1146,7 @@ mod tests {
         p.expect("250 2.1.5").await;
         assert_eq!(p.code().await, "452 4.5.3 Too many recipients");
         p.expect("354").await;
+        p.send("hi\r\n.\r\n").await;
         p.expect("250 2.0.0").await;
         assert_eq!(h.mails()[0].0.rcpt_to, vec!["r1@y", "r2@y"]);
     }
@@ -893,9 +1204,9 @@ mod tests {
         };
         let (mut p, _task) = start(c, h);
         p.expect("220").await;
-        p.send(&format!("NOOP {}\r\nNOOP\r\n", "x".repeat(10_000)))
-            .await;
+        p.send(&format!("NOOP {}\r\n", "x".repeat(10_000))).await;
         assert_eq!(p.code().await, "500 5.5.2 Line too long");
+        p.send("NOOP\r\n").await;
         p.expect("250").await;
     }
 
@@ -910,13 +1221,14 @@ mod tests {
         ] {
             let h = Recorder::new(verdict);
             let (mut p, _task) = start(cfg(), h.clone());
-            p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nx\r\n.\r\nMAIL FROM:<a@x>\r\n")
+            p.send("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
                 .await;
             p.expect("220").await;
             p.reply().await;
             p.expect("250").await;
             p.expect("250").await;
             p.expect("354").await;
+            p.send("x\r\n.\r\nMAIL FROM:<a@x>\r\n").await;
             assert_eq!(p.code().await, expected);
             // Transaction reset: a new MAIL is not "nested".
             p.expect("250 2.1.0").await;
@@ -946,11 +1258,12 @@ mod tests {
             ..cfg()
         };
         let (mut p, task) = start(c, h.clone());
-        p.send("HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\npartial\r\n")
+        p.send("HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
             .await;
         for prefix in ["220", "250", "250", "250", "354"] {
             p.expect(prefix).await;
         }
+        p.send("partial\r\n").await;
         assert_eq!(p.code().await, "421 4.4.2 mx.test Timeout");
         assert!(p.eof().await);
         task.await.unwrap().unwrap();
@@ -990,10 +1303,14 @@ mod tests {
         let h = Recorder::new(Verdict::Accepted("Q".into()));
         let (mut p, task) = start(cfg(), h);
         p.expect("220").await;
-        p.send(&"XYZZY\r\n".repeat(11)).await;
-        for _ in 0..11 {
+        // One at a time: a client that sends on after a refusal without reading it is cut
+        // off sooner (improper pipelining).
+        for _ in 0..10 {
+            p.send("XYZZY\r\n").await;
             p.expect("500").await;
         }
+        p.send("XYZZY\r\n").await;
+        p.expect("500").await;
         p.expect("421 4.7.0").await;
         assert!(p.eof().await);
         task.await.unwrap().unwrap();
@@ -1004,19 +1321,53 @@ mod tests {
         let h = Recorder::new(Verdict::Accepted("Q".into()));
         let (mut p, _task) = start(cfg(), h);
         p.expect("220").await;
-        let mut script = "XYZZY\r\n".repeat(10);
-        script.push_str("NOOP\r\n");
-        script.push_str(&"XYZZY\r\n".repeat(10));
-        script.push_str("NOOP\r\n");
-        p.send(&script).await;
-        for _ in 0..10 {
-            p.expect("500").await;
+        for _ in 0..2 {
+            for _ in 0..10 {
+                p.send("XYZZY\r\n").await;
+                p.expect("500").await;
+            }
+            p.send("NOOP\r\n").await;
+            p.expect("250").await;
         }
-        p.expect("250").await;
-        for _ in 0..10 {
-            p.expect("500").await;
+    }
+
+    #[tokio::test]
+    async fn invalid_mailboxes_are_refused() {
+        let h = Recorder::new(Verdict::Accepted("Q".into()));
+        let (mut p, _task) = start(cfg(), h.clone());
+        p.expect("220").await;
+        p.send("EHLO c\r\n").await;
+        p.reply().await;
+        for bad in [
+            "a@b@c", "a@b,c@d", "@b", "a b@c", "a..b@c", "a@-x", "@r:u@h",
+        ] {
+            p.send(&format!("MAIL FROM:<{bad}>\r\n")).await;
+            let r = p.code().await;
+            assert!(
+                r.starts_with("501 5.1.7") || r.starts_with("553 5.1.7"),
+                "{bad}: {r}"
+            );
         }
+        p.send("MAIL FROM:<a@x>\r\n").await;
         p.expect("250").await;
+        for bad in [
+            "a@b@c", "a@b,c@d", "@b", "a\"b@c", "a..b@c", "a@b_c", "@r:u@h", ",@x",
+        ] {
+            p.send(&format!("RCPT TO:<{bad}>\r\n")).await;
+            let r = p.code().await;
+            assert!(
+                r.starts_with("501 5.1.3") || r.starts_with("553 5.1.3"),
+                "{bad}: {r}"
+            );
+        }
+        p.send("RCPT TO:<jörg@münchen.de>\r\nRCPT TO:<\"a b\"@y>\r\nDATA\r\n")
+            .await;
+        p.expect("250 2.1.5").await;
+        p.expect("250 2.1.5").await;
+        p.expect("354").await;
+        p.send("x\r\n.\r\n").await;
+        p.expect("250").await;
+        assert_eq!(h.mails()[0].0.rcpt_to, vec!["jörg@münchen.de", "\"a b\"@y"]);
     }
 
     #[test]
@@ -1024,7 +1375,8 @@ mod tests {
         assert_eq!(parse_path("<a@b>"), Some(("a@b".into(), "")));
         assert_eq!(parse_path("<> SIZE=1"), Some(("".into(), " SIZE=1")));
         assert_eq!(parse_path(" a@b"), Some(("a@b".into(), "")));
-        assert_eq!(parse_path("<@r1,@r2:u@h>"), Some(("u@h".into(), "")));
+        // Source routes are refused, not stripped.
+        assert_eq!(parse_path("<@r1,@r2:u@h>"), None);
         assert_eq!(
             parse_path("<\"a b\"@h> SIZE=1"),
             Some(("\"a b\"@h".into(), " SIZE=1"))

@@ -1,11 +1,12 @@
 //! SMTP for Sealpost: the inbound server session the organisation's MTA talks
-//! to, the outbound client (or maildir writer) used for the next hop, and a
-//! small sink server for tests, demos and benchmarks.
+//! to, the address syntax and spelling every account key uses, outbound delivery
+//! to the next hop (SMTP or maildir) and the probe of that hop, and a small sink
+//! server for tests, demos and benchmarks.
 
-pub mod client;
+pub mod address;
 pub mod inbound;
-pub mod maildir;
 pub mod next_hop;
+pub mod outbound;
 pub mod server;
 pub mod sink;
 

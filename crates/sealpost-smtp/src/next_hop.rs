@@ -1,8 +1,17 @@
-//! Where outbound mail goes: an SMTP relay or a local maildir.
+//! Where outbound mail goes: an SMTP relay or a local maildir, and the probe an administrator
+//! runs to see whether it is reachable.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
+
+use tokio::io::BufReader;
+
+use crate::lineio::{ReadLine, read_line};
+
+/// How long the probe waits to connect and, separately, for the greeting.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The next hop for outbound mail, parsed from the `delivery.relay` setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +124,61 @@ impl fmt::Display for NextHop {
     }
 }
 
+/// Checks the syntax of a next hop (`smtp://host:port` or `maildir:PATH`); the error is a
+/// one-line text for the administrator.
+pub fn check_next_hop(hop: &str) -> Result<(), String> {
+    hop.parse::<NextHop>().map(drop).map_err(|e| e.to_string())
+}
+
+/// Parses and probes a next hop (see [`NextHop::probe`]).
+pub async fn test_next_hop(hop: &str) -> Result<String, String> {
+    let hop: NextHop = hop.parse().map_err(|e: NextHopError| e.to_string())?;
+    hop.probe().await
+}
+
+impl NextHop {
+    /// Tries the next hop: an SMTP relay must answer with a 220 greeting within 10 s; a
+    /// maildir must be a writable directory. The answer is a one-line text for the admin.
+    pub async fn probe(&self) -> Result<String, String> {
+        match self {
+            NextHop::Smtp { host, port } => {
+                let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
+                let stream = tokio::time::timeout(PROBE_TIMEOUT, connect)
+                    .await
+                    .map_err(|_| format!("{host}:{port}: connection timed out"))?
+                    .map_err(|e| format!("{host}:{port}: {e}"))?;
+                let mut reader = BufReader::new(stream);
+                let greeting = tokio::time::timeout(PROBE_TIMEOUT, read_line(&mut reader, 512))
+                    .await
+                    .map_err(|_| format!("{host}:{port}: no greeting"))?
+                    .map_err(|e| format!("{host}:{port}: {e}"))?;
+                let line = match greeting {
+                    ReadLine::Line(l) => crate::lineio::sanitize_line(&String::from_utf8_lossy(&l))
+                        .trim()
+                        .to_string(),
+                    ReadLine::TooLong => "(an overlong line)".to_string(),
+                    ReadLine::Eof => "(nothing: the connection was closed)".to_string(),
+                };
+                if line.starts_with("220") {
+                    Ok(format!("{host}:{port} answered: {line}"))
+                } else {
+                    Err(format!("{host}:{port} answered: {line}"))
+                }
+            }
+            NextHop::Maildir(path) => {
+                let meta = tokio::fs::metadata(path)
+                    .await
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                if meta.is_dir() && !meta.permissions().readonly() {
+                    Ok(format!("{} is a writable directory", path.display()))
+                } else {
+                    Err(format!("{} is not a writable directory", path.display()))
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may panic on failure
 mod tests {
@@ -195,5 +259,27 @@ mod tests {
             assert_eq!(hop.to_string(), s);
             assert_eq!(hop.to_string().parse::<NextHop>().unwrap(), hop);
         }
+    }
+
+    #[tokio::test]
+    async fn probe_reads_the_greeting() {
+        let sink = crate::sink::TestSink::start().await.unwrap();
+        let ok = test_next_hop(&format!("smtp://{}", sink.addr))
+            .await
+            .unwrap();
+        assert!(ok.contains("answered: 220 sink.test"), "{ok}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.write_all(b"554 go away\r\n").await.unwrap();
+        });
+        let refused = test_next_hop(&format!("smtp://{addr}")).await.unwrap_err();
+        assert!(refused.contains("554 go away"), "{refused}");
+        let dir = tempfile::tempdir().unwrap();
+        let md = test_next_hop(&format!("maildir:{}", dir.path().display())).await;
+        assert!(md.unwrap().contains("writable"));
+        assert!(check_next_hop("ftp://x").is_err());
     }
 }

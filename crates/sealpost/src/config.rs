@@ -89,6 +89,21 @@ pub struct SmtpConfig {
     /// Seeds the run-time settings on first start (then the admin's value wins).
     pub max_message_size: usize,
     pub max_recipients: usize,
+    /// A bare CR or LF inside message data: "refuse" (550 5.6.0, the default) or "keep" (as
+    /// data). Never a line end: only CRLF.CRLF ends DATA.
+    #[serde(deserialize_with = "from_text")]
+    pub bare_lf: sealpost_smtp::inbound::BareLineEnds,
+}
+
+/// Reads a value through its `FromStr`, so the config file and the code share one spelling.
+fn from_text<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
 }
 
 impl Default for SmtpConfig {
@@ -102,6 +117,7 @@ impl Default for SmtpConfig {
             data_timeout_secs: 600,
             max_message_size: 50 * 1024 * 1024,
             max_recipients: 100,
+            bare_lf: sealpost_smtp::inbound::BareLineEnds::Refuse,
         }
     }
 }
@@ -407,6 +423,10 @@ mod tests {
         assert_eq!(c.smtp.listen, "127.0.0.1:2525");
         assert_eq!(c.policy.internal_domains, vec!["bank.example"]);
         assert_eq!(c.database_url(), "sqlite:///tmp/x/sealpost.db");
+        assert_eq!(c.smtp.bare_lf, sealpost_smtp::inbound::BareLineEnds::Refuse);
+        let p = write(&dir, "[smtp]\nbare_lf = \"keep\"\n");
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.smtp.bare_lf, sealpost_smtp::inbound::BareLineEnds::Keep);
     }
 
     #[test]
@@ -420,6 +440,9 @@ mod tests {
         assert!(e.contains("delivery.relay"), "{e}");
         let p = write(&dir, "[web]\ntls = \"maybe\"\n");
         assert!(Config::load(Some(&p)).is_err());
+        let p = write(&dir, "[smtp]\nbare_lf = \"normalize\"\n");
+        let e = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("bare_lf") && e.contains("refuse"), "{e}");
         assert!(!e.contains('\n'));
     }
 

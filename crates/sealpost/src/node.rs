@@ -113,7 +113,7 @@ pub fn seed_settings(config: &Config) -> Settings {
             .policy
             .internal_domains
             .iter()
-            .map(|d| d.to_lowercase())
+            .map(|d| sealpost_core::normalise_domain(d))
             .collect(),
         public_url: config.web.public_url.trim_end_matches('/').to_string(),
         notification_from: config.notification_from(),
@@ -158,6 +158,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
                 max_recipients: current.max_recipients,
                 command_timeout: Duration::from_secs(config.smtp.command_timeout_secs),
                 data_timeout: Duration::from_secs(config.smtp.data_timeout_secs),
+                bare_line_ends: config.smtp.bare_lf,
                 ..SessionConfig::default()
             },
             allowed_networks: config

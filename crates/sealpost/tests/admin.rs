@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use sealpost_core::admin::{Actor, create_admin};
-use sealpost_smtp::client::RcptResult;
+use sealpost_smtp::outbound::RcptResult;
 
 const SENDER: &str = "advisor@bank.example";
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sealpost_smtp::client::RcptResult;
+use sealpost_smtp::outbound::RcptResult;
 use sealpost_store::testing::{fresh_database, server_url_or_skip};
 
 async fn end_to_end_on(label: &str) {

@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use sealpost_smtp::inbound::BareLineEnds;
 use sealpost_smtp::sink::ReceivedMail;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -75,7 +76,9 @@ impl Raw {
     }
 }
 
-/// Dot-stuffs lines starting with "." (either line ending) and appends the terminator.
+/// Dot-stuffs lines starting with "." and appends the terminator. Only CRLF ends a line in
+/// SMTP data (a bare LF is a byte of its line), so only CRLF starts a line to stuff, and the
+/// terminator is always CRLF.CRLF: data that does not end in CRLF gets one first.
 fn dot_stuff(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);
     let mut at_start = true;
@@ -84,9 +87,9 @@ fn dot_stuff(data: &[u8]) -> Vec<u8> {
             out.push(b'.');
         }
         out.push(b);
-        at_start = b == b'\n';
+        at_start = b == b'\n' && out.ends_with(b"\r\n");
     }
-    if !at_start {
+    if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b".\r\n");
@@ -96,6 +99,7 @@ fn dot_stuff(data: &[u8]) -> Vec<u8> {
 /// What the next hop receives for `data`: our SMTP client sends CRLF line ends and a final
 /// line end, and nothing else changes.
 fn on_the_wire(data: &[u8]) -> Vec<u8> {
+    let data = as_received(data);
     let mut out = Vec::with_capacity(data.len() + 8);
     for (i, &b) in data.iter().enumerate() {
         if b == b'\n' && (i == 0 || data[i - 1] != b'\r') {
@@ -109,10 +113,10 @@ fn on_the_wire(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What the node received for `data` (= what it seals): a final line end is added if missing.
+/// What the node received for `data` (= what it seals): a final CRLF is added if missing.
 fn as_received(data: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();
-    if !out.ends_with(b"\n") {
+    if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
     out
@@ -265,7 +269,8 @@ async fn queue_is_empty(node: &TestNode) -> bool {
 
 #[tokio::test]
 async fn unflagged_edge_mails_are_relayed_unchanged() {
-    let node = TestNode::start().await;
+    // Bare LFs are refused by default; a node that keeps them must relay such mail unchanged.
+    let node = TestNode::start_with(|c| c.smtp.bare_lf = BareLineEnds::Keep).await;
     let cases = edge_cases("");
     let mut smtp = Raw::connect(&node).await;
     assert_eq!(smtp.cmd("EHLO mta.bank.example").await.0, 250);
@@ -347,7 +352,7 @@ async fn open(
 
 #[tokio::test]
 async fn flagged_edge_mails_encrypt_and_open_in_the_portal() {
-    let node = TestNode::start().await;
+    let node = TestNode::start_with(|c| c.smtp.bare_lf = BareLineEnds::Keep).await;
     let cases = edge_cases(" [secure]");
     let mut smtp = Raw::connect(&node).await;
     assert_eq!(smtp.cmd("EHLO mta.bank.example").await.0, 250);

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use sealpost_smtp::client::RcptResult;
+use sealpost_smtp::outbound::RcptResult;
 
 const SENDER: &str = "advisor@bank.example";
 

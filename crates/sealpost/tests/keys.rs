@@ -10,7 +10,7 @@ use std::process::Command;
 use common::*;
 use sealpost_core::KeyRing;
 use sealpost_crypto::{KeyId, MasterKey};
-use sealpost_smtp::client::RcptResult;
+use sealpost_smtp::outbound::RcptResult;
 use sealpost_store::Store;
 use sealpost_store::testing::{fresh_database, server_url};
 

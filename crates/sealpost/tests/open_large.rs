@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use sealpost::config::TlsSetting;
-use sealpost_smtp::client::RcptResult;
+use sealpost_smtp::outbound::RcptResult;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SENDER: &str = "advisor@bank.example";

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sealpost_smtp::client::RcptResult;
+use sealpost_smtp::outbound::RcptResult;
 
 const ADVISOR: &str = "advisor@bank.example";
 const NEW_PASSWORD: &str = "blue tram 47 over rivers";

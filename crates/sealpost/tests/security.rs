@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sealpost_core::admin::{Actor, create_admin};
-use sealpost_smtp::client::RcptResult;
+use sealpost_smtp::outbound::RcptResult;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const ADVISOR: &str = "advisor@bank.example";

@@ -10,8 +10,8 @@ use std::time::Duration;
 use mail_parser::MimeHeaders;
 use sealpost::config::{Config, TlsSetting};
 use sealpost::node::{RunningNode, start};
-use sealpost_smtp::client::{ClientConfig, OutboundMessage, RcptResult, deliver};
 use sealpost_smtp::next_hop::NextHop;
+use sealpost_smtp::outbound::{ClientConfig, OutboundMessage, RcptResult, deliver};
 use sealpost_smtp::sink::{ReceivedMail, TestSink};
 
 pub struct TestNode {

@@ -7,8 +7,32 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::client::{OutboundMessage, RcptResult};
+use super::types::{OutboundMessage, RcptResult};
 use crate::lineio::sanitize_line;
+
+/// Maildir delivery: file I/O and fsync block, so they run off the async workers.
+pub(super) async fn deliver_async(dir: &Path, msg: &OutboundMessage<'_>) -> Vec<RcptResult> {
+    let dir = dir.to_path_buf();
+    let from = msg.mail_from.to_string();
+    let rcpts = msg.rcpt_to.to_vec();
+    let data = msg.data.to_vec();
+    let n = rcpts.len();
+    let joined = tokio::task::spawn_blocking(move || {
+        deliver(
+            &dir,
+            &OutboundMessage {
+                mail_from: &from,
+                rcpt_to: &rcpts,
+                data: &data,
+            },
+        )
+    })
+    .await;
+    match joined {
+        Ok(results) => results,
+        Err(e) => vec![RcptResult::Deferred(format!("maildir delivery task failed: {e}")); n],
+    }
+}
 
 /// Writes one file per recipient into `dir/new`, via `dir/tmp` so a reader
 /// never sees a partial file. The file starts with `Delivered-To: {rcpt}`,
