@@ -54,6 +54,10 @@ pub struct Settings {
     pub reset_mail_to: String,
     /// Next hop override ("" = the node's configured `delivery.relay`).
     pub next_hop: String,
+    // --- added by lockout ---
+    /// Failed sign-ins and answers one client address may make per lockout window before it
+    /// is refused outright, so that nobody can lock every account they know of.
+    pub source_failure_limit: i64,
 }
 
 impl Default for Settings {
@@ -90,6 +94,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             reset_mail_to: "recipient".to_string(),
             next_hop: String::new(),
+            // --- added by lockout ---
+            source_failure_limit: 20,
         }
     }
 }
@@ -173,6 +179,11 @@ impl Settings {
             ("network.trusted_proxies", self.trusted_proxies.join("\n")),
             ("mail.reset_mail_to", self.reset_mail_to.clone()),
             ("delivery.next_hop", self.next_hop.clone()),
+            // --- added by lockout ---
+            (
+                "security.source_failure_limit",
+                self.source_failure_limit.to_string(),
+            ),
         ]
     }
 
@@ -218,6 +229,8 @@ impl Settings {
                 "network.trusted_proxies" => s.trusted_proxies = list(v),
                 "mail.reset_mail_to" => s.reset_mail_to = v.trim().to_string(),
                 "delivery.next_hop" => s.next_hop = v.trim().to_string(),
+                // --- added by lockout ---
+                "security.source_failure_limit" => parse_into(v, &mut s.source_failure_limit),
                 _ => {}
             }
         }

@@ -294,7 +294,7 @@ impl Store {
     pub async fn record_login_success(&self, account_id: &str, ip: &str, now: i64) -> Result<()> {
         sqlx::query(&self.sql(
             "UPDATE accounts SET prev_login_at = last_login_at, prev_login_ip = last_login_ip, \
-             last_login_at = ?, last_login_ip = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
+             last_login_at = ?, last_login_ip = ?, failed_logins = 0, locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(now)
         .bind(ip)
@@ -343,7 +343,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(&self.sql(
             "UPDATE accounts SET password_hash = ?, must_change_password = ?, failed_logins = 0, \
-             locked_until = NULL WHERE id = ?",
+             locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(password_hash)
         .bind(i64::from(must_change))
@@ -408,7 +408,7 @@ impl Store {
 
     pub async fn unlock_account(&self, account_id: &str) -> Result<()> {
         sqlx::query(&self.sql(
-            "UPDATE accounts SET failed_logins = 0, failed_answers = 0, locked_until = NULL WHERE id = ?",
+            "UPDATE accounts SET failed_logins = 0, failed_answers = 0, locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(account_id)
         .execute(self.pool())

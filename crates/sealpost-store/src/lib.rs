@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admins;
+mod attempts;
 mod audit;
 mod backup;
 mod ledger;
@@ -22,6 +23,7 @@ pub mod testing;
 
 pub use accounts::{Account, AccountStatus, NewAccount, SealingRecipient};
 pub use admins::Admin;
+pub use attempts::{LockPolicy, Principal, Reservation};
 pub use audit::AuditEvent;
 pub use backup::StoredKey;
 pub use ledger::LedgerEntry;

@@ -383,6 +383,11 @@ async fn housekeeping(store: Store, mut info: NodeInfo) {
         if let Err(e) = store.purge_expired(unix_now()).await {
             tracing::warn!(error = %e, "purge of expired sessions failed");
         }
+        // Failure windows last `security.lockout_secs` (minutes to hours); a week-old row can
+        // only ever start a fresh window.
+        if let Err(e) = store.purge_source_failures(unix_now() - 7 * 86_400).await {
+            tracing::warn!(error = %e, "purge of old per-source failure counts failed");
+        }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
