@@ -156,9 +156,9 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let window_over = now.saturating_sub(window_secs.max(1));
-        // Two tries: the first attempt of a source inserts its row, and a concurrent first
-        // attempt that loses the insert race counts on the row the winner made.
-        for _ in 0..2 {
+        // A few tries: the first attempt of a source inserts its row, and a concurrent first
+        // attempt that loses the insert race (or reads the row mid-change) counts again.
+        for _ in 0..3 {
             // `failures` first, for MariaDB's left-to-right assignments (see above).
             let counted = sqlx::query(&self.sql(
                 "UPDATE source_failures SET \
@@ -178,18 +178,20 @@ impl Store {
             if counted == 1 {
                 return Ok(true);
             }
-            let exists: Option<i64> = sqlx::query_scalar(
-                &self.sql("SELECT failures FROM source_failures WHERE source = ?"),
-            )
+            let row: Option<(i64, i64)> = sqlx::query_as(&self.sql(
+                "SELECT window_start, failures FROM source_failures WHERE source = ?",
+            ))
             .bind(source)
             .fetch_optional(self.pool())
             .await?;
-            if exists.is_some() {
-                // The row is there and its window is full.
-                return Ok(false);
-            }
-            if limit < 1 {
-                return Ok(false);
+            match row {
+                Some((start, failures)) if start > window_over && failures >= limit => {
+                    return Ok(false);
+                }
+                // Made by a concurrent first attempt after our update: count on it.
+                Some(_) => continue,
+                None if limit < 1 => return Ok(false),
+                None => {}
             }
             let inserted = sqlx::query(&self.sql(
                 "INSERT INTO source_failures (source, window_start, failures) VALUES (?, ?, 1)",
@@ -205,6 +207,7 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+        // Still racing after three tries: refuse this one attempt rather than over-count.
         Ok(false)
     }
 
