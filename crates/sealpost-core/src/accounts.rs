@@ -348,8 +348,14 @@ pub async fn reset_with_answer(
         crate::metrics::record(store, crate::metrics::ANSWER_FAILED, 1);
         audit::account_event(store, &account, audit::SECRET_ANSWER_WRONG, None, Some(ip)).await;
         if count >= max {
-            audit::account_event(store, &account, audit::SECRET_ANSWER_BLOCKED, None, Some(ip))
-                .await;
+            audit::account_event(
+                store,
+                &account,
+                audit::SECRET_ANSWER_BLOCKED,
+                None,
+                Some(ip),
+            )
+            .await;
             return Ok(ResetOutcome::Blocked);
         }
         return Ok(ResetOutcome::Wrong);

@@ -250,7 +250,14 @@ pub async fn admin_login(
 
 async fn admin_login_failed(store: &Store, actor: &Actor, name: &str, why: Option<&str>) {
     crate::metrics::record(store, crate::metrics::ADMIN_LOGIN_FAILED, 1);
-    audit(store, actor, crate::audit::ADMIN_LOGIN_FAILED, Some(name), why).await;
+    audit(
+        store,
+        actor,
+        crate::audit::ADMIN_LOGIN_FAILED,
+        Some(name),
+        why,
+    )
+    .await;
 }
 
 /// A new random TOTP secret (160 bit, base32 as authenticator apps expect).

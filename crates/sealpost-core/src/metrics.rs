@@ -144,7 +144,10 @@ pub async fn dashboard(store: &Store, now: i64) -> Result<Dashboard, StoreError>
         passed: period_from_rows(&rows, PASSED, today),
         bounced: period_from_rows(&rows, BOUNCED, today),
         // Every portal login is audited, which also covers logins before counters existed.
-        logins: period_of(now, |s| store.count_audit_since("portal.login", s)).await?,
+        logins: period_of(now, |s| {
+            store.count_audit_since(crate::audit::PORTAL_LOGIN, s)
+        })
+        .await?,
         login_failed: period_from_rows(&rows, LOGIN_FAILED, today),
         lockouts: period_from_rows(&rows, LOCKOUTS, today),
         replies: period_from_rows(&rows, REPLIES, today),
@@ -237,7 +240,11 @@ pub fn prometheus(d: &Dashboard) -> String {
             d.admin_login_failed,
             "Failed admin sign-ins",
         ),
-        ("sealpost_admin_lockouts", d.admin_lockouts, "Admin lockouts"),
+        (
+            "sealpost_admin_lockouts",
+            d.admin_lockouts,
+            "Admin lockouts",
+        ),
         (
             "sealpost_content_reads",
             d.content_reads,

@@ -110,14 +110,11 @@ impl Store {
     /// Gives a sign-in reservation back after the right secret: failures, lock and the lock
     /// growth start again from nothing.
     pub async fn release_login_attempt(&self, principal: Principal, id: &str) -> Result<()> {
-        sqlx::query(&self.sql(&format!(
+        let sql = format!(
             "UPDATE {} SET failed_logins = 0, locked_until = NULL, lock_count = 0 WHERE id = ?",
             principal.table()
-        )))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        );
+        self.execute_keyed(&sql, id).await
     }
 
     /// Reserves one secret-answer attempt of an account while fewer than `max` are used;
@@ -178,9 +175,9 @@ impl Store {
             if counted == 1 {
                 return Ok(true);
             }
-            let row: Option<(i64, i64)> = sqlx::query_as(&self.sql(
-                "SELECT window_start, failures FROM source_failures WHERE source = ?",
-            ))
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                &self.sql("SELECT window_start, failures FROM source_failures WHERE source = ?"),
+            )
             .bind(source)
             .fetch_optional(self.pool())
             .await?;
@@ -213,12 +210,19 @@ impl Store {
 
     /// Gives a source's reservation back after a right secret: only failures count.
     pub async fn release_source_attempt(&self, source: &str) -> Result<()> {
-        sqlx::query(&self.sql(
+        self.execute_keyed(
             "UPDATE source_failures SET failures = failures - 1 WHERE source = ? AND failures > 0",
-        ))
-        .bind(source)
-        .execute(self.pool())
-        .await?;
+            source,
+        )
+        .await
+    }
+
+    /// Runs one statement whose only parameter is a row's key.
+    async fn execute_keyed(&self, sql: &str, key: &str) -> Result<()> {
+        sqlx::query(&self.sql(sql))
+            .bind(key)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

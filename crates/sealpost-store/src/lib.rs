@@ -261,10 +261,10 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(parent)
             .map_err(|e| {
-            StoreError::Database(sqlx::Error::Configuration(
-                format!("cannot create {}: {e}", parent.display()).into(),
-            ))
-        })?;
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("cannot create {}: {e}", parent.display()).into(),
+                ))
+            })?;
     }
     restrict_database_files(std::path::Path::new(path), !url.contains("mode="))?;
     if url.contains("mode=") {

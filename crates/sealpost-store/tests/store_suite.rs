@@ -1283,7 +1283,10 @@ async fn concurrent_login_reservations_stop_at_the_threshold(store: Store) {
         .iter()
         .filter(|r| matches!(r, Reservation::Proceed { .. }))
         .count();
-    assert_eq!(proceeded, 5, "exactly the threshold may be tried: {answers:?}");
+    assert_eq!(
+        proceeded, 5,
+        "exactly the threshold may be tried: {answers:?}"
+    );
     assert_eq!(
         answers
             .iter()
@@ -1294,7 +1297,11 @@ async fn concurrent_login_reservations_stop_at_the_threshold(store: Store) {
     );
     let a = store.account_by_id("acc").await.unwrap().unwrap();
     assert_eq!(a.failed_logins, 5);
-    assert_eq!(a.locked_until, Some(NOW + 900), "locked from the fifth attempt on");
+    assert_eq!(
+        a.locked_until,
+        Some(NOW + 900),
+        "locked from the fifth attempt on"
+    );
     // Still locked a second before the end; afterwards a fresh count starts.
     assert_eq!(
         store
@@ -1394,12 +1401,19 @@ async fn concurrent_answer_reservations_stop_at_the_limit(store: Store) {
         }
     }
     numbers.sort_unstable();
-    assert_eq!(numbers, vec![1, 2, 3, 4, 5], "each attempt has its own number");
+    assert_eq!(
+        numbers,
+        vec![1, 2, 3, 4, 5],
+        "each attempt has its own number"
+    );
     let a = store.account_by_id("acc").await.unwrap().unwrap();
     assert_eq!(a.failed_answers, 5);
     assert_eq!(a.failed_logins, 0, "the login counter is not touched");
     store.clear_answer_failures("acc").await.unwrap();
-    assert_eq!(store.reserve_answer_attempt("acc", 5).await.unwrap(), Some(1));
+    assert_eq!(
+        store.reserve_answer_attempt("acc", 5).await.unwrap(),
+        Some(1)
+    );
 }
 
 async fn concurrent_source_reservations_stop_at_the_limit(store: Store) {
@@ -1418,7 +1432,10 @@ async fn concurrent_source_reservations_stop_at_the_limit(store: Store) {
             allowed += 1;
         }
     }
-    assert_eq!(allowed, 20, "exactly the limit, first attempts racing included");
+    assert_eq!(
+        allowed, 20,
+        "exactly the limit, first attempts racing included"
+    );
     assert!(
         !store
             .reserve_source_attempt("192.0.2.1", 20, 900, NOW + 899)

@@ -71,7 +71,8 @@ async fn concurrent_wrong_passwords_lock_the_account_before_the_right_one_is_tri
     let a = account_of(&node, "race@example.com").await;
     assert_eq!(a.failed_logins, 5, "exactly the threshold was tried");
     assert!(
-        a.locked_until.is_some_and(|t| t > sealpost_store::unix_now()),
+        a.locked_until
+            .is_some_and(|t| t > sealpost_store::unix_now()),
         "locked"
     );
     assert_eq!(a.last_login_at, None, "nobody signed in");
@@ -174,7 +175,11 @@ async fn one_source_is_throttled_before_it_can_lock_more_accounts() {
         (3, None),
         "v2 not locked"
     );
-    assert_eq!((v3.failed_logins, v3.failed_answers), (0, 0), "v3 untouched");
+    assert_eq!(
+        (v3.failed_logins, v3.failed_answers),
+        (0, 0),
+        "v3 untouched"
+    );
     assert!(audited(&node, "auth.source_throttled").await >= 4);
     // The holder of v3 signs in from elsewhere; the locked v1 may still recover by mail.
     let o = login(
@@ -187,7 +192,9 @@ async fn one_source_is_throttled_before_it_can_lock_more_accounts() {
     .await
     .unwrap();
     assert!(matches!(o, LoginOutcome::Success(_)));
-    assert!(may_recover_while_locked(&account_of(&node, victims[0]).await));
+    assert!(may_recover_while_locked(
+        &account_of(&node, victims[0]).await
+    ));
 
     // Over HTTP (all from 127.0.0.1): a 429 for known and unknown addresses alike.
     set_setting(&node, "security.source_failure_limit", "2").await;
@@ -277,8 +284,14 @@ async fn authentication_decisions_and_content_access_are_audited_and_counted() {
             assert!(e.ip.is_some(), "{action} has the client address");
         }
     }
-    assert_eq!(of("portal.part_downloaded")[0].detail.as_deref(), Some("part 1"));
-    assert_eq!(of("portal.message_read")[0].ip.as_deref(), Some("192.0.2.41"));
+    assert_eq!(
+        of("portal.part_downloaded")[0].detail.as_deref(),
+        Some("part 1")
+    );
+    assert_eq!(
+        of("portal.message_read")[0].ip.as_deref(),
+        Some("192.0.2.41")
+    );
     for e in &events {
         let text = format!("{e:?}");
         for secret in [r.password.as_str(), new_password.as_str(), "Fluffy", "Rex"] {
@@ -391,11 +404,7 @@ async fn delivered_password_leaves_no_trace_in_the_database_files_and_files_are_
     assert_eq!(mode_of(&data), 0o700, "data directory");
     let old_db = data.join("old.db");
     std::fs::write(&old_db, b"").unwrap();
-    std::fs::set_permissions(
-        &old_db,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .unwrap();
+    std::fs::set_permissions(&old_db, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let s = sealpost_store::Store::connect(&format!("sqlite://{}", old_db.display()))
         .await
         .unwrap();
