@@ -15,6 +15,19 @@ async fn audited(node: &TestNode, action: &str) -> i64 {
     node.node.store.count_audit_since(action, 0).await.unwrap()
 }
 
+/// Polls `condition` every few milliseconds for up to 20 s.
+async fn wait_until<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "condition not reached");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn account_of(node: &TestNode, address: &str) -> sealpost_store::Account {
     node.node
         .store
@@ -26,8 +39,9 @@ async fn account_of(node: &TestNode, address: &str) -> sealpost_store::Account {
 
 /// Finding 5: fifteen wrong guesses at once, and the right password right behind them. Each
 /// guess is reserved before its (slow) Argon2 check, so only the threshold's worth are tried,
-/// the fifth locks, and the right password that follows is refused: before, every guess read
-/// the account before any failure was written, and the right one signed in.
+/// the fifth locks, and the right password that follows is refused. Before, every guess read
+/// the account before any failure was written, so all fifteen were tried (and a right
+/// password read in that window signed in).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wrong_passwords_lock_the_account_before_the_right_one_is_tried() {
     let node = TestNode::start().await;
@@ -50,8 +64,9 @@ async fn concurrent_wrong_passwords_lock_the_account_before_the_right_one_is_tri
             .unwrap()
         }));
     }
-    // The guesses have reserved their attempts long before their hashes are done.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The right password goes in once the threshold's worth of guesses is counted: with the
+    // fix that is as soon as they are reserved, long before their hashes are done.
+    wait_until(|| async { account_of(&node, "race@example.com").await.failed_logins >= 5 }).await;
     let right = login(
         &store,
         &settings,
@@ -111,7 +126,11 @@ async fn concurrent_wrong_admin_passwords_lock_before_the_right_one_is_tried() {
             .unwrap()
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until(|| async {
+        let admin = store.admin_by_name("racer").await.unwrap().unwrap();
+        admin.failed_logins >= 5
+    })
+    .await;
     let right = admin_login(&store, &settings, "racer", &password, "", "198.51.100.6")
         .await
         .unwrap();
