@@ -370,22 +370,12 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a wrong secret answer; returns the new count.
+    /// Counts a wrong secret answer without a limit; returns the new count. (The portal
+    /// reserves its attempts with [`Store::reserve_answer_attempt`] instead.)
     pub async fn record_answer_failure(&self, account_id: &str) -> Result<i64> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            &self.sql("UPDATE accounts SET failed_answers = failed_answers + 1 WHERE id = ?"),
-        )
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
-        let count: i64 =
-            sqlx::query_scalar(&self.sql("SELECT failed_answers FROM accounts WHERE id = ?"))
-                .bind(account_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(count)
+        self.reserve_answer_attempt(account_id, i64::MAX)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     pub async fn set_language(&self, account_id: &str, language: &str) -> Result<()> {
