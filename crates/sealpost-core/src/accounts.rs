@@ -6,7 +6,9 @@ use std::sync::{Mutex, OnceLock};
 use sealpost_store::{Account, AccountStatus, Store};
 use zeroize::Zeroizing;
 
-use crate::{CoreError, KeyRing, Settings, normalise_address, unix_now};
+use sealpost_store::{Principal, Reservation};
+
+use crate::{CoreError, KeyRing, Settings, audit, lockout, normalise_address, unix_now};
 
 #[derive(Debug)]
 pub enum LoginOutcome {
@@ -16,9 +18,15 @@ pub enum LoginOutcome {
     Refused,
     Disabled,
     Expired,
+    /// The client address used up its failures for this lockout window; nothing was checked
+    /// (the same answer whether or not the address has an account).
+    Throttled,
 }
 
-/// Checks a login. Costs one Argon2 verification whether or not the address exists.
+/// Checks a login. Costs one Argon2 verification whether or not the address exists or is
+/// locked. The attempt is reserved on the client address and then on the account *before*
+/// the password is verified, so parallel guesses cannot exceed either limit. Every decision
+/// is audited and counted.
 pub async fn login(
     store: &Store,
     settings: &Settings,
@@ -27,38 +35,58 @@ pub async fn login(
     ip: &str,
 ) -> Result<LoginOutcome, CoreError> {
     let address = normalise_address(address);
-    let account = store.account_by_address(&address).await?;
     let password = Zeroizing::new(password.to_string());
-    let Some(account) = account else {
-        crate::hashing::run(move || sealpost_crypto::dummy_verify(&password)).await?;
+    let now = unix_now();
+    if !lockout::reserve_source(store, settings, ip, now).await? {
+        return Ok(LoginOutcome::Throttled);
+    }
+    let Some(account) = store.account_by_address(&address).await? else {
+        dummy_verify(password).await?;
         crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
+        audit::write(
+            store,
+            audit::ANONYMOUS,
+            audit::PORTAL_LOGIN_FAILED,
+            None,
+            None,
+            Some(ip),
+        )
+        .await;
+        return Ok(LoginOutcome::Refused);
+    };
+    let reservation = store
+        .reserve_login_attempt(
+            Principal::Account,
+            &account.id,
+            lockout::lock_policy(settings),
+            now,
+        )
+        .await?;
+    let Reservation::Proceed { locks } = reservation else {
+        dummy_verify(password).await?;
+        login_failed(store, &account, Some("locked"), ip).await;
         return Ok(LoginOutcome::Refused);
     };
     let hash = account.password_hash.clone();
     let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
-    let now = unix_now();
-    if account.locked_until.is_some_and(|t| t > now) {
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-        return Ok(LoginOutcome::Refused);
-    }
     if !ok {
-        let failures = store
-            .record_login_failure(
-                &account.id,
-                settings.lockout_threshold,
-                now + settings.lockout_secs,
-            )
-            .await?;
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-        if failures == settings.lockout_threshold {
+        login_failed(store, &account, None, ip).await;
+        if locks {
             crate::metrics::record(store, crate::metrics::LOCKOUTS, 1);
+            audit::account_event(store, &account, audit::PORTAL_LOCKOUT, None, Some(ip)).await;
         }
         return Ok(LoginOutcome::Refused);
     }
+    store
+        .release_login_attempt(Principal::Account, &account.id)
+        .await?;
+    lockout::release_source(store, ip).await?;
     if account.status == AccountStatus::Disabled {
+        login_failed(store, &account, Some("disabled"), ip).await;
         return Ok(LoginOutcome::Disabled);
     }
     if account.valid_until.is_some_and(|t| t < now) {
+        login_failed(store, &account, Some("expired"), ip).await;
         return Ok(LoginOutcome::Expired);
     }
     store.record_login_success(&account.id, ip, now).await?;
@@ -70,7 +98,21 @@ pub async fn login(
         )
         .await?;
     crate::metrics::record(store, crate::metrics::LOGINS, 1);
+    audit::account_event(store, &account, audit::PORTAL_LOGIN, None, Some(ip)).await;
     Ok(LoginOutcome::Success(Box::new(account)))
+}
+
+async fn login_failed(store: &Store, account: &Account, why: Option<&str>, ip: &str) {
+    crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
+    audit::account_event(store, account, audit::PORTAL_LOGIN_FAILED, why, Some(ip)).await;
+}
+
+/// Whether the holder of `account` may still recover it through a one-time code mailed to
+/// the account's own address. A sign-in lock, however long it has grown, never closes that
+/// way in (whoever locked the account cannot read the mailbox); only a disabled account is
+/// closed. The recovery flow asks this instead of looking at the lock.
+pub fn may_recover_while_locked(account: &Account) -> bool {
+    account.status == AccountStatus::Active
 }
 
 /// Verifies a password of a known account (e.g. the current one before a change).
@@ -91,25 +133,8 @@ pub async fn change_password(
     let hash = crate::pipeline::hash_off_executor(Zeroizing::new(new_password.to_string())).await?;
     store.set_password(&account.id, &hash, false).await?;
     store.delete_sessions_of(&account.id, keep_session).await?;
-    audit(store, account, "portal.password_changed").await;
+    audit::account_event(store, account, "portal.password_changed", None, None).await;
     Ok(())
-}
-
-async fn audit(store: &Store, account: &Account, action: &str) {
-    // Best effort: a failed audit write must not undo what the recipient just did.
-    if let Err(e) = store
-        .audit(
-            unix_now(),
-            &account.address,
-            action,
-            Some(&account.id),
-            None,
-            None,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "audit write failed");
-    }
 }
 
 /// The standard secret questions (message keys `portal-q-<id>`). A chosen standard question
@@ -170,7 +195,7 @@ pub async fn set_secret_question(
     store
         .set_secret_question(&account.id, question, &hash)
         .await?;
-    audit(store, account, "portal.secret_question_set").await;
+    audit::account_event(store, account, "portal.secret_question_set", None, None).await;
     Ok(())
 }
 
@@ -261,6 +286,8 @@ pub enum ResetOutcome {
     NewPassword(Zeroizing<String>),
     Wrong,
     Blocked,
+    /// The client address used up its failures for this lockout window; nothing was checked.
+    Throttled,
 }
 
 /// Checks an answer. Every address costs one Argon2 verification and one attempt, whether it
@@ -276,25 +303,36 @@ pub async fn reset_with_answer(
     let address = normalise_address(address);
     let max = settings.secret_answer_max_attempts.max(1);
     let answer = Zeroizing::new(sealpost_crypto::normalise_answer(answer));
+    if !lockout::reserve_source(store, settings, ip, unix_now()).await? {
+        return Ok(ResetOutcome::Throttled);
+    }
     let account = store.account_by_address(&address).await?;
     let Some(account) = account else {
         let count = unknown_count(&sealpost_crypto::hash_token(&address), true);
         dummy_verify(answer).await?;
+        crate::metrics::record(store, crate::metrics::ANSWER_FAILED, 1);
+        audit::write(
+            store,
+            audit::ANONYMOUS,
+            audit::SECRET_ANSWER_WRONG,
+            None,
+            None,
+            Some(ip),
+        )
+        .await;
         return Ok(if count >= max {
             ResetOutcome::Blocked
         } else {
             ResetOutcome::Wrong
         });
     };
-    if account.failed_answers >= max {
+    // One conditional update reserves the attempt, so parallel answers cannot exceed `max`.
+    let Some(count) = store.reserve_answer_attempt(&account.id, max).await? else {
         dummy_verify(answer).await?;
         return Ok(ResetOutcome::Blocked);
-    }
-    let count = store.record_answer_failure(&account.id).await?;
+    };
     let hash = match (&account.secret_question, &account.secret_answer_hash) {
-        (Some(_), Some(h)) if account.status == AccountStatus::Active && count <= max => {
-            Some(h.clone())
-        }
+        (Some(_), Some(h)) if account.status == AccountStatus::Active => Some(h.clone()),
         _ => None,
     };
     let ok = match hash {
@@ -307,30 +345,36 @@ pub async fn reset_with_answer(
         }
     };
     if !ok {
+        crate::metrics::record(store, crate::metrics::ANSWER_FAILED, 1);
+        audit::account_event(store, &account, audit::SECRET_ANSWER_WRONG, None, Some(ip)).await;
         if count >= max {
-            audit(store, &account, "portal.secret_answer_blocked").await;
+            audit::account_event(
+                store,
+                &account,
+                audit::SECRET_ANSWER_BLOCKED,
+                None,
+                Some(ip),
+            )
+            .await;
             return Ok(ResetOutcome::Blocked);
         }
         return Ok(ResetOutcome::Wrong);
     }
     store.clear_answer_failures(&account.id).await?;
+    lockout::release_source(store, ip).await?;
     let password = sealpost_crypto::generate_password();
     let hash = crate::pipeline::hash_off_executor(password.clone()).await?;
     store.set_password(&account.id, &hash, true).await?;
     store.delete_sessions_of(&account.id, None).await?;
-    if let Err(e) = store
-        .audit(
-            unix_now(),
-            &account.address,
-            "portal.password_reset_by_answer",
-            Some(&account.id),
-            None,
-            Some(ip),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "audit write failed");
-    }
+    crate::metrics::record(store, crate::metrics::PASSWORD_RESETS, 1);
+    audit::account_event(
+        store,
+        &account,
+        audit::PASSWORD_RESET_BY_ANSWER,
+        None,
+        Some(ip),
+    )
+    .await;
     Ok(ResetOutcome::NewPassword(password))
 }
 

@@ -3,7 +3,9 @@
 //! its actor; secrets (passwords, keys, TOTP secrets, tokens) never go into the audit log.
 
 use sealpost_mime::generate::{Branding, CredentialsInput, CredentialsKind, build_credentials};
-use sealpost_store::{Account, AccountStatus, Admin, NewQueuedMail, Store, StoreError};
+use sealpost_store::{
+    Account, AccountStatus, Admin, NewQueuedMail, Principal, Reservation, Store, StoreError,
+};
 use totp_rs::{Algorithm, Secret, TOTP};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -69,19 +71,15 @@ pub async fn audit(
     subject: Option<&str>,
     detail: Option<&str>,
 ) {
-    if let Err(e) = store
-        .audit(
-            unix_now(),
-            &actor.name,
-            action,
-            subject,
-            detail,
-            actor.ip.as_deref(),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, action, "audit write failed");
-    }
+    crate::audit::write(
+        store,
+        &actor.name,
+        action,
+        subject,
+        detail,
+        actor.ip.as_deref(),
+    )
+    .await;
 }
 
 /// Minimum length of an admin's own password.
@@ -167,45 +165,96 @@ pub enum AdminLoginOutcome {
     Success(Box<Admin>),
     /// Wrong name, password or code, or locked: one answer for all.
     Refused,
+    /// The client address used up its failures for this lockout window; nothing was checked.
+    Throttled,
 }
 
 /// Checks an admin login: password, then the TOTP code when the admin enrolled one. Costs one
-/// Argon2 verification whether or not the name exists.
+/// Argon2 verification whether or not the name exists or is locked. Like the portal's login
+/// (see [`crate::accounts::login`]) the attempt is reserved on the client address and on the
+/// admin before anything is verified, and every decision is audited and counted.
 pub async fn admin_login(
     store: &Store,
     settings: &Settings,
     name: &str,
     password: &str,
     code: &str,
+    ip: &str,
 ) -> Result<AdminLoginOutcome, AdminError> {
-    let admin = store.admin_by_name(name.trim()).await?;
     let password = Zeroizing::new(password.to_string());
-    let Some(admin) = admin else {
+    let now = unix_now();
+    let actor = Actor {
+        name: crate::audit::ANONYMOUS.to_string(),
+        ip: Some(ip.to_string()),
+    };
+    if !crate::lockout::reserve_source(store, settings, ip, now).await? {
+        return Ok(AdminLoginOutcome::Throttled);
+    }
+    let Some(admin) = store.admin_by_name(name.trim()).await? else {
         crate::hashing::run(move || sealpost_crypto::dummy_verify(&password)).await?;
+        // The typed name (bounded) identifies the target of a guessing attempt for the audit.
+        let typed: String = name.chars().take(64).collect();
+        admin_login_failed(store, &actor, &typed, None).await;
+        return Ok(AdminLoginOutcome::Refused);
+    };
+    let reservation = store
+        .reserve_login_attempt(
+            Principal::Admin,
+            &admin.id,
+            crate::lockout::lock_policy(settings),
+            now,
+        )
+        .await?;
+    let Reservation::Proceed { locks } = reservation else {
+        crate::hashing::run(move || sealpost_crypto::dummy_verify(&password)).await?;
+        admin_login_failed(store, &actor, &admin.name, Some("locked")).await;
         return Ok(AdminLoginOutcome::Refused);
     };
     let hash = admin.password_hash.clone();
     let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
-    let now = unix_now();
-    if admin.locked_until.is_some_and(|t| t > now) {
-        return Ok(AdminLoginOutcome::Refused);
-    }
     let code_ok = match &admin.totp_secret {
         Some(secret) => totp_check(secret, code),
         None => true,
     };
     if !ok || !code_ok {
-        store
-            .record_admin_login_failure(
-                &admin.id,
-                settings.lockout_threshold,
-                now + settings.lockout_secs,
+        admin_login_failed(store, &actor, &admin.name, None).await;
+        if locks {
+            crate::metrics::record(store, crate::metrics::ADMIN_LOCKOUTS, 1);
+            audit(
+                store,
+                &actor,
+                crate::audit::ADMIN_LOCKOUT,
+                Some(&admin.name),
+                None,
             )
-            .await?;
+            .await;
+        }
         return Ok(AdminLoginOutcome::Refused);
     }
+    crate::lockout::release_source(store, ip).await?;
     store.record_admin_login_success(&admin.id, now).await?;
+    crate::metrics::record(store, crate::metrics::ADMIN_LOGINS, 1);
+    audit(
+        store,
+        &Actor::admin(&admin.name, ip),
+        crate::audit::ADMIN_LOGIN,
+        None,
+        None,
+    )
+    .await;
     Ok(AdminLoginOutcome::Success(Box::new(admin)))
+}
+
+async fn admin_login_failed(store: &Store, actor: &Actor, name: &str, why: Option<&str>) {
+    crate::metrics::record(store, crate::metrics::ADMIN_LOGIN_FAILED, 1);
+    audit(
+        store,
+        actor,
+        crate::audit::ADMIN_LOGIN_FAILED,
+        Some(name),
+        why,
+    )
+    .await;
 }
 
 /// A new random TOTP secret (160 bit, base32 as authenticator apps expect).

@@ -4,10 +4,12 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod committer;
 pub mod delivery;
 pub mod hashing;
 pub mod keyring;
+pub mod lockout;
 pub mod metrics;
 pub mod open;
 pub mod password_policy;

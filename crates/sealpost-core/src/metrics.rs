@@ -18,6 +18,24 @@ pub const LOCKOUTS: &str = "lockouts";
 pub const REPLIES: &str = "replies";
 /// Successful portal logins (per-day chart; the totals come from the audit log).
 pub const LOGINS: &str = "logins";
+/// Wrong secret answers in password resets.
+pub const ANSWER_FAILED: &str = "answer_failed";
+/// Passwords replaced by a right secret answer.
+pub const PASSWORD_RESETS: &str = "password_resets";
+/// Sign-ins and answers refused because their client address used up its failures.
+pub const SOURCE_THROTTLED: &str = "source_throttled";
+/// Successful admin sign-ins.
+pub const ADMIN_LOGINS: &str = "admin_logins";
+/// Failed admin sign-ins (wrong name, password or code, or locked).
+pub const ADMIN_LOGIN_FAILED: &str = "admin_login_failed";
+/// Admins locked after too many failed sign-ins.
+pub const ADMIN_LOCKOUTS: &str = "admin_lockouts";
+/// Decrypted messages shown in the portal.
+pub const CONTENT_READS: &str = "content_reads";
+/// Parts (attachments, inline images) of decrypted messages downloaded.
+pub const PART_DOWNLOADS: &str = "part_downloads";
+/// Decrypted messages downloaded as `.eml`.
+pub const EML_DOWNLOADS: &str = "eml_downloads";
 
 /// The counters charted on the dashboard.
 pub const CHARTED: &[&str] = &[ENCRYPTED, PASSED, BOUNCED, LOGINS, LOGIN_FAILED];
@@ -55,6 +73,15 @@ pub struct Dashboard {
     pub locked_now: i64,
     pub opens: Period,
     pub replies: Period,
+    pub answer_failed: Period,
+    pub password_resets: Period,
+    pub source_throttled: Period,
+    pub admin_logins: Period,
+    pub admin_login_failed: Period,
+    pub admin_lockouts: Period,
+    pub content_reads: Period,
+    pub part_downloads: Period,
+    pub eml_downloads: Period,
     pub queue: QueueStats,
     pub oldest_age_secs: Option<i64>,
     pub last_errors: Vec<(String, String)>,
@@ -117,10 +144,22 @@ pub async fn dashboard(store: &Store, now: i64) -> Result<Dashboard, StoreError>
         passed: period_from_rows(&rows, PASSED, today),
         bounced: period_from_rows(&rows, BOUNCED, today),
         // Every portal login is audited, which also covers logins before counters existed.
-        logins: period_of(now, |s| store.count_audit_since("portal.login", s)).await?,
+        logins: period_of(now, |s| {
+            store.count_audit_since(crate::audit::PORTAL_LOGIN, s)
+        })
+        .await?,
         login_failed: period_from_rows(&rows, LOGIN_FAILED, today),
         lockouts: period_from_rows(&rows, LOCKOUTS, today),
         replies: period_from_rows(&rows, REPLIES, today),
+        answer_failed: period_from_rows(&rows, ANSWER_FAILED, today),
+        password_resets: period_from_rows(&rows, PASSWORD_RESETS, today),
+        source_throttled: period_from_rows(&rows, SOURCE_THROTTLED, today),
+        admin_logins: period_from_rows(&rows, ADMIN_LOGINS, today),
+        admin_login_failed: period_from_rows(&rows, ADMIN_LOGIN_FAILED, today),
+        admin_lockouts: period_from_rows(&rows, ADMIN_LOCKOUTS, today),
+        content_reads: period_from_rows(&rows, CONTENT_READS, today),
+        part_downloads: period_from_rows(&rows, PART_DOWNLOADS, today),
+        eml_downloads: period_from_rows(&rows, EML_DOWNLOADS, today),
         new_accounts: period_of(now, |s| store.count_accounts_created_since(s)).await?,
         opens: period_of(now, |s| store.count_opens_since(s)).await?,
         locked_now: store.count_locked_accounts(now).await?,
@@ -138,7 +177,7 @@ pub async fn dashboard(store: &Store, now: i64) -> Result<Dashboard, StoreError>
 /// label says over which window (`today`, `7d`, `30d`).
 pub fn prometheus(d: &Dashboard) -> String {
     let mut out = String::new();
-    let periods: [(&str, Period, &str); 9] = [
+    let periods: [(&str, Period, &str); 18] = [
         (
             "sealpost_mails_encrypted",
             d.encrypted,
@@ -176,6 +215,51 @@ pub fn prometheus(d: &Dashboard) -> String {
             "Secure messages opened for the first time",
         ),
         ("sealpost_replies", d.replies, "Secure replies sent"),
+        (
+            "sealpost_secret_answer_failures",
+            d.answer_failed,
+            "Wrong secret answers",
+        ),
+        (
+            "sealpost_password_resets",
+            d.password_resets,
+            "Passwords replaced by a secret answer",
+        ),
+        (
+            "sealpost_source_throttled",
+            d.source_throttled,
+            "Sign-ins and answers refused because their client address had too many failures",
+        ),
+        (
+            "sealpost_admin_logins",
+            d.admin_logins,
+            "Successful admin sign-ins",
+        ),
+        (
+            "sealpost_admin_login_failures",
+            d.admin_login_failed,
+            "Failed admin sign-ins",
+        ),
+        (
+            "sealpost_admin_lockouts",
+            d.admin_lockouts,
+            "Admin lockouts",
+        ),
+        (
+            "sealpost_content_reads",
+            d.content_reads,
+            "Decrypted messages shown",
+        ),
+        (
+            "sealpost_part_downloads",
+            d.part_downloads,
+            "Parts of decrypted messages downloaded",
+        ),
+        (
+            "sealpost_eml_downloads",
+            d.eml_downloads,
+            "Decrypted messages downloaded as .eml",
+        ),
     ];
     for (name, p, help) in periods {
         out.push_str(&format!("# HELP {name} {help}.\n# TYPE {name} gauge\n"));

@@ -294,7 +294,7 @@ impl Store {
     pub async fn record_login_success(&self, account_id: &str, ip: &str, now: i64) -> Result<()> {
         sqlx::query(&self.sql(
             "UPDATE accounts SET prev_login_at = last_login_at, prev_login_ip = last_login_ip, \
-             last_login_at = ?, last_login_ip = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
+             last_login_at = ?, last_login_ip = ?, failed_logins = 0, locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(now)
         .bind(ip)
@@ -343,7 +343,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(&self.sql(
             "UPDATE accounts SET password_hash = ?, must_change_password = ?, failed_logins = 0, \
-             locked_until = NULL WHERE id = ?",
+             locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(password_hash)
         .bind(i64::from(must_change))
@@ -370,22 +370,12 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a wrong secret answer; returns the new count.
+    /// Counts a wrong secret answer without a limit; returns the new count. (The portal
+    /// reserves its attempts with [`Store::reserve_answer_attempt`] instead.)
     pub async fn record_answer_failure(&self, account_id: &str) -> Result<i64> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            &self.sql("UPDATE accounts SET failed_answers = failed_answers + 1 WHERE id = ?"),
-        )
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
-        let count: i64 =
-            sqlx::query_scalar(&self.sql("SELECT failed_answers FROM accounts WHERE id = ?"))
-                .bind(account_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(count)
+        self.reserve_answer_attempt(account_id, i64::MAX)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     pub async fn set_language(&self, account_id: &str, language: &str) -> Result<()> {
@@ -408,7 +398,7 @@ impl Store {
 
     pub async fn unlock_account(&self, account_id: &str) -> Result<()> {
         sqlx::query(&self.sql(
-            "UPDATE accounts SET failed_logins = 0, failed_answers = 0, locked_until = NULL WHERE id = ?",
+            "UPDATE accounts SET failed_logins = 0, failed_answers = 0, locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(account_id)
         .execute(self.pool())

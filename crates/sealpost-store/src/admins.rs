@@ -117,7 +117,7 @@ impl Store {
     ) -> Result<bool> {
         let n = sqlx::query(&self.sql(
             "UPDATE admins SET password_hash = ?, must_change_password = ?, failed_logins = 0, \
-             locked_until = NULL WHERE id = ?",
+             locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(password_hash)
         .bind(i64::from(must_change))
@@ -139,7 +139,7 @@ impl Store {
 
     pub async fn record_admin_login_success(&self, id: &str, now: i64) -> Result<()> {
         sqlx::query(&self.sql(
-            "UPDATE admins SET last_login_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
+            "UPDATE admins SET last_login_at = ?, failed_logins = 0, locked_until = NULL, lock_count = 0 WHERE id = ?",
         ))
         .bind(now)
         .bind(id)

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admins;
+mod attempts;
 mod audit;
 mod backup;
 mod ledger;
@@ -22,6 +23,7 @@ pub mod testing;
 
 pub use accounts::{Account, AccountStatus, NewAccount, SealingRecipient};
 pub use admins::Admin;
+pub use attempts::{LockPolicy, Principal, Reservation};
 pub use audit::AuditEvent;
 pub use backup::StoredKey;
 pub use ledger::LedgerEntry;
@@ -142,6 +144,9 @@ impl Store {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // Deleted rows (a delivered credentials mail, an ended session) are
+                    // overwritten with zeros instead of lingering in free space of the file.
+                    conn.execute("PRAGMA secure_delete = ON").await?;
                     // FULL: a commit is on disk before the SMTP 250 goes out, so not even a
                     // power cut loses an accepted mail (NORMAL would, in WAL mode).
                     conn.execute("PRAGMA synchronous = FULL").await?;
@@ -179,6 +184,18 @@ impl Store {
             _ => self.pool.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// SQLite: copies the write-ahead log into the database file and truncates it to zero
+    /// bytes, so rows deleted since (delivered mails with their passwords, ended sessions) are
+    /// gone from both files, not only from the newest page versions. A no-op on the servers.
+    pub async fn checkpoint_wal(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Cheap round trip for readiness probes.
@@ -240,12 +257,16 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
     if let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            StoreError::Database(sqlx::Error::Configuration(
-                format!("cannot create {}: {e}", parent.display()).into(),
-            ))
-        })?;
+        // Private like the files inside it (only directories made here get this mode).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(parent)
+            .map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("cannot create {}: {e}", parent.display()).into(),
+                ))
+            })?;
     }
+    restrict_database_files(std::path::Path::new(path), !url.contains("mode="))?;
     if url.contains("mode=") {
         Ok(url.to_string())
     } else if url.contains('?') {
@@ -253,6 +274,50 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
     } else {
         Ok(format!("{url}?mode=rwc"))
     }
+}
+
+/// Makes the database file and its WAL and shared-memory files readable by the node's user
+/// only. The file is created here (0600) before SQLite first opens it, because SQLite gives
+/// new WAL and SHM files the mode of the database file; files an older version created with
+/// a wider mode are narrowed. Changing the process's umask instead would race with every
+/// other thread creating files.
+fn restrict_database_files(path: &std::path::Path, create: bool) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |path: &std::path::Path, e: std::io::Error| {
+        StoreError::Database(sqlx::Error::Configuration(
+            format!("cannot restrict {}: {e}", path.display()).into(),
+        ))
+    };
+    if create {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(path, e)),
+        }
+    }
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| failed(&file, e))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(&file, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Reads a text column. MariaDB/MySQL send `TEXT` columns as BLOB on the wire, which the `Any`

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 
 use common::{NOW, account, add_account, all_bytes, enqueue};
 use sealpost_store::{
-    AccountStatus, LedgerEntry, NewAccount, NewQueuedMail, NodeInfo, SessionKind, Store, StoreError,
+    AccountStatus, LedgerEntry, LockPolicy, NewAccount, NewQueuedMail, NodeInfo, Principal,
+    Reservation, SessionKind, Store, StoreError,
 };
 
 database_tests!(migrate_twice_is_idempotent, concurrent_migrations_agree);
@@ -24,6 +25,10 @@ store_tests!(
     key_versions,
     delete_account_removes_keys_and_sessions,
     login_failures_lock_at_threshold,
+    concurrent_login_reservations_stop_at_the_threshold,
+    admin_login_reservations_lock_and_release,
+    concurrent_answer_reservations_stop_at_the_limit,
+    concurrent_source_reservations_stop_at_the_limit,
     sessions_lifecycle,
     temp_opens_expire_and_purge,
     enqueue_is_transactional,
@@ -45,7 +50,7 @@ store_tests!(
 
 async fn migrate_twice_is_idempotent(url: String) {
     let store = Store::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
     assert!(store.migrate().await.unwrap().is_empty());
     // Another node starting on the same database sees nothing to do either.
     let other = Store::connect(&url).await.unwrap();
@@ -75,7 +80,7 @@ async fn concurrent_migrations_agree(url: String) {
     all.sort_unstable();
     assert_eq!(
         all,
-        vec![1, 2],
+        vec![1, 2, 3],
         "each version applied exactly once: {ra:?} {rb:?}"
     );
     assert!(a.migrate().await.unwrap().is_empty());
@@ -1248,5 +1253,229 @@ async fn multi_row_writes_span_statement_chunks(store: Store) {
     assert_eq!(
         store.queue_stats(NOW).await.unwrap().queued,
         (n - 100) as i64
+    );
+}
+
+// --- Attempt reservations (lockout race, per-source budget) ---
+
+const POLICY: LockPolicy = LockPolicy {
+    threshold: 5,
+    lock_secs: 900,
+    max_lock_secs: 900 * 4,
+};
+
+async fn concurrent_login_reservations_stop_at_the_threshold(store: Store) {
+    add_account(&store, "acc", "a@example.com", b"k").await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.reserve_login_attempt(Principal::Account, "acc", POLICY, NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let proceeded = answers
+        .iter()
+        .filter(|r| matches!(r, Reservation::Proceed { .. }))
+        .count();
+    assert_eq!(
+        proceeded, 5,
+        "exactly the threshold may be tried: {answers:?}"
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|r| **r == Reservation::Proceed { locks: true })
+            .count(),
+        1,
+        "exactly one attempt locks"
+    );
+    let a = store.account_by_id("acc").await.unwrap().unwrap();
+    assert_eq!(a.failed_logins, 5);
+    assert_eq!(
+        a.locked_until,
+        Some(NOW + 900),
+        "locked from the fifth attempt on"
+    );
+    // Still locked a second before the end; afterwards a fresh count starts.
+    assert_eq!(
+        store
+            .reserve_login_attempt(Principal::Account, "acc", POLICY, NOW + 899)
+            .await
+            .unwrap(),
+        Reservation::Refused
+    );
+    let later = NOW + 900;
+    for _ in 0..4 {
+        assert_eq!(
+            store
+                .reserve_login_attempt(Principal::Account, "acc", POLICY, later)
+                .await
+                .unwrap(),
+            Reservation::Proceed { locks: false }
+        );
+    }
+    assert_eq!(
+        store
+            .reserve_login_attempt(Principal::Account, "acc", POLICY, later)
+            .await
+            .unwrap(),
+        Reservation::Proceed { locks: true }
+    );
+    let a = store.account_by_id("acc").await.unwrap().unwrap();
+    assert_eq!(
+        a.locked_until,
+        Some(later + 1800),
+        "the second lock lasts twice as long"
+    );
+    // The holder's right password (or a reset) ends lock and growth.
+    store
+        .release_login_attempt(Principal::Account, "acc")
+        .await
+        .unwrap();
+    let a = store.account_by_id("acc").await.unwrap().unwrap();
+    assert_eq!((a.failed_logins, a.locked_until), (0, None));
+    for _ in 0..5 {
+        store
+            .reserve_login_attempt(Principal::Account, "acc", POLICY, later)
+            .await
+            .unwrap();
+    }
+    let a = store.account_by_id("acc").await.unwrap().unwrap();
+    assert_eq!(a.locked_until, Some(later + 900), "growth starts again");
+    assert_eq!(
+        store
+            .reserve_login_attempt(Principal::Account, "nobody", POLICY, NOW)
+            .await
+            .unwrap(),
+        Reservation::Refused
+    );
+}
+
+async fn admin_login_reservations_lock_and_release(store: Store) {
+    store
+        .insert_admin("ad", "root", "hash", false, NOW)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.reserve_login_attempt(Principal::Admin, "ad", POLICY, NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut proceeded = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Reservation::Proceed { .. }) {
+            proceeded += 1;
+        }
+    }
+    assert_eq!(proceeded, 5);
+    let a = store.admin_by_id("ad").await.unwrap().unwrap();
+    assert_eq!((a.failed_logins, a.locked_until), (5, Some(NOW + 900)));
+    store.record_admin_login_success("ad", NOW).await.unwrap();
+    let a = store.admin_by_id("ad").await.unwrap().unwrap();
+    assert_eq!((a.failed_logins, a.locked_until), (0, None));
+}
+
+async fn concurrent_answer_reservations_stop_at_the_limit(store: Store) {
+    add_account(&store, "acc", "a@example.com", b"k").await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.reserve_answer_attempt("acc", 5).await.unwrap()
+        }));
+    }
+    let mut numbers = Vec::new();
+    for t in tasks {
+        if let Some(n) = t.await.unwrap() {
+            numbers.push(n);
+        }
+    }
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        vec![1, 2, 3, 4, 5],
+        "each attempt has its own number"
+    );
+    let a = store.account_by_id("acc").await.unwrap().unwrap();
+    assert_eq!(a.failed_answers, 5);
+    assert_eq!(a.failed_logins, 0, "the login counter is not touched");
+    store.clear_answer_failures("acc").await.unwrap();
+    assert_eq!(
+        store.reserve_answer_attempt("acc", 5).await.unwrap(),
+        Some(1)
+    );
+}
+
+async fn concurrent_source_reservations_stop_at_the_limit(store: Store) {
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.reserve_source_attempt("192.0.2.1", 20, 900, NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut allowed = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(
+        allowed, 20,
+        "exactly the limit, first attempts racing included"
+    );
+    assert!(
+        !store
+            .reserve_source_attempt("192.0.2.1", 20, 900, NOW + 899)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reserve_source_attempt("192.0.2.2", 20, 900, NOW)
+            .await
+            .unwrap(),
+        "other sources are not affected"
+    );
+    // A right secret gives its reservation back.
+    store.release_source_attempt("192.0.2.1").await.unwrap();
+    assert!(
+        store
+            .reserve_source_attempt("192.0.2.1", 20, 900, NOW + 10)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reserve_source_attempt("192.0.2.1", 20, 900, NOW + 10)
+            .await
+            .unwrap()
+    );
+    // A new window starts when the old one is over.
+    assert!(
+        store
+            .reserve_source_attempt("192.0.2.1", 20, 900, NOW + 900)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.purge_source_failures(NOW + 1).await.unwrap(), 1);
+    assert!(
+        store
+            .reserve_source_attempt("192.0.2.2", 20, 900, NOW + 900)
+            .await
+            .unwrap(),
+        "a purged source starts again"
     );
 }

@@ -384,11 +384,38 @@ async fn housekeeping(store: Store, mut info: NodeInfo) {
         if let Err(e) = store.purge_expired(unix_now()).await {
             tracing::warn!(error = %e, "purge of expired sessions failed");
         }
+        // Failure windows last `security.lockout_secs` (minutes to hours); a week-old row can
+        // only ever start a fresh window.
+        if let Err(e) = store.checkpoint_wal().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if let Err(e) = store.purge_source_failures(unix_now() - 7 * 86_400).await {
+            tracing::warn!(error = %e, "purge of old per-source failure counts failed");
+        }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 
-/// The data directory must exist before SQLite or the key file are created in it.
+/// The data directory must exist before SQLite or the key file are created in it. A new one
+/// is private to the node's user (0700); an existing one is left as the operator made it,
+/// with a warning when others may look inside.
 pub fn ensure_data_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data directory is open to other users; 0700 is recommended"
+        );
+    }
+    Ok(())
 }

@@ -20,7 +20,9 @@ pub fn ensure(data_dir: &Path, public_url: &str) -> Result<(PathBuf, PathBuf)> {
     if fresh && key.exists() {
         return Ok((cert, key));
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     if let Some(host) = host_of(public_url).filter(|h| !names.contains(h)) {
         names.push(host);
@@ -61,6 +63,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("write {}", path.display()))?;
+    // `mode` only applies to a new file: a key written by an older version may be wider.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("restrict {}", path.display()))?;
     f.write_all(bytes)?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use sealpost_core::admin::{
-    ADMIN_PASSWORD_MIN, Actor, AdminError, AdminLoginOutcome, admin_login, change_own_password,
+    ADMIN_PASSWORD_MIN, AdminError, AdminLoginOutcome, admin_login, change_own_password,
     enrol_totp, new_totp_secret, totp_uri,
 };
 use sealpost_store::SessionKind;
@@ -98,25 +98,14 @@ pub async fn submit(
         &form.name,
         &form.password,
         &form.code,
+        &ip,
     )
     .await
     .map_err(admin_error)?;
     let admin = match outcome {
         AdminLoginOutcome::Success(admin) => admin,
+        AdminLoginOutcome::Throttled => return Err(WebError::TooManyRequests),
         AdminLoginOutcome::Refused => {
-            let actor = Actor {
-                name: "anonymous".into(),
-                ip: Some(ip.clone()),
-            };
-            let name: String = form.name.chars().take(64).collect();
-            sealpost_core::admin::audit(
-                &state.store,
-                &actor,
-                "admin.login_failed",
-                Some(&name),
-                None,
-            )
-            .await;
             return render_status(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
@@ -153,14 +142,6 @@ pub async fn submit(
             now + settings.admin_session_idle_secs,
         )
         .await?;
-    sealpost_core::admin::audit(
-        &state.store,
-        &Actor::admin(&admin.name, &ip),
-        "admin.login",
-        None,
-        None,
-    )
-    .await;
     Ok((
         AppendHeaders([(header::SET_COOKIE, set_cookie(&token))]),
         Redirect::to(&next),

@@ -165,5 +165,6 @@ pub async fn submit_answer(
             question_step(&state, tr, address, error, StatusCode::UNAUTHORIZED).await
         }
         ResetOutcome::Blocked => blocked(tr, address),
+        ResetOutcome::Throttled => Err(WebError::TooManyRequests),
     }
 }

@@ -87,6 +87,7 @@ pub async fn submit(
     let outcome = login(&state.store, &settings, &form.address, &form.password, &ip).await?;
     let account = match outcome {
         LoginOutcome::Success(account) => account,
+        LoginOutcome::Throttled => return Err(WebError::TooManyRequests),
         other => {
             let tr = Tr::for_request(&headers, None, &settings.default_language);
             let key = match other {
@@ -124,20 +125,6 @@ pub async fn submit(
             now + settings.session_idle_secs,
         )
         .await?;
-    if let Err(e) = state
-        .store
-        .audit(
-            now,
-            &account.address,
-            "portal.login",
-            Some(&account.id),
-            None,
-            Some(&ip),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "audit write failed");
-    }
     // A generated password is replaced first; the original target (e.g. the opened message)
     // is carried through the detour.
     let target = if sealpost_core::accounts::must_change_password(&account, &settings) {
