@@ -11,13 +11,17 @@ pub mod inbound;
 pub mod securehtm;
 mod util;
 
+#[cfg(test)]
+mod snapshots;
+
 pub use display::{
     AttachmentData, AttachmentInfo, DisplayMessage, attachment, part_by_content_id,
     prepare_for_display, prepare_for_display_with, safe_filename, sanitise_html,
 };
 pub use generate::{
-    BounceInput, Branding, CarrierInput, CredentialsInput, CredentialsKind, build_bounce,
-    build_carrier, build_credentials,
+    BounceInput, Branding, CarrierInput, CredentialsInput, CredentialsKind, ReplyAddresses,
+    ReplyAttachment, ReplyInput, ReplySource, build_bounce, build_carrier, build_credentials,
+    build_reply, reply_addresses, reply_source, reply_subject,
 };
 pub use inbound::{OriginalHeaders, TriggerPolicy, is_flagged, original_headers, strip_trigger};
 pub use securehtm::{extract_payload, render_secure_htm};
