@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sealpost_mime::generate::{Branding, CredentialsInput, CredentialsKind, build_credentials};
+use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, build_credentials};
 use sealpost_smtp::next_hop::NextHop;
 use sealpost_store::{Account, AccountStatus, Admin, NewQueuedMail, Store, StoreError};
 use tokio::io::AsyncReadExt;

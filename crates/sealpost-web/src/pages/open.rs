@@ -301,7 +301,7 @@ pub async fn html_body(
 }
 
 fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
-    let safe = sealpost_mime::display::safe_filename(filename);
+    let safe = sealpost_mime::safe_filename(filename);
     let ascii: String = safe
         .chars()
         .map(|c| if c.is_ascii() && c != '"' { c } else { '_' })

@@ -7,7 +7,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::reply::{self, ReplyDraft, ReplyError};
-use sealpost_mime::generate::ReplyAttachment;
+use sealpost_mime::ReplyAttachment;
 
 use super::open::{load, login_redirect, valid_token};
 use super::render;
