@@ -140,6 +140,8 @@ struct MessagePage<'a> {
     msg: DisplayMessage,
     attachments: Vec<AttachmentRow>,
     reply: Option<ReplyForm>,
+    /// Why the message cannot be answered here, shown where the form would be.
+    reply_refused: Option<String>,
 }
 
 /// What the reply form offers; None when the original has no address to reply to.
@@ -223,10 +225,15 @@ pub async fn show(
         user.account.language.as_deref(),
         &settings.default_language,
     );
-    let reply =
-        sealpost_core::reply::reply_recipients(&opened.raw, &settings, &user.account.address)
-            .ok()
-            .map(|r| ReplyForm {
+    let recipients =
+        sealpost_core::reply::reply_recipients(&opened.raw, &settings, &user.account.address);
+    let reply_refused = match &recipients {
+        Err(e @ sealpost_core::reply::ReplyError::ExternalRecipient) => {
+            e.catalogue_key().map(|key| tr.t(key))
+        }
+        _ => None,
+    };
+    let reply = recipients.ok().map(|r| ReplyForm {
                 to: r.to,
                 cc_options: r.cc_options,
                 attachment_limit: if settings.reply_max_attachment_bytes > 0 {
@@ -259,6 +266,7 @@ pub async fn show(
         msg,
         attachments,
         reply,
+        reply_refused,
     })?
     .into_response())
 }
