@@ -365,7 +365,8 @@ Subject: x\r\nMessage-ID: <m1@bank.example>\r\n\r\nbody\r\n";
             ..settings.clone()
         };
         let with = |header: &str| {
-            let text = String::from_utf8_lossy(ORIGINAL).replace("Subject:", &format!("{header}\r\nSubject:"));
+            let text = String::from_utf8_lossy(ORIGINAL)
+                .replace("Subject:", &format!("{header}\r\nSubject:"));
             text.into_bytes()
         };
         // An external Reply-To is refused, even beside an internal From.

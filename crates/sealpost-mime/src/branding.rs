@@ -31,6 +31,15 @@ impl Branding {
         if valid { c } else { DEFAULT_ACCENT }
     }
 
+    /// Appends the configured footer, if any, as the last line of a text body.
+    pub(crate) fn push_text_footer(&self, text: &mut String) {
+        let footer = self.footer.trim();
+        if !footer.is_empty() {
+            text.push_str(footer);
+            text.push('\n');
+        }
+    }
+
     /// The organisation's name, "Sealpost" when none is configured.
     pub(crate) fn org(&self) -> &str {
         let org = self.org_name.trim();

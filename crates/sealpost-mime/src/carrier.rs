@@ -69,11 +69,7 @@ fn carrier_text(input: &CarrierInput, sender: &str) -> String {
     text.push_str("\n\n-- \n");
     text.push_str(org);
     text.push('\n');
-    let footer = input.branding.footer.trim();
-    if !footer.is_empty() {
-        text.push_str(footer);
-        text.push('\n');
-    }
+    input.branding.push_text_footer(&mut text);
     text
 }
 

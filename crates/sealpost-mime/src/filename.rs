@@ -12,7 +12,9 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 pub fn is_invisible_format(c: char) -> bool {
     matches!(
         c.general_category(),
-        GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
     )
 }
 
@@ -86,7 +88,10 @@ mod tests {
             for code in from..=to {
                 let c = char::from_u32(code).unwrap_or_default();
                 assert!(is_invisible_format(c), "U+{code:04X}");
-                assert_eq!(safe_filename(&format!("invoice{c}fdp.exe")), "invoicefdp.exe");
+                assert_eq!(
+                    safe_filename(&format!("invoice{c}fdp.exe")),
+                    "invoicefdp.exe"
+                );
             }
         }
         assert_eq!(strip_invisible_format("a\u{202e}b\u{2066}c\u{feff}"), "abc");
@@ -94,7 +99,9 @@ mod tests {
 
     #[test]
     fn ordinary_letters_and_marks_are_not_format_characters() {
-        for c in ['a', 'Ü', 'ß', 'é', 'л', 'ש', 'م', '中', '한', ' ', '-', '_', '.', '€', '\u{301}'] {
+        for c in [
+            'a', 'Ü', 'ß', 'é', 'л', 'ש', 'م', '中', '한', ' ', '-', '_', '.', '€', '\u{301}',
+        ] {
             assert!(!is_invisible_format(c), "{c}");
         }
     }

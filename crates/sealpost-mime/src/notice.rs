@@ -94,11 +94,7 @@ pub fn build_credentials(input: &CredentialsInput) -> Vec<u8> {
     text.push_str("\n\n-- \n");
     text.push_str(&tf(lang, "common.auto_generated", &[("org", org)]));
     text.push('\n');
-    let footer = input.branding.footer.trim();
-    if !footer.is_empty() {
-        text.push_str(footer);
-        text.push('\n');
-    }
+    input.branding.push_text_footer(&mut text);
 
     let builder = MessageBuilder::new()
         .from(Address::new_address(

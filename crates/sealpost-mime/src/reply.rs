@@ -142,16 +142,8 @@ pub fn build_reply(input: &ReplyInput) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::reply_source::reply_source;
+    use crate::reply_source::tests::ORIGINAL;
     use mail_parser::{MessageParser, MimeHeaders};
-
-    const ORIGINAL: &str = "From: Anna Advisor <Anna@Bank.example>\r\n\
-To: kundin@example.org, chef@bank.example\r\n\
-Cc: Other <other@example.net>\r\n\
-Subject: Ihr Vertrag\r\n\
-Date: Tue, 5 Mar 2024 10:15:00 +0100\r\n\
-Message-ID: <orig@bank.example>\r\n\
-References: <p1@x>\r\n\r\n\
-Line one\r\n\r\nLine three\r\n";
 
     #[test]
     fn reply_threads_quotes_and_attaches() {
@@ -200,5 +192,4 @@ Line one\r\n\r\nLine three\r\n";
         assert_eq!(att.contents(), &[0, 1, 2, 255]);
         assert!(!att.attachment_name().unwrap().contains('/'));
     }
-
 }

@@ -109,10 +109,11 @@ pub fn reply_subject(subject: &str) -> String {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const ORIGINAL: &str = "From: Anna Advisor <Anna@Bank.example>\r\n\
+    /// An original to reply to, also used by the reply builder's tests.
+    pub(crate) const ORIGINAL: &str = "From: Anna Advisor <Anna@Bank.example>\r\n\
 To: kundin@example.org, chef@bank.example\r\n\
 Cc: Other <other@example.net>\r\n\
 Subject: Ihr Vertrag\r\n\
@@ -140,7 +141,10 @@ Line one\r\n\r\nLine three\r\n";
         assert_eq!(src.addresses.reply_address(), Some("team@bank.example"));
         assert_eq!(src.addresses.reply_to.as_deref(), Some("team@bank.example"));
         assert_eq!(src.addresses.from.as_deref(), Some("anna@bank.example"));
-        assert_eq!(reply_addresses(with_reply_to.as_bytes()), Some(src.addresses));
+        assert_eq!(
+            reply_addresses(with_reply_to.as_bytes()),
+            Some(src.addresses)
+        );
     }
 
     #[test]

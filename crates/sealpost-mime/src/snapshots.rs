@@ -66,7 +66,11 @@ fn check(name: &str, raw: &[u8]) {
         return;
     }
     let want = std::fs::read_to_string(&path).unwrap();
-    assert!(got == want, "{name} differs from {}:\n{got}", path.display());
+    assert!(
+        got == want,
+        "{name} differs from {}:\n{got}",
+        path.display()
+    );
 }
 
 #[test]
@@ -140,7 +144,10 @@ fn bounces() {
             "kundin@example.org".to_string(),
             "550 5.1.1 <kundin@example.org>: user unknown".to_string(),
         ),
-        ("b@example.net".to_string(), "connection refused".to_string()),
+        (
+            "b@example.net".to_string(),
+            "connection refused".to_string(),
+        ),
     ];
     for lang in ["en", "de"] {
         let raw = build_bounce(&BounceInput {

@@ -90,7 +90,6 @@ pub(crate) fn clean_address(address: &str) -> String {
     out
 }
 
-
 /// The portal's base URL without a trailing slash, so "{base}/open" never
 /// contains "//open".
 pub(crate) fn portal_base(public_url: &str) -> &str {

@@ -234,14 +234,14 @@ pub async fn show(
         _ => None,
     };
     let reply = recipients.ok().map(|r| ReplyForm {
-                to: r.to,
-                cc_options: r.cc_options,
-                attachment_limit: if settings.reply_max_attachment_bytes > 0 {
-                    size_text(settings.reply_max_attachment_bytes)
-                } else {
-                    String::new()
-                },
-            });
+        to: r.to,
+        cc_options: r.cc_options,
+        attachment_limit: if settings.reply_max_attachment_bytes > 0 {
+            size_text(settings.reply_max_attachment_bytes)
+        } else {
+            String::new()
+        },
+    });
     let subject = if msg.subject.trim().is_empty() {
         tr.t("portal-no-subject")
     } else {

@@ -15,6 +15,20 @@ Content-Type: text/plain; charset=utf-8\n\nYour balance is confidential.\n",
     ))
 }
 
+async fn post_reply(
+    node: &TestNode,
+    client: &reqwest::Client,
+    open: &str,
+    form: reqwest::multipart::Form,
+) -> reqwest::Response {
+    client
+        .post(node.url(&format!("{open}/reply")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_reply_to_an_external_reply_to_is_refused_on_the_form_and_nothing_is_sent() {
     let node = TestNode::start().await;
@@ -28,7 +42,10 @@ async fn a_reply_to_an_external_reply_to_is_refused_on_the_form_and_nothing_is_s
         refusal.contains("outside address"),
         "catalogue text: {refusal}"
     );
-    assert!(page.contains(&refusal), "the refusal where the form was:\n{page}");
+    assert!(
+        page.contains(&refusal),
+        "the refusal where the form was:\n{page}"
+    );
     assert!(
         !page.contains(&format!("action=\"{open}/reply\"")),
         "no reply form for an external Reply-To"
@@ -41,16 +58,15 @@ async fn a_reply_to_an_external_reply_to_is_refused_on_the_form_and_nothing_is_s
     let form = reqwest::multipart::Form::new()
         .text("csrf", csrf)
         .text("body", "Here is my account number.");
-    let resp = client
-        .post(node.url(&format!("{open}/reply")))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_reply(&node, &client, &open, form).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains(&refusal));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(node.sink.received().len(), before, "nothing reached the sink");
+    assert_eq!(
+        node.sink.received().len(),
+        before,
+        "nothing reached the sink"
+    );
     let queue = node
         .node
         .store
@@ -123,12 +139,7 @@ Content-Disposition: attachment; filename*=utf-8''%E2%80%8Bnote%E2%81%A6.pdf%C2%
                 .mime_str("application/octet-stream")
                 .unwrap(),
         );
-    let resp = client
-        .post(node.url(&format!("{open}/reply")))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_reply(&node, &client, &open, form).await;
     assert_eq!(resp.status(), 303);
     let mails = node.wait_for_mails(before + 1).await;
     let reply = mails[before..]
@@ -138,7 +149,10 @@ Content-Disposition: attachment; filename*=utf-8''%E2%80%8Bnote%E2%81%A6.pdf%C2%
     let msg = mail_parser::MessageParser::default()
         .parse(&reply.data)
         .unwrap();
-    let name = msg.attachment(0).and_then(|a| a.attachment_name()).unwrap();
+    let name = msg
+        .attachment(0)
+        .and_then(mail_parser::MimeHeaders::attachment_name)
+        .unwrap();
     assert_eq!(name, "scanfdp.exe");
     node.stop().await;
 }
