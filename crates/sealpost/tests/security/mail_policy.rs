@@ -107,8 +107,18 @@ Content-Disposition: attachment; filename*=utf-8''%E2%80%8Bnote%E2%81%A6.pdf%C2%
     assert!(page.contains("invoicefdp.exe"), "the name in stored order");
     assert!(page.contains("note.pdf"));
 
-    for (href, expected) in [("part/1", "invoicefdp.exe"), ("part/2", "note.pdf")] {
-        let resp = get(&node, &client, &format!("{open}/{href}")).await;
+    // The list's download links, in the list's order.
+    let marker = format!("href=\"{open}/part/");
+    let links: Vec<String> = page
+        .match_indices(&marker)
+        .map(|(at, _)| {
+            let rest = &page[at + 6..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect();
+    assert_eq!(links.len(), 2, "{page}");
+    for (link, expected) in links.iter().zip(["invoicefdp.exe", "note.pdf"]) {
+        let resp = get(&node, &client, link).await;
         assert_eq!(resp.status(), 200);
         let disposition = resp
             .headers()
