@@ -166,7 +166,7 @@ fn bounces() {
 #[test]
 fn replies() {
     let source = reply_source(ORIGINAL.as_bytes()).unwrap();
-    let cc = vec!["chef@bank.example".to_string()];
+    let cc = ["chef@bank.example".to_string()];
     let attachments = [ReplyAttachment {
         filename: "../Scan März.pdf".into(),
         content_type: "application/pdf".into(),
