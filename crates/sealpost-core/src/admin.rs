@@ -2,7 +2,7 @@
 //! accounts and settings that the admin web UI and the CLI share. Every change is audited with
 //! its actor; secrets (passwords, keys, TOTP secrets, tokens) never go into the audit log.
 
-use sealpost_mime::generate::{Branding, CredentialsInput, CredentialsKind, build_credentials};
+use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, build_credentials};
 use sealpost_store::{
     Account, AccountStatus, Admin, NewQueuedMail, Principal, Reservation, Store, StoreError,
 };

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealpost_mime::generate::{BounceInput, build_bounce};
+use sealpost_mime::{BounceInput, build_bounce};
 use sealpost_smtp::next_hop::NextHop;
 use sealpost_smtp::outbound::{ClientConfig, OutboundMessage, RcptResult, Sender};
 use sealpost_store::{QueueItem, Store};

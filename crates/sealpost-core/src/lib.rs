@@ -20,14 +20,18 @@ pub mod settings;
 pub use keyring::KeyRing;
 pub use settings::{Settings, SettingsHandle};
 
-/// The X-Sealpost-Kind values of generated mails, also used as queue item kinds.
+/// Queue item kinds: the `X-Sealpost-Kind` value of each generated mail (owned by
+/// [`sealpost_mime::MailKind`]), plus `relay` for mail passed through unchanged.
 pub mod kind {
-    pub const CARRIER: &str = "carrier";
-    pub const CREDENTIALS: &str = "credentials";
-    pub const PASSWORD_RESET: &str = "password-reset";
-    pub const REPLY: &str = "reply";
-    pub const BOUNCE: &str = "bounce";
-    /// Mail passed through unchanged (not flagged, or to internal recipients).
+    use sealpost_mime::MailKind;
+
+    pub const CARRIER: &str = MailKind::Carrier.as_str();
+    pub const CREDENTIALS: &str = MailKind::Credentials.as_str();
+    pub const PASSWORD_RESET: &str = MailKind::PasswordReset.as_str();
+    pub const REPLY: &str = MailKind::Reply.as_str();
+    pub const BOUNCE: &str = MailKind::Bounce.as_str();
+    /// Mail passed through unchanged (not flagged, or to internal recipients): not a mail
+    /// Sealpost writes, so it has no `X-Sealpost-Kind`.
     pub const RELAY: &str = "relay";
 }
 

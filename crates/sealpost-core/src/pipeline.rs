@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sealpost_crypto::{KeyId, RecipientKey};
-use sealpost_mime::generate::{
+use sealpost_mime::inbound::{TriggerPolicy, is_flagged, original_headers, strip_trigger};
+use sealpost_mime::{
     Branding, CarrierInput, CredentialsInput, CredentialsKind, build_carrier, build_credentials,
 };
-use sealpost_mime::inbound::{TriggerPolicy, is_flagged, original_headers, strip_trigger};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
 use sealpost_store::{LedgerEntry, SealingRecipient, Store, StoreError};
 use tokio::sync::Notify;

@@ -1,16 +1,21 @@
 //! Secure replies written in the portal. The recipients are always derived here from the
 //! decrypted original (its From/Reply-To, and internal addresses of its To/Cc), never taken
 //! from the reader's form, so the portal cannot be used to send mail anywhere else.
+//!
+//! A reply leaves in plaintext with the decrypted original quoted, so it may only go to
+//! internal addresses: mail between the organisation's own servers. An external Reply-To
+//! (set by whoever wrote the original, perhaps to harvest the answer) is refused, never
+//! silently replaced.
 
-use sealpost_mime::generate::{
-    Branding, CarrierInput, ReplyAttachment, ReplyInput, ReplySource, build_carrier, build_reply,
-    reply_addresses, reply_source,
+use sealpost_mime::{
+    Branding, CarrierInput, MailKind, ReplyAddresses, ReplyAttachment, ReplyInput, ReplySource,
+    build_carrier, build_reply, reply_addresses, reply_source,
 };
 use sealpost_store::{Account, LedgerEntry, NewQueuedMail, Store};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{CoreError, KeyRing, Settings, kind, normalise_address, unix_now};
+use crate::{CoreError, KeyRing, Settings, normalise_address, unix_now};
 
 /// Longest reply text accepted (characters), far above any hand-written message.
 pub const MAX_BODY_CHARS: usize = 100_000;
@@ -19,6 +24,11 @@ pub const MAX_BODY_CHARS: usize = 100_000;
 pub enum ReplyError {
     #[error("the original has no address to reply to")]
     NoSender,
+    /// The original's Reply-To, or its From when no internal address of the thread can take
+    /// its place, is outside the organisation: a plaintext reply there would carry the
+    /// decrypted original out.
+    #[error("the reply would go to an address outside the organisation")]
+    ExternalRecipient,
     #[error("a recipient that the original does not allow was requested")]
     NotAllowed,
     #[error("the attachments exceed the configured size")]
@@ -31,16 +41,33 @@ pub enum ReplyError {
     Core(#[from] CoreError),
 }
 
+impl ReplyError {
+    /// The portal catalogue's key (`portal.ftl`) of the message the reply form shows for this
+    /// error; None for failures that are not the reader's to understand (tampering, internal
+    /// errors), which get the generic error pages. The size message takes a `size` argument.
+    pub fn catalogue_key(&self) -> Option<&'static str> {
+        match self {
+            ReplyError::NoSender | ReplyError::Unparseable => Some("portal-reply-no-sender"),
+            ReplyError::ExternalRecipient => Some("portal-reply-external"),
+            ReplyError::TooLarge => Some("portal-reply-too-large"),
+            ReplyError::Empty => Some("portal-reply-empty"),
+            ReplyError::NotAllowed | ReplyError::Core(_) => None,
+        }
+    }
+}
+
 impl From<sealpost_store::StoreError> for ReplyError {
     fn from(e: sealpost_store::StoreError) -> Self {
         ReplyError::Core(CoreError::Store(e))
     }
 }
 
-/// Who a reply to the original may go to.
+/// Who a reply to the original may go to; every address is internal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyRecipients {
-    /// Reply-To, else From, of the original.
+    /// Reply-To, else From, of the original; when From is external (the reader's own
+    /// encrypted copy of a reply, say), the first internal address of its To/Cc if reply-all
+    /// is allowed.
     pub to: String,
     /// Internal addresses of the original's To/Cc the reader may add (reply-all); empty
     /// when the setting forbids it.
@@ -54,12 +81,7 @@ pub fn recipients(
     own_address: &str,
 ) -> Result<(ReplySource, ReplyRecipients), ReplyError> {
     let source = reply_source(original).ok_or(ReplyError::Unparseable)?;
-    let allowed = allowed(
-        source.reply_address.clone(),
-        &source.to_and_cc,
-        settings,
-        own_address,
-    )?;
+    let allowed = allowed(&source.addresses, settings, own_address)?;
     Ok((source, allowed))
 }
 
@@ -71,31 +93,33 @@ pub fn reply_recipients(
     own_address: &str,
 ) -> Result<ReplyRecipients, ReplyError> {
     let addresses = reply_addresses(original).ok_or(ReplyError::Unparseable)?;
-    allowed(
-        addresses.reply_address,
-        &addresses.to_and_cc,
-        settings,
-        own_address,
-    )
+    allowed(&addresses, settings, own_address)
 }
 
 fn allowed(
-    reply_address: Option<String>,
-    to_and_cc: &[String],
+    addresses: &ReplyAddresses,
     settings: &Settings,
     own_address: &str,
 ) -> Result<ReplyRecipients, ReplyError> {
-    let to = reply_address.ok_or(ReplyError::NoSender)?;
     let own = normalise_address(own_address);
-    let cc_options = if settings.reply_allow_internal_all {
-        to_and_cc
+    let mut thread: Vec<&String> = if settings.reply_allow_internal_all {
+        addresses
+            .to_and_cc
             .iter()
-            .filter(|a| **a != to && **a != own && settings.is_internal(a))
-            .cloned()
+            .filter(|a| **a != own && settings.is_internal(a))
             .collect()
     } else {
         Vec::new()
     };
+    let to = match (&addresses.reply_to, &addresses.from) {
+        (Some(reply_to), _) if settings.is_internal(reply_to) => reply_to.clone(),
+        (Some(_), _) => return Err(ReplyError::ExternalRecipient),
+        (None, Some(from)) if settings.is_internal(from) => from.clone(),
+        (None, Some(_)) if !thread.is_empty() => thread.remove(0).clone(),
+        (None, Some(_)) => return Err(ReplyError::ExternalRecipient),
+        (None, None) => return Err(ReplyError::NoSender),
+    };
+    let cc_options = thread.into_iter().filter(|a| **a != to).cloned().collect();
     Ok(ReplyRecipients { to, cc_options })
 }
 
@@ -187,7 +211,7 @@ pub async fn queue_reply(
             &mut tx,
             &NewQueuedMail {
                 id: &id,
-                kind: kind::REPLY,
+                kind: MailKind::Reply.as_str(),
                 mail_from: &settings.notification_from,
                 rcpt_to: &rcpts,
                 data: &raw,
@@ -203,7 +227,7 @@ pub async fn queue_reply(
                 &mut tx,
                 &NewQueuedMail {
                     id: &id,
-                    kind: kind::CARRIER,
+                    kind: MailKind::Carrier.as_str(),
                     mail_from: &settings.notification_from,
                     rcpt_to: std::slice::from_ref(&own),
                     data: carrier,
@@ -254,7 +278,7 @@ async fn encrypted_copy(
     let (header, sealed) =
         sealpost_crypto::seal(&key, key_id, &account.address, now, raw).map_err(CoreError::from)?;
     let payload = sealpost_crypto::encode_payload(&sealed);
-    let original = sealpost_mime::inbound::original_headers(raw);
+    let original = sealpost_mime::original_headers(raw);
     let branding = Branding {
         org_name: settings.org_name.clone(),
         accent_color: settings.accent_color.clone(),
@@ -328,5 +352,59 @@ Subject: x\r\nMessage-ID: <m1@bank.example>\r\n\r\nbody\r\n";
             reply_recipients(b"Subject: x\r\n\r\nbody\r\n", &settings, "a@b.example"),
             Err(ReplyError::NoSender)
         ));
+    }
+
+    #[test]
+    fn a_reply_never_goes_to_an_external_address() {
+        let settings = Settings {
+            internal_domains: vec!["bank.example".into()],
+            ..Settings::default()
+        };
+        let no_all = Settings {
+            reply_allow_internal_all: false,
+            ..settings.clone()
+        };
+        let with = |header: &str| {
+            let text = String::from_utf8_lossy(ORIGINAL)
+                .replace("Subject:", &format!("{header}\r\nSubject:"));
+            text.into_bytes()
+        };
+        // An external Reply-To is refused, even beside an internal From.
+        let external_reply_to = with("Reply-To: harvest@attacker.example");
+        for s in [&settings, &no_all] {
+            assert!(matches!(
+                recipients(&external_reply_to, s, "kunde@example.com"),
+                Err(ReplyError::ExternalRecipient)
+            ));
+            assert!(matches!(
+                reply_recipients(&external_reply_to, s, "kunde@example.com"),
+                Err(ReplyError::ExternalRecipient)
+            ));
+        }
+        // An internal Reply-To is where the reply goes.
+        let team = with("Reply-To: Team <Team@Bank.example>");
+        let r = reply_recipients(&team, &settings, "kunde@example.com").unwrap();
+        assert_eq!(r.to, "team@bank.example");
+        assert_eq!(r.cc_options, vec!["chef@bank.example"]);
+        // An external From (the reader's own copy of a reply, say) gives way to the thread's
+        // internal addresses when reply-all is allowed, and is refused otherwise.
+        let own_copy = b"From: kunde@example.com\r\nTo: anna@bank.example, chef@bank.example\r\n\
+Subject: Re: x\r\n\r\nbody\r\n";
+        let r = reply_recipients(own_copy, &settings, "kunde@example.com").unwrap();
+        assert_eq!(r.to, "anna@bank.example");
+        assert_eq!(r.cc_options, vec!["chef@bank.example"]);
+        assert!(matches!(
+            reply_recipients(own_copy, &no_all, "kunde@example.com"),
+            Err(ReplyError::ExternalRecipient)
+        ));
+        let outsider = b"From: someone@example.net\r\nTo: kunde@example.com\r\n\r\nbody\r\n";
+        assert!(matches!(
+            reply_recipients(outsider, &settings, "kunde@example.com"),
+            Err(ReplyError::ExternalRecipient)
+        ));
+        assert_eq!(
+            ReplyError::ExternalRecipient.catalogue_key(),
+            Some("portal-reply-external")
+        );
     }
 }

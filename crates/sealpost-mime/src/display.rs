@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::MimeError;
+use crate::filename::safe_filename;
 use crate::inbound::display_addresses;
 use crate::util::{html_unescape, unfold};
 
@@ -486,33 +487,6 @@ pub fn sanitise_html(html: &str, cid_url: &dyn Fn(&str) -> Option<String>) -> St
         .collect();
     builder.tags(allowed);
     builder.clean(html).to_string()
-}
-
-/// A filename safe for Content-Disposition and for saving on any OS: no
-/// path, no control characters, quotes or reserved characters; a fallback
-/// name when nothing usable is left.
-pub fn safe_filename(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| {
-            !c.is_control() && !matches!(c, '"' | '\'' | '<' | '>' | ':' | '|' | '?' | '*' | ';')
-        })
-        .collect();
-    let cleaned = cleaned.trim().trim_matches('.').trim();
-    // Long names break some clients; keep the tail, which holds the extension.
-    let chars: Vec<char> = cleaned.chars().collect();
-    let cleaned: String = if chars.len() > 150 {
-        chars[chars.len() - 150..].iter().collect()
-    } else {
-        cleaned.to_string()
-    };
-    let cleaned = cleaned.trim().to_string();
-    if cleaned.is_empty() {
-        "attachment.bin".to_string()
-    } else {
-        cleaned
-    }
 }
 
 #[cfg(test)]

@@ -6,14 +6,8 @@
 
 use sealpost_i18n::{t, tf};
 
-use crate::generate::Branding;
-use crate::util::{html_escape, html_unescape};
-
-/// The portal's base URL without a trailing slash, so "{base}/open" never
-/// contains "//open".
-pub(crate) fn portal_base(public_url: &str) -> &str {
-    public_url.trim().trim_end_matches('/')
-}
+use crate::branding::Branding;
+use crate::util::{html_escape, html_unescape, portal_base};
 
 /// Renders secure.htm for `payload_b64` in the recipient's language.
 pub fn render_secure_htm(

@@ -59,6 +59,43 @@ pub(crate) fn html_unescape(text: &str) -> String {
     out
 }
 
+/// An address usable inside `<…>`: no whitespace, controls or brackets, so a
+/// configured or inbound value cannot inject header syntax.
+pub(crate) fn clean_address(address: &str) -> String {
+    // Quoted local parts ("john doe"@example.com) keep their quotes and inner spaces: they
+    // are part of the mailbox name. Outside quotes, whitespace and commas go, so the value
+    // can never become a second address in a header.
+    let mut out = String::with_capacity(address.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in address.trim().chars() {
+        if c.is_control() || matches!(c, '<' | '>') {
+            continue;
+        }
+        if c == '"' && !escaped {
+            quoted = !quoted;
+            out.push(c);
+            continue;
+        }
+        if !quoted && (c.is_whitespace() || c == ',') {
+            continue;
+        }
+        escaped = quoted && c == '\\' && !escaped;
+        out.push(c);
+    }
+    if quoted {
+        // An unbalanced quote would swallow the rest of the header line.
+        out.retain(|c| c != '"');
+    }
+    out
+}
+
+/// The portal's base URL without a trailing slash, so "{base}/open" never
+/// contains "//open".
+pub(crate) fn portal_base(public_url: &str) -> &str {
+    public_url.trim().trim_end_matches('/')
+}
+
 /// Turns every line end (CRLF, lone LF, lone CR) into CRLF, as RFC 5322 wants.
 pub(crate) fn to_crlf(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 32);
@@ -189,6 +226,27 @@ pub(crate) fn find_ci(haystack: &str, needle: &str) -> Vec<(usize, usize)> {
 #[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_local_parts_survive_and_nothing_else_does() {
+        assert_eq!(
+            clean_address("\"john doe\"@example.com"),
+            "\"john doe\"@example.com"
+        );
+        assert_eq!(clean_address(" <a@b.example> "), "a@b.example");
+        assert_eq!(
+            clean_address("a@b.example, evil@x.example"),
+            "a@b.exampleevil@x.example"
+        );
+        assert_eq!(
+            clean_address("a@b.example\r\nBcc: x@y"),
+            "a@b.exampleBcc:x@y"
+        );
+        assert_eq!(
+            clean_address("\"unbalanced@b.example"),
+            "unbalanced@b.example"
+        );
+    }
 
     #[test]
     fn escape_round_trip() {

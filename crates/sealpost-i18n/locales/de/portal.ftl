@@ -123,5 +123,6 @@ portal-reply-back = Zurück zur Nachricht
 portal-reply-too-large = Die Anhänge sind zu groß. Zusammen dürfen sie höchstens {size} groß sein.
 portal-reply-empty = Bitte schreiben Sie eine Nachricht.
 portal-reply-no-sender = Diese Nachricht hat keine Absenderadresse, an die eine Antwort gehen könnte.
+portal-reply-external = Antworten aus dem Portal gehen nur an Adressen innerhalb der Organisation, die diese Nachricht gesendet hat, und diese Nachricht verlangt Antworten an eine externe Adresse. Bitte wenden Sie sich auf anderem Weg an den Absender, zum Beispiel telefonisch.
 portal-reply-quote-intro = Am {date} schrieb {sender}:
 portal-error-rate-limited = Zu viele Versuche von Ihrer Verbindung. Bitte warten Sie eine Minute und versuchen Sie es dann erneut.

@@ -123,5 +123,6 @@ portal-reply-back = Back to the message
 portal-reply-too-large = The attachments are too large. Together they may be at most {size}.
 portal-reply-empty = Please write a message.
 portal-reply-no-sender = This message has no sender address that a reply could go to.
+portal-reply-external = Replies from the portal go only to addresses inside the organisation that sent this message, and this message asks for replies to go to an outside address. Please contact the sender another way, for example by telephone.
 portal-reply-quote-intro = On {date}, {sender} wrote:
 portal-error-rate-limited = Too many attempts from your connection. Please wait a minute and try again.

@@ -140,6 +140,8 @@ struct MessagePage<'a> {
     msg: DisplayMessage,
     attachments: Vec<AttachmentRow>,
     reply: Option<ReplyForm>,
+    /// Why the message cannot be answered here, shown where the form would be.
+    reply_refused: Option<String>,
 }
 
 /// What the reply form offers; None when the original has no address to reply to.
@@ -223,18 +225,23 @@ pub async fn show(
         user.account.language.as_deref(),
         &settings.default_language,
     );
-    let reply =
-        sealpost_core::reply::reply_recipients(&opened.raw, &settings, &user.account.address)
-            .ok()
-            .map(|r| ReplyForm {
-                to: r.to,
-                cc_options: r.cc_options,
-                attachment_limit: if settings.reply_max_attachment_bytes > 0 {
-                    size_text(settings.reply_max_attachment_bytes)
-                } else {
-                    String::new()
-                },
-            });
+    let recipients =
+        sealpost_core::reply::reply_recipients(&opened.raw, &settings, &user.account.address);
+    let reply_refused = match &recipients {
+        Err(e @ sealpost_core::reply::ReplyError::ExternalRecipient) => {
+            e.catalogue_key().map(|key| tr.t(key))
+        }
+        _ => None,
+    };
+    let reply = recipients.ok().map(|r| ReplyForm {
+        to: r.to,
+        cc_options: r.cc_options,
+        attachment_limit: if settings.reply_max_attachment_bytes > 0 {
+            size_text(settings.reply_max_attachment_bytes)
+        } else {
+            String::new()
+        },
+    });
     let subject = if msg.subject.trim().is_empty() {
         tr.t("portal-no-subject")
     } else {
@@ -259,6 +266,7 @@ pub async fn show(
         msg,
         attachments,
         reply,
+        reply_refused,
     })?
     .into_response())
 }
@@ -301,7 +309,7 @@ pub async fn html_body(
 }
 
 fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
-    let safe = sealpost_mime::display::safe_filename(filename);
+    let safe = sealpost_mime::safe_filename(filename);
     let ascii: String = safe
         .chars()
         .map(|c| if c.is_ascii() && c != '"' { c } else { '_' })

@@ -7,7 +7,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::reply::{self, ReplyDraft, ReplyError};
-use sealpost_mime::generate::ReplyAttachment;
+use sealpost_mime::ReplyAttachment;
 
 use super::open::{load, login_redirect, valid_token};
 use super::render;
@@ -204,6 +204,11 @@ pub async fn send(
         Err(ReplyError::Empty) => error_page(tr, "portal-reply-empty", StatusCode::BAD_REQUEST),
         Err(ReplyError::NoSender | ReplyError::Unparseable) => {
             error_page(tr, "portal-reply-no-sender", StatusCode::BAD_REQUEST)
+        }
+        Err(e @ ReplyError::ExternalRecipient) => {
+            tracing::info!(account = %user.account.id, "reply to an address outside the organisation refused");
+            let key = e.catalogue_key().unwrap_or("portal-reply-no-sender");
+            error_page(tr, key, StatusCode::BAD_REQUEST)
         }
         Err(ReplyError::Core(e)) => Err(WebError::Core(e)),
     }
