@@ -19,7 +19,9 @@ pub use generate::{
     BounceInput, Branding, CarrierInput, CredentialsInput, CredentialsKind, build_bounce,
     build_carrier, build_credentials,
 };
-pub use inbound::{OriginalHeaders, TriggerPolicy, is_flagged, original_headers, strip_trigger};
+pub use inbound::{
+    InboundHeader, OriginalHeaders, TriggerPolicy, is_flagged, original_headers, strip_trigger,
+};
 pub use securehtm::{extract_payload, render_secure_htm};
 
 /// Errors of this crate. Most functions here cannot fail by design (a mail we
