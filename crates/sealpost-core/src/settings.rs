@@ -54,6 +54,9 @@ pub struct Settings {
     pub reset_mail_to: String,
     /// Next hop override ("" = the node's configured `delivery.relay`).
     pub next_hop: String,
+    // --- added by pipeline ---
+    /// Carrier subject when `keep_subject` is off ("" = the locale's neutral subject).
+    pub neutral_subject: String,
 }
 
 impl Default for Settings {
@@ -90,6 +93,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             reset_mail_to: "recipient".to_string(),
             next_hop: String::new(),
+            // --- added by pipeline ---
+            neutral_subject: String::new(),
         }
     }
 }
@@ -173,6 +178,8 @@ impl Settings {
             ("network.trusted_proxies", self.trusted_proxies.join("\n")),
             ("mail.reset_mail_to", self.reset_mail_to.clone()),
             ("delivery.next_hop", self.next_hop.clone()),
+            // --- added by pipeline ---
+            ("mail.neutral_subject", self.neutral_subject.clone()),
         ]
     }
 
@@ -218,6 +225,8 @@ impl Settings {
                 "network.trusted_proxies" => s.trusted_proxies = list(v),
                 "mail.reset_mail_to" => s.reset_mail_to = v.trim().to_string(),
                 "delivery.next_hop" => s.next_hop = v.trim().to_string(),
+                // --- added by pipeline ---
+                "mail.neutral_subject" => s.neutral_subject = v.trim().to_string(),
                 _ => {}
             }
         }
