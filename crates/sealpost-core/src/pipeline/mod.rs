@@ -68,14 +68,22 @@ pub struct Gateway {
 /// The facts of one inbound message every step reads.
 pub(super) struct MessageContext<'a> {
     pub settings: &'a Settings,
+    /// The id the SMTP reply shows.
+    pub queue_id: String,
     pub mail_from: &'a str,
+    /// The message as received.
+    pub data: &'a [u8],
+    /// Its Message-ID, without angle brackets.
+    pub message_id: Option<&'a str>,
     pub hostname: &'a str,
     pub now: i64,
     pub give_up_at: i64,
 }
 
-/// The external recipients of a flagged message after provisioning.
+/// The recipients of a flagged message after provisioning.
 struct Provisioned {
+    /// Internal recipients: the message is relayed to them unchanged.
+    relayed: Vec<String>,
     /// Recipients to seal for (RCPT TO spelling, plan), in RCPT order.
     plans: Vec<(String, RecipientPlan)>,
     refused: Vec<RefusedRecipient>,
@@ -115,26 +123,26 @@ impl Gateway {
             header: &settings.trigger_header,
         };
         let now = unix_now();
+        let header = InboundHeader::parse(data);
         let message = MessageContext {
             settings: &settings,
+            queue_id: Uuid::new_v4().simple().to_string(),
             mail_from,
+            data,
+            message_id: header.summary().message_id.as_deref(),
             hostname: &self.hostname,
             now,
             give_up_at: now + settings.retry_give_up_secs,
         };
-        let queue_id = Uuid::new_v4().simple().to_string();
-        let header = InboundHeader::parse(data);
 
         if !header.is_flagged(&policy) {
-            return self
-                .relay_unchanged(&message, queue_id, rcpt_to, data)
-                .await;
+            return self.relay_unchanged(&message, rcpt_to).await;
         }
 
         let split = RecipientSplit::of(&settings, rcpt_to);
         let provisioned = self.provision(&message, &split).await?;
         if provisioned.plans.is_empty()
-            && split.internal.is_empty()
+            && provisioned.relayed.is_empty()
             && !provisioned.refused.is_empty()
         {
             // Policy is decided after DATA, so the refusal is the reply to the whole message.
@@ -171,16 +179,7 @@ impl Gateway {
         };
         let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
 
-        let (writes, accepted) = collect_writes(
-            &message,
-            &branding,
-            queue_id,
-            data,
-            &split,
-            &provisioned,
-            sealed,
-            header.summary().message_id.as_deref(),
-        );
+        let (writes, accepted) = collect_writes(&message, &branding, &provisioned, sealed);
         self.committer.commit(writes).await?;
         self.delivery_wake.notify_one();
         crate::metrics::record(
@@ -202,17 +201,15 @@ impl Gateway {
     async fn relay_unchanged(
         &self,
         message: &MessageContext<'_>,
-        queue_id: String,
         rcpt_to: &[String],
-        data: &[u8],
     ) -> Result<Outcome, CoreError> {
         let mut writes = WriteSet::default();
         writes.enqueue(
-            &queue_id,
+            &message.queue_id,
             kind::RELAY,
             message.mail_from,
             rcpt_to,
-            data.to_vec(),
+            message.data.to_vec(),
             message.now,
             message.give_up_at,
         );
@@ -220,7 +217,7 @@ impl Gateway {
         self.delivery_wake.notify_one();
         crate::metrics::record(&self.store, crate::metrics::PASSED, rcpt_to.len() as i64);
         Ok(Outcome::Accepted(Accepted {
-            queue_id,
+            queue_id: message.queue_id.clone(),
             encrypted_for: Vec::new(),
             new_accounts: Vec::new(),
             relayed_to: rcpt_to.to_vec(),
@@ -241,6 +238,7 @@ impl Gateway {
                 .await?;
         let route = provision::credentials_route(message.settings, message.mail_from);
         let mut provisioned = Provisioned {
+            relayed: split.internal.clone(),
             plans: Vec::with_capacity(lookups.len()),
             refused: Vec::new(),
         };
@@ -281,34 +279,29 @@ impl Gateway {
 /// Everything the message writes, in one set: the relayed copy for internal recipients, the
 /// new accounts with their credentials mails, one carrier and ledger row per sealed copy, and
 /// the bounce for refused recipients.
-#[allow(clippy::too_many_arguments)]
 fn collect_writes(
     message: &MessageContext,
     branding: &Branding,
-    queue_id: String,
-    data: &[u8],
-    split: &RecipientSplit,
     provisioned: &Provisioned,
     sealed: Vec<SealedCopy>,
-    message_id: Option<&str>,
 ) -> (WriteSet, Accepted) {
     let mut writes = WriteSet::default();
-    if !split.internal.is_empty() {
+    if !provisioned.relayed.is_empty() {
         writes.enqueue(
             &Uuid::new_v4().simple().to_string(),
             kind::RELAY,
             message.mail_from,
-            &split.internal,
-            data.to_vec(),
+            &provisioned.relayed,
+            message.data.to_vec(),
             message.now,
             message.give_up_at,
         );
     }
     let mut accepted = Accepted {
-        queue_id: queue_id.clone(),
+        queue_id: message.queue_id.clone(),
         encrypted_for: Vec::new(),
         new_accounts: Vec::new(),
-        relayed_to: split.internal.clone(),
+        relayed_to: provisioned.relayed.clone(),
         refused: provisioned
             .refused
             .iter()
@@ -316,7 +309,10 @@ fn collect_writes(
             .collect(),
     };
     // The first carrier takes the id shown in the SMTP reply.
-    let mut reply_id = split.internal.is_empty().then_some(queue_id);
+    let mut reply_id = provisioned
+        .relayed
+        .is_empty()
+        .then(|| message.queue_id.clone());
     for ((rcpt, plan), copy) in provisioned.plans.iter().zip(sealed) {
         let account_id = match plan {
             RecipientPlan::Existing { account_id, .. } => account_id.clone(),
@@ -348,7 +344,7 @@ fn collect_writes(
         });
         accepted.encrypted_for.push(plan.address().to_string());
     }
-    refusal::queue_bounce(&mut writes, message, message_id, &provisioned.refused);
+    refusal::queue_bounce(&mut writes, message, &provisioned.refused);
     (writes, accepted)
 }
 

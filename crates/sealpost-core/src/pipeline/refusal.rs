@@ -46,7 +46,6 @@ pub(super) fn whole_message_reason(refused: &[RefusedRecipient]) -> String {
 pub(super) fn queue_bounce(
     writes: &mut WriteSet,
     message: &MessageContext,
-    message_id: Option<&str>,
     refused: &[RefusedRecipient],
 ) {
     if refused.is_empty() {
@@ -64,7 +63,8 @@ pub(super) fn queue_bounce(
         .iter()
         .map(|r| (normalise_address(&r.rcpt), r.diagnostic()))
         .collect();
-    let headers = message_id
+    let headers = message
+        .message_id
         .map(|id| {
             let id: String = id.chars().filter(|c| c.is_ascii_graphic()).collect();
             format!("Message-ID: <{id}>\r\n")
