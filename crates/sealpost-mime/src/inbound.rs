@@ -112,22 +112,6 @@ fn keywords<'a>(policy: &TriggerPolicy<'a>) -> impl Iterator<Item = &'a str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Flagged when the decoded Subject contains any keyword (case-insensitive)
-/// or the trigger header says yes/true/1.
-pub fn is_flagged(raw: &[u8], policy: &TriggerPolicy) -> bool {
-    let (fields, _) = split_header(raw);
-    fields.iter().any(|f| {
-        if f.is(raw, policy.header) {
-            is_yes(f.value(raw))
-        } else if f.is(raw, "Subject") {
-            let subject = decode_subject(f.value(raw));
-            keywords(policy).any(|k| !find_ci(&subject, k).is_empty())
-        } else {
-            false
-        }
-    })
-}
-
 /// Removes every keyword from `subject`, dropping one of the two spaces a
 /// removal leaves between words, then trims.
 fn remove_keywords(subject: &str, policy: &TriggerPolicy) -> String {
@@ -180,41 +164,6 @@ fn write_subject(name: &[u8], subject: &str, was_encoded: bool, eol: &[u8]) -> V
         }
     }
     out.extend_from_slice(eol);
-    out
-}
-
-/// Removes the trigger header (all occurrences, with continuation lines) and the
-/// keywords from the Subject; every other byte is left as it was.
-pub fn strip_trigger(raw: &[u8], policy: &TriggerPolicy) -> Vec<u8> {
-    let (fields, header_end) = split_header(raw);
-    let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(&raw[..fields.first().map_or(header_end, |f| f.start)]);
-    for field in &fields {
-        let bytes = &raw[field.start..field.end];
-        if field.is(raw, policy.header) {
-            continue;
-        }
-        if field.is(raw, "Subject") {
-            let value = field.value(raw);
-            let subject = decode_subject(value);
-            let stripped = remove_keywords(&subject, policy);
-            if stripped != subject.trim() {
-                let eol: &[u8] = if bytes.ends_with(b"\r\n") {
-                    b"\r\n"
-                } else if bytes.ends_with(b"\n") {
-                    b"\n"
-                } else {
-                    b""
-                };
-                let was_encoded = value.windows(2).any(|w| w == b"=?");
-                let name = &raw[field.start..field.name_end.unwrap_or(field.start)];
-                out.extend_from_slice(&write_subject(name, &stripped, was_encoded, eol));
-                continue;
-            }
-        }
-        out.extend_from_slice(bytes);
-    }
-    out.extend_from_slice(&raw[header_end..]);
     out
 }
 
@@ -276,6 +225,10 @@ fn ids(value: Option<&HeaderValue>) -> Vec<String> {
 
 /// Summarises the original headers; never fails, missing headers stay empty.
 pub fn original_headers(raw: &[u8]) -> OriginalHeaders {
+    summarise(raw)
+}
+
+fn summarise(raw: &[u8]) -> OriginalHeaders {
     let Some(msg) = MessageParser::default().parse_headers(raw) else {
         return OriginalHeaders::default();
     };
@@ -307,6 +260,126 @@ pub fn original_headers(raw: &[u8]) -> OriginalHeaders {
         raw_to: raw_value("To"),
         raw_cc: raw_value("Cc"),
     }
+}
+
+/// The header section of an inbound message, split, unfolded and decoded once: the policy
+/// check ([`InboundHeader::is_flagged`]), trigger removal ([`InboundHeader::strip_trigger`])
+/// and the carrier's header summary ([`InboundHeader::carrier_headers`]) all read this value
+/// instead of each taking the raw bytes apart again.
+pub struct InboundHeader<'a> {
+    raw: &'a [u8],
+    fields: Vec<Field>,
+    /// Where the blank separator line (and so everything copied verbatim) begins.
+    header_end: usize,
+    /// The decoded text of every Subject field, by its index in `fields`.
+    subjects: Vec<(usize, String)>,
+    summary: OriginalHeaders,
+}
+
+impl<'a> InboundHeader<'a> {
+    /// Parses the header section of `raw`; never fails (a message without headers has none).
+    pub fn parse(raw: &'a [u8]) -> Self {
+        let (fields, header_end) = split_header(raw);
+        let subjects = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.is(raw, "Subject"))
+            .map(|(i, f)| (i, decode_subject(f.value(raw))))
+            .collect();
+        InboundHeader {
+            raw,
+            fields,
+            header_end,
+            subjects,
+            summary: summarise(raw),
+        }
+    }
+
+    /// The message's own header values, decoded (Subject still with any keyword).
+    pub fn summary(&self) -> &OriginalHeaders {
+        &self.summary
+    }
+
+    /// The decoded Subject, trimmed ("" when there is none).
+    pub fn subject(&self) -> &str {
+        &self.summary.subject
+    }
+
+    fn subject_of(&self, index: usize) -> &str {
+        self.subjects
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or("", |(_, s)| s.as_str())
+    }
+
+    /// Flagged when a decoded Subject contains any keyword (case-insensitive) or the
+    /// trigger header says yes/true/1.
+    pub fn is_flagged(&self, policy: &TriggerPolicy) -> bool {
+        let trigger = self
+            .fields
+            .iter()
+            .any(|f| f.is(self.raw, policy.header) && is_yes(f.value(self.raw)));
+        trigger
+            || self
+                .subjects
+                .iter()
+                .any(|(_, subject)| keywords(policy).any(|k| !find_ci(subject, k).is_empty()))
+    }
+
+    /// The message without the trigger header (all occurrences, with continuation lines)
+    /// and without the keywords in its Subject; every other byte is left as it was.
+    pub fn strip_trigger(&self, policy: &TriggerPolicy) -> Vec<u8> {
+        let raw = self.raw;
+        let mut out = Vec::with_capacity(raw.len());
+        out.extend_from_slice(&raw[..self.fields.first().map_or(self.header_end, |f| f.start)]);
+        for (index, field) in self.fields.iter().enumerate() {
+            let bytes = &raw[field.start..field.end];
+            if field.is(raw, policy.header) {
+                continue;
+            }
+            if field.is(raw, "Subject") {
+                let subject = self.subject_of(index);
+                let stripped = remove_keywords(subject, policy);
+                if stripped != subject.trim() {
+                    let eol: &[u8] = if bytes.ends_with(b"\r\n") {
+                        b"\r\n"
+                    } else if bytes.ends_with(b"\n") {
+                        b"\n"
+                    } else {
+                        b""
+                    };
+                    let was_encoded = field.value(raw).windows(2).any(|w| w == b"=?");
+                    let name = &raw[field.start..field.name_end.unwrap_or(field.start)];
+                    out.extend_from_slice(&write_subject(name, &stripped, was_encoded, eol));
+                    continue;
+                }
+            }
+            out.extend_from_slice(bytes);
+        }
+        out.extend_from_slice(&raw[self.header_end..]);
+        out
+    }
+
+    /// The summary as the message reads after [`InboundHeader::strip_trigger`]: the trigger
+    /// header only ever decides the policy, so only the Subject differs (keywords removed).
+    pub fn carrier_headers(&self, policy: &TriggerPolicy) -> OriginalHeaders {
+        OriginalHeaders {
+            subject: remove_keywords(&self.summary.subject, policy),
+            ..self.summary.clone()
+        }
+    }
+}
+
+/// Flagged when the decoded Subject contains any keyword (case-insensitive)
+/// or the trigger header says yes/true/1.
+pub fn is_flagged(raw: &[u8], policy: &TriggerPolicy) -> bool {
+    InboundHeader::parse(raw).is_flagged(policy)
+}
+
+/// Removes the trigger header (all occurrences, with continuation lines) and the
+/// keywords from the Subject; every other byte is left as it was.
+pub fn strip_trigger(raw: &[u8], policy: &TriggerPolicy) -> Vec<u8> {
+    InboundHeader::parse(raw).strip_trigger(policy)
 }
 
 #[cfg(test)]
@@ -492,5 +565,56 @@ References: <p1@x> <p2@x>\r\n\r\nbody\r\n";
         assert!(empty.from.is_empty() && empty.date.is_none());
         let only_irt = original_headers(b"In-Reply-To: <p@x>\r\n\r\n");
         assert_eq!(only_irt.references, vec!["p@x"]);
+    }
+
+    #[test]
+    fn header_parsed_once_serves_policy_stripping_and_carrier_summary() {
+        let k = kw();
+        let mail = MAIL.replace(
+            "MIME-Version: 1.0\r\n",
+            "X-Sealpost-Encrypt: yes\r\nMIME-Version: 1.0\r\n",
+        );
+        let header = InboundHeader::parse(mail.as_bytes());
+        assert!(header.is_flagged(&policy(&k)));
+        assert_eq!(header.subject(), "Ihr Kreditvertrag [secure] Entwurf");
+        assert_eq!(
+            header.summary().from_address.as_deref(),
+            Some("advisor@bank.example")
+        );
+        assert_eq!(
+            header.summary().message_id.as_deref(),
+            Some("abc123@bank.example")
+        );
+        let stripped = header.strip_trigger(&policy(&k));
+        assert_eq!(stripped, strip_trigger(mail.as_bytes(), &policy(&k)));
+        // The carrier summary is what a second parse of the stripped message would give.
+        let carrier = header.carrier_headers(&policy(&k));
+        let reparsed = original_headers(&stripped);
+        assert_eq!(carrier.subject, "Ihr Kreditvertrag Entwurf");
+        assert_eq!(carrier.subject, reparsed.subject);
+        assert_eq!(carrier.raw_from, reparsed.raw_from);
+        assert_eq!(carrier.raw_to, reparsed.raw_to);
+        assert_eq!(carrier.message_id, reparsed.message_id);
+        assert_eq!(carrier.date, reparsed.date);
+    }
+
+    #[test]
+    fn carrier_summary_matches_a_reparse_for_encoded_and_empty_subjects() {
+        let k = kw();
+        for mail in [
+            "From: a@b.example\r\nSubject: =?utf-8?B?w5xiZXJ3ZWlzdW5nIFtzZWN1cmVd?=\r\n =?utf-8?Q?_M=C3=A4rz?=\r\n\r\nx\r\n",
+            "From: a@b.example\nSubject: [secure]\n\nx\n",
+            "From: a@b.example\r\nX-Sealpost-Encrypt: 1\r\n\r\nx\r\n",
+            "Subject: plain\r\n\r\n",
+            "",
+        ] {
+            let header = InboundHeader::parse(mail.as_bytes());
+            let reparsed = original_headers(&header.strip_trigger(&policy(&k)));
+            assert_eq!(
+                header.carrier_headers(&policy(&k)).subject,
+                reparsed.subject,
+                "{mail:?}"
+            );
+        }
     }
 }

@@ -36,7 +36,9 @@ pub use display::{
     prepare_for_display, prepare_for_display_with, sanitise_html,
 };
 pub use filename::{is_invisible_format, safe_filename, strip_invisible_format};
-pub use inbound::{OriginalHeaders, TriggerPolicy, is_flagged, original_headers, strip_trigger};
+pub use inbound::{
+    InboundHeader, OriginalHeaders, TriggerPolicy, is_flagged, original_headers, strip_trigger,
+};
 pub use kind::MailKind;
 pub use notice::{CredentialsInput, CredentialsKind, build_credentials};
 pub use reply::{ReplyAttachment, ReplyInput, build_reply};

@@ -11,6 +11,16 @@ fn mail_with_reply_to(to: &str, reply_to: &str) -> Vec<u8> {
         "From: Anna Advisor <{ADVISOR}>\nTo: {to}\nReply-To: {reply_to}\n\
 Subject: Your statement [secure]\nMessage-ID: <rt-{}@bank.example>\nMIME-Version: 1.0\n\
 Content-Type: text/plain; charset=utf-8\n\nYour balance is confidential.\n",
+// pipeline
+
+const OUTSIDER: &str = "someone@outside.example";
+
+/// A flagged mail as an outside sender would write it.
+fn outsider_mail(to: &str) -> Vec<u8> {
+    crlf(&format!(
+        "From: Someone <{OUTSIDER}>\nTo: {to}\nSubject: Hello [secure]\n\
+Message-ID: <outsider-{}@outside.example>\nMIME-Version: 1.0\n\
+Content-Type: text/plain; charset=utf-8\n\nPlease open this.\n",
         nanos()
     ))
 }
@@ -165,4 +175,200 @@ Content-Disposition: attachment; filename*=utf-8''%E2%80%8Bnote%E2%81%A6.pdf%C2%
         .unwrap();
     assert_eq!(name, "scanfdp.exe");
     node.stop().await;
+async fn refusals_for(node: &TestNode, recipient: &str) -> Vec<sealpost_store::AuditEvent> {
+    node.node
+        .store
+        .recent_audit(200)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "account.refused" && e.subject.as_deref() == Some(recipient))
+        .collect()
+}
+
+/// Every decoded text of a mail: header values and the contents of every part.
+fn all_decoded_text(data: &[u8]) -> String {
+    let msg = mail_parser::MessageParser::default().parse(data).unwrap();
+    let mut text = String::new();
+    for (name, value) in msg.headers_raw() {
+        text.push_str(&format!("{name}: {value}\n"));
+    }
+    text.push_str(msg.subject().unwrap_or_default());
+    for part in msg.parts.iter() {
+        text.push_str(&String::from_utf8_lossy(part.contents()));
+        text.push('\n');
+    }
+    text
+}
+
+#[tokio::test]
+async fn an_external_sender_gets_a_5xx_for_a_new_address_and_no_account_or_password_is_made() {
+    let node = TestNode::start().await;
+    let victim = "fresh-victim@example.com";
+    let results = node.send(OUTSIDER, &[victim], &outsider_mail(victim)).await;
+    let [RcptResult::Failed(reply)] = results.as_slice() else {
+        panic!("expected a permanent refusal, got {results:?}");
+    };
+    assert!(reply.starts_with('5'), "{reply}");
+    assert!(
+        reply.contains("internal sender"),
+        "a reason the sender can act on: {reply}"
+    );
+    // Nothing leaves: no credentials mail, no carrier, no bounce.
+    let mails = node.sink.wait_for(1, Duration::from_millis(1500)).await;
+    assert!(mails.is_empty(), "{} mails left the node", mails.len());
+    assert!(
+        node.node
+            .store
+            .account_by_address(victim)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let audit = refusals_for(&node, victim).await;
+    assert_eq!(audit.len(), 1, "one audit row names the refused recipient");
+    let detail = audit[0].detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains(OUTSIDER),
+        "the row names the sender: {detail}"
+    );
+    assert!(
+        detail.contains("external-sender"),
+        "and the reason: {detail}"
+    );
+}
+
+#[tokio::test]
+async fn an_external_senders_copy_for_a_new_address_bounces_while_the_others_are_delivered() {
+    let node = TestNode::start().await;
+    // An account that exists needs no credentials mail: it still gets its carrier.
+    let existing = provision(&node, "known-customer@example.com").await;
+    let fresh = "fresh-customer@example.com";
+    let colleague = "colleague@bank.example";
+    let before = node.sink.received().len();
+    let results = node
+        .send(
+            OUTSIDER,
+            &[&existing.address, fresh, colleague],
+            &outsider_mail(fresh),
+        )
+        .await;
+    assert_eq!(results, vec![RcptResult::Delivered; 3]);
+    let mails = node.wait_for_mails(before + 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fresh_mails: Vec<_> = node.sink.received()[before..].to_vec();
+    assert_eq!(
+        fresh_mails.len(),
+        3,
+        "carrier, relayed copy and one bounce; got {}",
+        mails.len()
+    );
+    let kinds: Vec<String> = fresh_mails.iter().map(kind_of).collect();
+    assert!(!kinds.iter().any(|k| k == "credentials"), "{kinds:?}");
+    let carrier = fresh_mails
+        .iter()
+        .find(|m| kind_of(m) == "carrier")
+        .unwrap();
+    assert_eq!(carrier.rcpt_to, vec![existing.address.clone()]);
+    let relay = fresh_mails
+        .iter()
+        .find(|m| m.rcpt_to == [colleague])
+        .unwrap();
+    assert_eq!(kind_of(relay), "", "the internal copy passes unchanged");
+    let bounce = fresh_mails.iter().find(|m| kind_of(m) == "bounce").unwrap();
+    assert_eq!(bounce.rcpt_to, vec![OUTSIDER.to_string()]);
+    assert_eq!(bounce.mail_from, "", "a bounce has the null sender");
+    let text = all_decoded_text(&bounce.data);
+    assert!(text.contains(fresh) && text.contains("5.7.1"), "{text}");
+    assert!(
+        !text.contains("Please open this"),
+        "the content never travels back"
+    );
+    // Never delivered in clear to the refused address, and no account for it.
+    assert!(
+        !fresh_mails
+            .iter()
+            .any(|m| m.rcpt_to.iter().any(|r| r == fresh))
+    );
+    assert!(
+        node.node
+            .store
+            .account_by_address(fresh)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(refusals_for(&node, fresh).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_internal_sender_still_gets_the_new_accounts_credentials() {
+    let node = TestNode::start().await;
+    let before = node.sink.received().len();
+    let address = "new-for-advisor@example.com";
+    let results = node
+        .send(ADVISOR, &[address], &plain_mail(address, "Offer"))
+        .await;
+    assert_eq!(results, vec![RcptResult::Delivered]);
+    let mails = node.wait_for_mails(before + 2).await;
+    let cred = mails[before..]
+        .iter()
+        .find(|m| kind_of(m) == "credentials")
+        .unwrap();
+    assert_eq!(cred.rcpt_to, vec![ADVISOR.to_string()]);
+    assert!(
+        node.node
+            .store
+            .account_by_address(address)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(refusals_for(&node, address).await.is_empty());
+}
+
+#[tokio::test]
+async fn with_keep_subject_off_the_carrier_shows_a_neutral_subject_and_the_portal_the_real_one() {
+    let node = TestNode::start().await;
+    set_setting(&node, "mail.keep_subject", "false").await;
+    let secret = "Kreditvertrag 4711 Muster";
+    let address = "subject-customer@example.com";
+    let before = node.sink.received().len();
+    let r = provision_with(&node, address, &plain_mail(address, secret)).await;
+    let mails = node.sink.received();
+    let carrier = mails[before..]
+        .iter()
+        .find(|m| kind_of(m) == "carrier")
+        .unwrap();
+    let subject = header_value(&carrier.data, "Subject").unwrap_or_default();
+    assert!(
+        ["Encrypted message", "Verschlüsselte Nachricht"].contains(&subject.as_str()),
+        "the locale's neutral subject, got {subject:?}"
+    );
+    let text = all_decoded_text(&carrier.data);
+    assert!(
+        !text.contains("Kreditvertrag"),
+        "carrier leaks the subject: {text}"
+    );
+    let raw = String::from_utf8_lossy(&carrier.data);
+    assert!(!raw.contains("Kreditvertrag"));
+    // The sealed message keeps it: the portal shows it after decryption.
+    let client = logged_in(&node, &r).await;
+    let (_, page) = open_message(&node, &client, &r.payload).await;
+    assert!(page.contains(secret), "the portal shows the real subject");
+
+    // An administrator's own neutral subject replaces the locale's.
+    set_setting(&node, "mail.neutral_subject", "Post von Ihrer Bank").await;
+    let before = node.sink.received().len();
+    let results = node
+        .send(ADVISOR, &[address], &plain_mail(address, secret))
+        .await;
+    assert_eq!(results, vec![RcptResult::Delivered]);
+    let mails = node.wait_for_mails(before + 1).await;
+    let carrier = &mails[before];
+    assert_eq!(
+        header_value(&carrier.data, "Subject").as_deref(),
+        Some("Post von Ihrer Bank")
+    );
+    assert!(!String::from_utf8_lossy(&carrier.data).contains("Kreditvertrag"));
 }

@@ -1,0 +1,381 @@
+//! The encryption pipeline: one inbound SMTP transaction in, queued outbound mails out.
+//!
+//! Every mail derived from one inbound message (carrier mails, credentials mails, relayed
+//! copies, bounces for refused recipients) is written in one database transaction (shared
+//! with other sessions' messages by the [`Committer`]); the SMTP `250` is given only after it
+//! commits, and any failure before that answers `451` with nothing kept, so the sending MTA
+//! retries and no mail is lost or half-processed.
+//!
+//! [`Gateway::accept`] runs the steps in order: read the header once and apply the trigger
+//! policy ([`classify`]), resolve or plan each external recipient's account ([`provision`]),
+//! seal and build the carriers ([`seal`]), then collect one write set and commit it.
+//! Recipients for whom no account may be created are refused ([`refusal`]).
+
+mod classify;
+mod provision;
+mod refusal;
+mod seal;
+
+use std::sync::Arc;
+
+use sealpost_mime::generate::Branding;
+use sealpost_mime::inbound::{InboundHeader, TriggerPolicy};
+use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
+use sealpost_store::{LedgerEntry, Store, StoreError};
+use tokio::sync::Notify;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::committer::{Committer, WriteSet};
+use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_address, unix_now};
+
+use classify::RecipientSplit;
+use provision::{Lookup, RecipientPlan};
+use refusal::RefusedRecipient;
+use seal::{CarrierCommon, SealJob, SealedCopy};
+
+/// What happened to one accepted message, for the SMTP reply and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub queue_id: String,
+    pub encrypted_for: Vec<String>,
+    pub new_accounts: Vec<String>,
+    pub relayed_to: Vec<String>,
+    /// Recipients not delivered (no account may be created for them); the sender gets a
+    /// bounce naming them.
+    pub refused: Vec<String>,
+}
+
+/// The pipeline's decision on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed: the SMTP `250`.
+    Accepted(Accepted),
+    /// Nothing was kept and no recipient gets the message: a permanent SMTP refusal.
+    Refused { reason: String },
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    store: Store,
+    keys: KeyRing,
+    settings: SettingsHandle,
+    hostname: String,
+    delivery_wake: Arc<Notify>,
+    committer: Committer,
+}
+
+/// The facts of one inbound message every step reads.
+pub(super) struct MessageContext<'a> {
+    pub settings: &'a Settings,
+    /// The id the SMTP reply shows.
+    pub queue_id: String,
+    pub mail_from: &'a str,
+    /// The message as received.
+    pub data: &'a [u8],
+    /// Its Message-ID, without angle brackets.
+    pub message_id: Option<&'a str>,
+    pub hostname: &'a str,
+    pub now: i64,
+    pub give_up_at: i64,
+}
+
+/// The recipients of a flagged message after provisioning.
+struct Provisioned {
+    /// Internal recipients: the message is relayed to them unchanged.
+    relayed: Vec<String>,
+    /// Recipients to seal for (RCPT TO spelling, plan), in RCPT order.
+    plans: Vec<(String, RecipientPlan)>,
+    refused: Vec<RefusedRecipient>,
+}
+
+impl Gateway {
+    /// `committer` is shared with the delivery worker (see [`Committer`]).
+    pub fn new(
+        store: Store,
+        committer: Committer,
+        keys: KeyRing,
+        settings: SettingsHandle,
+        hostname: String,
+        delivery_wake: Arc<Notify>,
+    ) -> Self {
+        Gateway {
+            committer,
+            store,
+            keys,
+            settings,
+            hostname,
+            delivery_wake,
+        }
+    }
+
+    /// Processes one inbound message; `Accepted` only once everything derived from it is
+    /// committed.
+    pub async fn accept(
+        &self,
+        mail_from: &str,
+        rcpt_to: &[String],
+        data: &[u8],
+    ) -> Result<Outcome, CoreError> {
+        let settings = self.settings.get();
+        let policy = TriggerPolicy {
+            keywords: &settings.trigger_keywords,
+            header: &settings.trigger_header,
+        };
+        let now = unix_now();
+        let header = InboundHeader::parse(data);
+        let message = MessageContext {
+            settings: &settings,
+            queue_id: Uuid::new_v4().simple().to_string(),
+            mail_from,
+            data,
+            message_id: header.summary().message_id.as_deref(),
+            hostname: &self.hostname,
+            now,
+            give_up_at: now + settings.retry_give_up_secs,
+        };
+
+        if !header.is_flagged(&policy) {
+            return self.relay_unchanged(&message, rcpt_to).await;
+        }
+
+        let split = RecipientSplit::of(&settings, rcpt_to);
+        let provisioned = self.provision(&message, &split).await?;
+        if provisioned.plans.is_empty()
+            && provisioned.relayed.is_empty()
+            && !provisioned.refused.is_empty()
+        {
+            // Policy is decided after DATA, so the refusal is the reply to the whole message.
+            refusal::audit(&self.store, &message, &provisioned.refused).await;
+            return Ok(Outcome::Refused {
+                reason: refusal::whole_message_reason(&provisioned.refused),
+            });
+        }
+
+        let branding = Branding {
+            org_name: settings.org_name.clone(),
+            accent_color: settings.accent_color.clone(),
+            footer: String::new(),
+        };
+        let jobs = provisioned
+            .plans
+            .iter()
+            .map(|(rcpt, plan)| {
+                let (key_id, key) = plan.key();
+                SealJob {
+                    rcpt: rcpt.clone(),
+                    address: plan.address().to_string(),
+                    language: plan.language(&settings).to_string(),
+                    key_id,
+                    key: key.clone(),
+                }
+            })
+            .collect();
+        let common = CarrierCommon {
+            headers: seal::carrier_headers(&header, &policy, &settings),
+            public_url: settings.public_url.clone(),
+            branding: branding.clone(),
+            hostname: self.hostname.clone(),
+        };
+        let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
+
+        let (writes, accepted) = collect_writes(&message, &branding, &provisioned, sealed);
+        self.committer.commit(writes).await?;
+        self.delivery_wake.notify_one();
+        crate::metrics::record(
+            &self.store,
+            crate::metrics::ENCRYPTED,
+            accepted.encrypted_for.len() as i64,
+        );
+        crate::metrics::record(
+            &self.store,
+            crate::metrics::PASSED,
+            accepted.relayed_to.len() as i64,
+        );
+        self.audit_new_accounts(now, &accepted.new_accounts).await;
+        refusal::audit(&self.store, &message, &provisioned.refused).await;
+        Ok(Outcome::Accepted(accepted))
+    }
+
+    /// A message that is not flagged goes on as it is, to every recipient.
+    async fn relay_unchanged(
+        &self,
+        message: &MessageContext<'_>,
+        rcpt_to: &[String],
+    ) -> Result<Outcome, CoreError> {
+        let mut writes = WriteSet::default();
+        writes.enqueue(
+            &message.queue_id,
+            kind::RELAY,
+            message.mail_from,
+            rcpt_to,
+            message.data.to_vec(),
+            message.now,
+            message.give_up_at,
+        );
+        self.committer.commit(writes).await?;
+        self.delivery_wake.notify_one();
+        crate::metrics::record(&self.store, crate::metrics::PASSED, rcpt_to.len() as i64);
+        Ok(Outcome::Accepted(Accepted {
+            queue_id: message.queue_id.clone(),
+            encrypted_for: Vec::new(),
+            new_accounts: Vec::new(),
+            relayed_to: rcpt_to.to_vec(),
+            refused: Vec::new(),
+        }))
+    }
+
+    /// Resolves each external recipient's account; plans one (password, key) where the
+    /// credentials policy allows, and refuses the recipient where it does not. The policy is
+    /// decided before any password is hashed, so a refused message costs no Argon2 run.
+    async fn provision(
+        &self,
+        message: &MessageContext<'_>,
+        split: &RecipientSplit,
+    ) -> Result<Provisioned, CoreError> {
+        let lookups =
+            provision::look_up_recipients(&self.store, &self.keys, &split.external_addresses())
+                .await?;
+        let route = provision::credentials_route(message.settings, message.mail_from);
+        let mut provisioned = Provisioned {
+            relayed: split.internal.clone(),
+            plans: Vec::with_capacity(lookups.len()),
+            refused: Vec::new(),
+        };
+        for (rcpt, lookup) in split.external.iter().zip(lookups) {
+            match (lookup, &route) {
+                (Lookup::Found(plan), _) => provisioned.plans.push((rcpt.clone(), plan)),
+                (Lookup::Unknown(address), Ok(credentials_to)) => {
+                    let new =
+                        provision::plan_new_account(&self.keys, &address, credentials_to.clone())
+                            .await?;
+                    provisioned
+                        .plans
+                        .push((rcpt.clone(), RecipientPlan::New(new)));
+                }
+                (Lookup::Unknown(_), Err(reason)) => provisioned.refused.push(RefusedRecipient {
+                    rcpt: rcpt.clone(),
+                    reason: *reason,
+                }),
+            }
+        }
+        Ok(provisioned)
+    }
+
+    async fn audit_new_accounts(&self, now: i64, addresses: &[String]) {
+        for address in addresses {
+            // Best effort: the audit trail must not turn an accepted mail into a retry.
+            if let Err(e) = self
+                .store
+                .audit(now, "smtp", "account.created", Some(address), None, None)
+                .await
+            {
+                tracing::warn!(error = %e, "audit write failed");
+            }
+        }
+    }
+}
+
+/// Everything the message writes, in one set: the relayed copy for internal recipients, the
+/// new accounts with their credentials mails, one carrier and ledger row per sealed copy, and
+/// the bounce for refused recipients.
+fn collect_writes(
+    message: &MessageContext,
+    branding: &Branding,
+    provisioned: &Provisioned,
+    sealed: Vec<SealedCopy>,
+) -> (WriteSet, Accepted) {
+    let mut writes = WriteSet::default();
+    if !provisioned.relayed.is_empty() {
+        writes.enqueue(
+            &Uuid::new_v4().simple().to_string(),
+            kind::RELAY,
+            message.mail_from,
+            &provisioned.relayed,
+            message.data.to_vec(),
+            message.now,
+            message.give_up_at,
+        );
+    }
+    let mut accepted = Accepted {
+        queue_id: message.queue_id.clone(),
+        encrypted_for: Vec::new(),
+        new_accounts: Vec::new(),
+        relayed_to: provisioned.relayed.clone(),
+        refused: provisioned
+            .refused
+            .iter()
+            .map(|r| normalise_address(&r.rcpt))
+            .collect(),
+    };
+    // The first carrier takes the id shown in the SMTP reply.
+    let mut reply_id = provisioned
+        .relayed
+        .is_empty()
+        .then(|| message.queue_id.clone());
+    for ((rcpt, plan), copy) in provisioned.plans.iter().zip(sealed) {
+        let account_id = match plan {
+            RecipientPlan::Existing { account_id, .. } => account_id.clone(),
+            RecipientPlan::New(new) => {
+                provision::write_new_account(&mut writes, message, branding, new);
+                accepted.new_accounts.push(new.address.clone());
+                new.account_id.to_string()
+            }
+        };
+        let id = reply_id
+            .take()
+            .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
+        writes.enqueue(
+            &id,
+            kind::CARRIER,
+            message.mail_from,
+            std::slice::from_ref(rcpt),
+            copy.carrier,
+            message.now,
+            message.give_up_at,
+        );
+        writes.ledger(LedgerEntry {
+            envelope_id: copy.envelope_id,
+            sender: normalise_address(message.mail_from),
+            recipient: plan.address().to_string(),
+            account_id,
+            created_at: message.now,
+            first_opened_at: None,
+        });
+        accepted.encrypted_for.push(plan.address().to_string());
+    }
+    refusal::queue_bounce(&mut writes, message, &provisioned.refused);
+    (writes, accepted)
+}
+
+/// Argon2 takes tens of milliseconds of CPU and 19 MiB: it runs on the [`crate::hashing`] threads.
+pub async fn hash_off_executor(secret: Zeroizing<String>) -> Result<String, CoreError> {
+    crate::hashing::run(move || sealpost_crypto::hash_secret(&secret))
+        .await?
+        .map_err(|_| CoreError::Hashing)
+}
+
+impl MessageHandler for Gateway {
+    fn session_limits(&self) -> Option<(usize, usize)> {
+        let settings = self.settings.get();
+        Some((settings.max_message_size, settings.max_recipients))
+    }
+
+    async fn handle(&self, envelope: Envelope, data: Vec<u8>) -> Verdict {
+        match self
+            .accept(&envelope.mail_from, &envelope.rcpt_to, &data)
+            .await
+        {
+            Ok(Outcome::Accepted(accepted)) => Verdict::Accepted(accepted.queue_id),
+            Ok(Outcome::Refused { reason }) => Verdict::PermFail(reason),
+            Err(CoreError::Store(StoreError::Conflict)) => {
+                // Two messages created the same account at once; the retry finds it.
+                Verdict::TempFail("Concurrent account creation, try again".to_string())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "message not accepted");
+                Verdict::TempFail("Local error in processing, try again later".to_string())
+            }
+        }
+    }
+}

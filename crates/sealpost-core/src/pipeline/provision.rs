@@ -1,0 +1,284 @@
+//! The provisioning step: each external recipient's account and key, and for an address
+//! without an account, whether one may be created at all (its generated password has to be
+//! mailed to someone the bank trusts) and the rows and credentials mail that create it.
+
+use std::collections::HashMap;
+
+use sealpost_crypto::{KeyId, RecipientKey};
+use sealpost_mime::generate::{Branding, CredentialsInput, CredentialsKind, build_credentials};
+use sealpost_store::{SealingRecipient, Store};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::committer::WriteSet;
+use crate::{CoreError, KeyRing, Settings, kind, normalise_address};
+
+use super::MessageContext;
+
+/// A recipient's key, resolved before the write transaction so the transaction only writes.
+pub(super) enum RecipientPlan {
+    Existing {
+        address: String,
+        account_id: String,
+        language: Option<String>,
+        key_id: KeyId,
+        key: RecipientKey,
+    },
+    New(NewAccount),
+}
+
+/// An account this message creates: its password goes to `credentials_to`.
+pub(super) struct NewAccount {
+    pub address: String,
+    pub account_id: Uuid,
+    pub password: Zeroizing<String>,
+    pub password_hash: String,
+    pub key_id: KeyId,
+    pub key: RecipientKey,
+    pub wrapped: Vec<u8>,
+    pub credentials_to: String,
+}
+
+impl RecipientPlan {
+    pub fn address(&self) -> &str {
+        match self {
+            RecipientPlan::Existing { address, .. } => address,
+            RecipientPlan::New(new) => &new.address,
+        }
+    }
+
+    pub fn key(&self) -> (KeyId, &RecipientKey) {
+        match self {
+            RecipientPlan::Existing { key_id, key, .. } => (*key_id, key),
+            RecipientPlan::New(new) => (new.key_id, &new.key),
+        }
+    }
+
+    /// The language the recipient reads generated mail in.
+    pub fn language<'s>(&'s self, settings: &'s Settings) -> &'s str {
+        match self {
+            RecipientPlan::Existing {
+                language: Some(language),
+                ..
+            } => language,
+            _ => &settings.default_language,
+        }
+    }
+}
+
+/// Where `mail.credentials_to` sends the passwords of new accounts. The setting is text in
+/// this version ("sender" or an address); this is the one place that reads it.
+enum CredentialsTarget<'a> {
+    Sender,
+    Address(&'a str),
+}
+
+fn credentials_target(settings: &Settings) -> CredentialsTarget<'_> {
+    match settings.credentials_to.trim() {
+        "" | "sender" => CredentialsTarget::Sender,
+        address => CredentialsTarget::Address(address),
+    }
+}
+
+/// Why no account may be created for a recipient of this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoCredentialsRoute {
+    /// The envelope sender is outside the internal domains: mailing it a password would hand
+    /// the new account to whoever wrote MAIL FROM.
+    ExternalSender,
+    /// A null sender (a bounce) has nobody to receive the password.
+    NullSender,
+}
+
+impl NoCredentialsRoute {
+    /// The audit trail's short form.
+    pub fn code(self) -> &'static str {
+        match self {
+            NoCredentialsRoute::ExternalSender => "external-sender",
+            NoCredentialsRoute::NullSender => "null-sender",
+        }
+    }
+
+    /// The sentence the sender reads (SMTP reply or bounce), after the status code.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            NoCredentialsRoute::ExternalSender => {
+                "no secure-mail account exists for this recipient, and one is only created for mail from an internal sender"
+            }
+            NoCredentialsRoute::NullSender => {
+                "no secure-mail account exists for this recipient, and none is created for mail with a null sender"
+            }
+        }
+    }
+}
+
+/// Who receives the password of an account created for mail from `mail_from`: the configured
+/// address, or the sender when it is internal; otherwise nobody, and no account is created.
+pub(super) fn credentials_route(
+    settings: &Settings,
+    mail_from: &str,
+) -> Result<String, NoCredentialsRoute> {
+    match credentials_target(settings) {
+        CredentialsTarget::Address(address) => Ok(address.to_string()),
+        CredentialsTarget::Sender => {
+            let sender = normalise_address(mail_from);
+            if sender.is_empty() {
+                Err(NoCredentialsRoute::NullSender)
+            } else if settings.is_internal(&sender) {
+                Ok(sender)
+            } else {
+                Err(NoCredentialsRoute::ExternalSender)
+            }
+        }
+    }
+}
+
+/// An external recipient as found in the store: with its account, or without one.
+pub(super) enum Lookup {
+    Found(RecipientPlan),
+    Unknown(String),
+}
+
+/// Resolves every recipient's account and key with one query (a message to ten people must
+/// not cost twenty round trips).
+pub(super) async fn look_up_recipients(
+    store: &Store,
+    keys: &KeyRing,
+    addresses: &[String],
+) -> Result<Vec<Lookup>, CoreError> {
+    let mut known: HashMap<String, SealingRecipient> = store
+        .sealing_recipients(addresses)
+        .await?
+        .into_iter()
+        .map(|r| (normalise_address(&r.address), r))
+        .collect();
+    addresses
+        .iter()
+        .map(|address| match known.remove(address) {
+            Some(found) => {
+                let (version, wrapped) = found
+                    .key
+                    .ok_or_else(|| CoreError::MissingKey(found.account_id.clone()))?;
+                let (key_id, key) = keys.unwrap_stored(&found.account_id, version, &wrapped)?;
+                Ok(Lookup::Found(RecipientPlan::Existing {
+                    address: found.address,
+                    account_id: found.account_id,
+                    language: found.language,
+                    key_id,
+                    key,
+                }))
+            }
+            None => Ok(Lookup::Unknown(address.clone())),
+        })
+        .collect()
+}
+
+/// Generates the password and key of an account for `address`; nothing is written yet.
+pub(super) async fn plan_new_account(
+    keys: &KeyRing,
+    address: &str,
+    credentials_to: String,
+) -> Result<NewAccount, CoreError> {
+    let account_id = Uuid::new_v4();
+    let password = sealpost_crypto::generate_password();
+    let password_hash = super::hash_off_executor(password.clone()).await?;
+    let (key_id, key, wrapped) = keys.new_account_key(account_id);
+    Ok(NewAccount {
+        address: address.to_string(),
+        account_id,
+        password,
+        password_hash,
+        key_id,
+        key,
+        wrapped,
+        credentials_to,
+    })
+}
+
+/// Adds the account row and its credentials mail to the write set.
+pub(super) fn write_new_account(
+    writes: &mut WriteSet,
+    message: &MessageContext,
+    branding: &Branding,
+    new: &NewAccount,
+) {
+    let settings = message.settings;
+    let sender = normalise_address(message.mail_from);
+    let account_id = new.account_id.to_string();
+    writes.account(
+        &account_id,
+        &new.address,
+        &new.password_hash,
+        (!sender.is_empty()).then_some(sender.as_str()),
+        message.now,
+        Some(message.now + settings.account_validity_days * 86_400),
+        &new.wrapped,
+    );
+    let mail = build_credentials(&CredentialsInput {
+        kind: CredentialsKind::FirstUse,
+        from: &settings.notification_from,
+        to: &new.credentials_to,
+        recipient: &new.address,
+        password: &new.password,
+        public_url: &settings.public_url,
+        lang: &settings.default_language,
+        branding,
+        hostname: message.hostname,
+    });
+    writes.enqueue(
+        &Uuid::new_v4().simple().to_string(),
+        kind::CREDENTIALS,
+        &settings.notification_from,
+        std::slice::from_ref(&new.credentials_to),
+        mail,
+        message.now,
+        message.give_up_at,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(credentials_to: &str) -> Settings {
+        Settings {
+            internal_domains: vec!["bank.example".into()],
+            credentials_to: credentials_to.into(),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn credentials_go_only_to_internal_senders() {
+        let s = settings("sender");
+        assert_eq!(
+            credentials_route(&s, "Advisor@Bank.example"),
+            Ok("advisor@bank.example".to_string())
+        );
+        assert_eq!(
+            credentials_route(&s, "attacker@evil.example"),
+            Err(NoCredentialsRoute::ExternalSender)
+        );
+        // A look-alike domain is not internal.
+        assert_eq!(
+            credentials_route(&s, "advisor@bank.example.evil.example"),
+            Err(NoCredentialsRoute::ExternalSender)
+        );
+        assert_eq!(
+            credentials_route(&s, ""),
+            Err(NoCredentialsRoute::NullSender)
+        );
+    }
+
+    #[test]
+    fn a_configured_address_receives_every_password() {
+        let s = settings("helpdesk@bank.example");
+        for sender in ["attacker@evil.example", "advisor@bank.example", ""] {
+            assert_eq!(
+                credentials_route(&s, sender),
+                Ok("helpdesk@bank.example".to_string()),
+                "{sender:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Recipients the pipeline refuses after DATA (no account may be created for them): they are
+//! never delivered in clear. When nobody else receives the message the whole message is
+//! refused with a 5xx; otherwise the others get it and the sender receives a bounce naming
+//! the refused recipients. Every refusal is audited.
+
+use sealpost_mime::generate::{BounceInput, build_bounce};
+use sealpost_store::Store;
+use uuid::Uuid;
+
+use crate::committer::WriteSet;
+use crate::{kind, normalise_address};
+
+use super::MessageContext;
+use super::provision::NoCredentialsRoute;
+
+/// A recipient refused by the credentials policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RefusedRecipient {
+    /// As given in RCPT TO.
+    pub rcpt: String,
+    pub reason: NoCredentialsRoute,
+}
+
+impl RefusedRecipient {
+    /// The SMTP-style diagnostic, as in the bounce's status report.
+    pub fn diagnostic(&self) -> String {
+        format!(
+            "550 5.7.1 <{}>: {}",
+            normalise_address(&self.rcpt),
+            self.reason.explanation()
+        )
+    }
+}
+
+/// The reply text when every recipient is refused (the SMTP layer adds the code).
+pub(super) fn whole_message_reason(refused: &[RefusedRecipient]) -> String {
+    let reason = refused
+        .first()
+        .map_or(NoCredentialsRoute::ExternalSender, |r| r.reason);
+    format!("Message refused: {}", reason.explanation())
+}
+
+/// Queues one bounce to the envelope sender listing the refused recipients. Only the original
+/// Message-ID goes back (enough to match the bounce to the mail): MAIL FROM may be forged,
+/// and the subject may be confidential.
+pub(super) fn queue_bounce(
+    writes: &mut WriteSet,
+    message: &MessageContext,
+    refused: &[RefusedRecipient],
+) {
+    if refused.is_empty() {
+        return;
+    }
+    if message.mail_from.is_empty() {
+        // A null sender has nobody to tell (RFC 5321 §6.1); the audit trail has it.
+        tracing::warn!(
+            recipients = refused.len(),
+            "refused recipients of a null-sender mail dropped"
+        );
+        return;
+    }
+    let failures: Vec<(String, String)> = refused
+        .iter()
+        .map(|r| (normalise_address(&r.rcpt), r.diagnostic()))
+        .collect();
+    let headers = message
+        .message_id
+        .map(|id| {
+            let id: String = id.chars().filter(|c| c.is_ascii_graphic()).collect();
+            format!("Message-ID: <{id}>\r\n")
+        })
+        .unwrap_or_default();
+    let from = format!("MAILER-DAEMON@{}", message.hostname);
+    let bounce = build_bounce(&BounceInput {
+        from: &from,
+        to: message.mail_from,
+        failures: &failures,
+        original_headers: headers.as_bytes(),
+        reporting_mta: message.hostname,
+        lang: &message.settings.default_language,
+        hostname: message.hostname,
+    });
+    writes.enqueue(
+        &Uuid::new_v4().simple().to_string(),
+        kind::BOUNCE,
+        "",
+        &[message.mail_from.to_string()],
+        bounce,
+        message.now,
+        message.give_up_at,
+    );
+}
+
+/// Records each refusal: who sent, to whom, why. Best effort, like the other audit rows of
+/// the mail path: the audit trail must not turn a decided message into a retry.
+pub(super) async fn audit(
+    store: &Store,
+    message: &MessageContext<'_>,
+    refused: &[RefusedRecipient],
+) {
+    let sender = normalise_address(message.mail_from);
+    let sender = if sender.is_empty() { "<>" } else { &sender };
+    for r in refused {
+        let detail = format!("sender={sender}; reason={}", r.reason.code());
+        let recipient = normalise_address(&r.rcpt);
+        if let Err(e) = store
+            .audit(
+                message.now,
+                "smtp",
+                "account.refused",
+                Some(&recipient),
+                Some(&detail),
+                None,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "audit write failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_diagnostic_carries_a_policy_status_and_the_reason() {
+        let r = RefusedRecipient {
+            rcpt: "<Kunde@Example.com>".into(),
+            reason: NoCredentialsRoute::ExternalSender,
+        };
+        let d = r.diagnostic();
+        assert!(d.starts_with("550 5.7.1 <kunde@example.com>: "), "{d}");
+        assert!(d.contains("internal sender"), "{d}");
+        assert!(whole_message_reason(&[r]).contains("internal sender"));
+    }
+}

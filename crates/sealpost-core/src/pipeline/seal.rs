@@ -1,0 +1,126 @@
+//! The sealing step: one envelope and one carrier mail per external recipient, built before
+//! the write transaction (on SQLite it holds the database's single write lock, so it should
+//! only write) and off the async executor.
+
+use sealpost_crypto::{KeyId, RecipientKey};
+use sealpost_mime::generate::{Branding, CarrierInput, build_carrier};
+use sealpost_mime::inbound::{InboundHeader, OriginalHeaders, TriggerPolicy};
+
+use crate::{CoreError, Settings};
+
+/// What sealing needs of one recipient, owned so it can move to the blocking thread.
+pub(super) struct SealJob {
+    /// The recipient as given in RCPT TO: the carrier's fallback `To:`.
+    pub rcpt: String,
+    /// The account address the envelope is sealed to.
+    pub address: String,
+    pub language: String,
+    pub key_id: KeyId,
+    pub key: RecipientKey,
+}
+
+/// One recipient's sealed copy.
+pub(super) struct SealedCopy {
+    /// The envelope's message id, the ledger's key.
+    pub envelope_id: String,
+    pub carrier: Vec<u8>,
+}
+
+/// Everything the carriers of one message share.
+pub(super) struct CarrierCommon {
+    pub headers: OriginalHeaders,
+    pub public_url: String,
+    pub branding: Branding,
+    pub hostname: String,
+}
+
+/// The header values the carrier shows. The carrier travels in clear, so with
+/// `mail.keep_subject` off its Subject is the neutral one (an empty subject makes the carrier
+/// builder use the locale's); the sealed message keeps the real one.
+pub(super) fn carrier_headers(
+    header: &InboundHeader,
+    policy: &TriggerPolicy,
+    settings: &Settings,
+) -> OriginalHeaders {
+    let mut headers = header.carrier_headers(policy);
+    if !settings.keep_subject {
+        headers.subject = settings.neutral_subject.trim().to_string();
+    }
+    headers
+}
+
+/// Compresses `message` once and seals it for every job, each with its carrier; runs on a
+/// blocking thread.
+pub(super) async fn seal_all(
+    message: Vec<u8>,
+    jobs: Vec<SealJob>,
+    common: CarrierCommon,
+    now: i64,
+) -> Result<Vec<SealedCopy>, CoreError> {
+    tokio::task::spawn_blocking(move || -> Result<Vec<SealedCopy>, CoreError> {
+        // Compressed once; only the encryption is per recipient.
+        let prepared = sealpost_crypto::prepare(&message)?;
+        jobs.iter()
+            .map(|job| {
+                let (header, sealed) = sealpost_crypto::seal_prepared(
+                    &job.key,
+                    job.key_id,
+                    &job.address,
+                    now,
+                    &prepared,
+                )?;
+                let payload = sealpost_crypto::encode_payload(&sealed);
+                let carrier = build_carrier(&CarrierInput {
+                    original: &common.headers,
+                    recipient: &job.rcpt,
+                    payload_b64: &payload,
+                    public_url: &common.public_url,
+                    lang: &job.language,
+                    branding: &common.branding,
+                    hostname: &common.hostname,
+                });
+                Ok(SealedCopy {
+                    envelope_id: header.message_id_hex(),
+                    carrier,
+                })
+            })
+            .collect()
+    })
+    .await
+    .map_err(|_| CoreError::Join)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_neutral_subject_replaces_the_real_one_only_when_keep_subject_is_off() {
+        let keywords = vec!["[secure]".to_string()];
+        let policy = TriggerPolicy {
+            keywords: &keywords,
+            header: "X-Sealpost-Encrypt",
+        };
+        let raw = b"From: a@bank.example\r\nSubject: Kredit 4711 [secure]\r\n\r\nbody\r\n";
+        let header = InboundHeader::parse(raw);
+        let keep = Settings::default();
+        assert_eq!(
+            carrier_headers(&header, &policy, &keep).subject,
+            "Kredit 4711"
+        );
+        let neutral = Settings {
+            keep_subject: false,
+            ..Settings::default()
+        };
+        assert_eq!(carrier_headers(&header, &policy, &neutral).subject, "");
+        let own = Settings {
+            keep_subject: false,
+            neutral_subject: "Nachricht Ihrer Bank".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            carrier_headers(&header, &policy, &own).subject,
+            "Nachricht Ihrer Bank"
+        );
+    }
+}
