@@ -238,23 +238,24 @@ impl UploadSlot<'_> {
         Ok(())
     }
 
-    /// The envelope is parked: its bytes stay counted until it expires.
-    pub fn keep(mut self) {
+    /// The envelope of `bytes` is parked: they stay counted until it expires (a reservation
+    /// made from the announced size is trimmed to the real one).
+    pub fn keep(mut self, bytes: usize) {
+        self.release(self.reserved.saturating_sub(bytes));
         self.kept = true;
     }
-}
 
-impl Drop for UploadSlot<'_> {
-    fn drop(&mut self) {
-        if self.kept || self.reserved == 0 {
+    fn release(&mut self, bytes: usize) {
+        if bytes == 0 {
             return;
         }
         let mut parked = self.limits.lock();
-        parked.total = parked.total.saturating_sub(self.reserved);
+        parked.total = parked.total.saturating_sub(bytes);
+        self.reserved = self.reserved.saturating_sub(bytes);
         if let Some(entries) = parked.by_client.get_mut(&self.client) {
             if let Some(i) = entries.iter().position(|&(until, _)| until == self.until) {
                 let entry = &mut entries[i];
-                entry.1 = entry.1.saturating_sub(self.reserved);
+                entry.1 = entry.1.saturating_sub(bytes);
                 if entry.1 == 0 {
                     entries.swap_remove(i);
                 }
@@ -262,6 +263,14 @@ impl Drop for UploadSlot<'_> {
             if entries.is_empty() {
                 parked.by_client.remove(&self.client);
             }
+        }
+    }
+}
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.release(self.reserved);
         }
     }
 }
@@ -306,10 +315,10 @@ mod tests {
 
         let mut slot = limits.start(a, ttl).unwrap();
         slot.reserve_up_to(60).unwrap();
-        slot.reserve_up_to(90).unwrap();
+        slot.reserve_up_to(95).unwrap();
         assert_eq!(slot.reserve_up_to(101), Err(UploadRefused::ClientFull));
-        slot.keep();
-        assert_eq!(limits.parked_by(a), 90);
+        slot.keep(90);
+        assert_eq!(limits.parked_by(a), 90, "trimmed to the real size");
         let mut slot = limits.start(a, ttl).unwrap();
         assert_eq!(slot.reserve_up_to(11), Err(UploadRefused::ClientFull));
         drop(slot);
@@ -322,13 +331,13 @@ mod tests {
         let mut slot = limits.start(b, ttl).unwrap();
         assert_eq!(slot.reserve_up_to(61), Err(UploadRefused::NodeFull));
         slot.reserve_up_to(60).unwrap();
-        slot.keep();
+        slot.keep(60);
 
         // Parked envelopes stop counting when they expire.
         let short = UploadLimits::new(1, 10, 10);
         let mut slot = short.start(a, Duration::ZERO).unwrap();
         slot.reserve_up_to(10).unwrap();
-        slot.keep();
+        slot.keep(10);
         assert_eq!(short.parked_by(a), 0);
         let mut slot = short.start(a, ttl).unwrap();
         assert_eq!(slot.reserve_up_to(10), Ok(()));

@@ -249,22 +249,17 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
             max_connections: config.web.max_connections,
             max_connections_per_client: config.web.max_connections_per_client,
         };
-        // Framework refusals (and the request deadline's 408) get the branded error page.
-        let branded = |router: axum::Router| {
-            router.layer(axum::middleware::from_fn_with_state(
-                sealpost_web::LanguageSource(settings.clone()),
-                sealpost_web::brand_framework_errors,
-            ))
-        };
+        let language = sealpost_web::LanguageSource(settings.clone());
         let main_router = match &config.web.admin_listen {
             None => sealpost_web::router(state.clone()),
             Some(admin_listen) => {
                 let (addr, handle) = spawn_web(
                     &mut tasks,
                     admin_listen,
-                    branded(sealpost_web::admin_router(state.clone())),
+                    sealpost_web::admin_router(state.clone()),
                     tls.clone(),
                     limits,
+                    language.clone(),
                 )?;
                 admin_addr = Some(addr);
                 web_handles.push(handle);
@@ -274,9 +269,10 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         let (addr, handle) = spawn_web(
             &mut tasks,
             &config.web.listen,
-            branded(main_router),
+            main_router,
             tls,
             limits,
+            language,
         )?;
         web_addr = Some(addr);
         web_handles.push(handle);

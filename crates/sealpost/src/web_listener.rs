@@ -4,6 +4,7 @@
 //! connections, and a deadline for a whole request, body included.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -36,7 +37,7 @@ struct Counts {
     by_peer: HashMap<IpAddr, usize>,
 }
 
-/// Accepts a connection only while the listener and the peer address are under their caps;
+/// Admits a connection only while the listener and the peer address are under their caps;
 /// a connection over a cap is closed at once, before TLS or HTTP are spoken. The peer is the
 /// TCP peer: behind a reverse proxy, the proxy's connections count as one client, so the
 /// per-client cap must then allow for all of them.
@@ -101,11 +102,32 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// A TCP connection that holds its slot while it is open.
+/// A TCP connection that holds its slot while it is open, and fails with a timeout once it
+/// has moved no byte either way for `idle` while hyper waits to read (an idle keep-alive
+/// connection). `idle` is the whole-request deadline, so no request that is still allowed to
+/// run is cut off by it.
 #[derive(Debug)]
 pub struct CountedStream {
     inner: TcpStream,
     _slot: ConnectionSlot,
+    idle: Duration,
+    idle_deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl CountedStream {
+    fn new(inner: TcpStream, slot: ConnectionSlot, idle: Duration) -> Self {
+        CountedStream {
+            inner,
+            _slot: slot,
+            idle,
+            idle_deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn active(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.idle_deadline.as_mut().reset(next);
+    }
 }
 
 impl AsyncRead for CountedStream {
@@ -114,7 +136,23 @@ impl AsyncRead for CountedStream {
         cx: &mut TaskContext<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.active();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match self.idle_deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "idle connection",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
+        }
     }
 }
 
@@ -124,7 +162,11 @@ impl AsyncWrite for CountedStream {
         cx: &mut TaskContext<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.active();
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
@@ -134,44 +176,38 @@ impl AsyncWrite for CountedStream {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
 }
 
-impl<S> axum_server::accept::Accept<TcpStream, S> for ConnectionCap {
+/// Accepts a connection under the caps whose client sends its first byte within the header
+/// deadline: hyper starts that deadline only with the first byte, so a connection that never
+/// sends anything would otherwise stay open.
+#[derive(Debug, Clone)]
+pub struct LimitedAcceptor {
+    cap: ConnectionCap,
+    first_byte: Duration,
+    idle: Duration,
+}
+
+impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for LimitedAcceptor {
     type Stream = CountedStream;
     type Service = S;
-    type Future = std::future::Ready<io::Result<(CountedStream, S)>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(CountedStream, S)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let admitted = stream
-            .peer_addr()
-            .ok()
-            .and_then(|peer| self.admit(peer.ip()).map(|slot| (peer, slot)));
-        std::future::ready(match admitted {
-            Some((_, slot)) => Ok((
-                CountedStream {
-                    inner: stream,
-                    _slot: slot,
-                },
-                service,
-            )),
-            None => {
-                tracing::warn!(
-                    peer = ?stream.peer_addr().ok().map(|p| p.ip()),
-                    "web connection refused: connection cap reached"
-                );
-                Err(io::Error::other("connection cap reached"))
+        let peer = stream.peer_addr().ok().map(|p| p.ip());
+        let slot = peer.and_then(|peer| self.cap.admit(peer));
+        let (first_byte, idle) = (self.first_byte, self.idle);
+        Box::pin(async move {
+            let Some(slot) = slot else {
+                tracing::warn!(peer = ?peer, "web connection refused: connection cap reached");
+                return Err(io::Error::other("connection cap reached"));
+            };
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await {
+                Ok(Ok(n)) if n > 0 => Ok((CountedStream::new(stream, slot, idle), service)),
+                Ok(Ok(_)) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "no request")),
             }
         })
     }
@@ -204,19 +240,30 @@ pub fn spawn_web(
     router: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: ListenerLimits,
+    language: sealpost_web::LanguageSource,
 ) -> Result<(SocketAddr, axum_server::Handle)> {
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen for HTTPS on {listen}"))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    // The deadline answers 408, which the branded-error layer around it turns into a page.
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    // The deadline answers 408, which the branded-error layer around it turns into a page,
+    // as it does for the framework's own refusals.
+    let router = router
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            language,
+            sealpost_web::brand_framework_errors,
+        ));
     let app = router.into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
-    let cap = ConnectionCap::new(limits.max_connections, limits.max_connections_per_client);
+    let cap = LimitedAcceptor {
+        cap: ConnectionCap::new(limits.max_connections, limits.max_connections_per_client),
+        first_byte: limits.header_timeout,
+        idle: limits.request_timeout,
+    };
     match tls {
         Some(tls) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);

@@ -77,22 +77,41 @@ pub(super) async fn urlencoded_payload(
     let mut scanner = FormScanner::new(expected.min(limits.envelope));
     let mut body = body;
     let mut received = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| WebError::BadRequest)?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        received = received.saturating_add(data.len());
-        if received > limits.body {
-            return Err(WebError::Open(OpenError::TooLarge));
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| WebError::BadRequest)?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            received = received.saturating_add(data.len());
+            if received > limits.body {
+                return Err(WebError::Open(OpenError::TooLarge));
+            }
+            scanner.feed(&data)?;
+            if scanner.decoded().len() > limits.envelope {
+                return Err(WebError::Open(OpenError::TooLarge));
+            }
+            spool.offer(scanner.decoded()).await?;
         }
-        scanner.feed(&data)?;
-        if scanner.decoded().len() > limits.envelope {
-            return Err(WebError::Open(OpenError::TooLarge));
-        }
-        spool.offer(scanner.decoded()).await?;
+        Ok(())
     }
-    scanner.finish()
+    .await;
+    match read {
+        Ok(()) => scanner.finish(),
+        Err(e @ (WebError::BadRequest | WebError::Open(OpenError::TooLarge))) => Err(e),
+        Err(e) => {
+            // Refused on content: the rest of the body (within the limit) is read and
+            // dropped, so the answer comes when it would for a stored upload (a refusal must
+            // not be told apart by its timing) and the client is not cut off mid-request.
+            while let Some(Ok(frame)) = body.frame().await {
+                received = received.saturating_add(frame.data_ref().map_or(0, |d| d.len()));
+                if received > limits.body {
+                    break;
+                }
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Stores a posted envelope under its token: once more than one chunk has been decoded, the
@@ -206,7 +225,7 @@ impl<'a> Spool<'a> {
             self.store
                 .insert_temp_open(&self.token_hash, &envelope, self.now, self.expires_at)
                 .await?;
-            self.slot.keep();
+            self.slot.keep(envelope.len());
             return Ok(envelope);
         };
         for chunk in envelope
@@ -229,7 +248,7 @@ impl<'a> Spool<'a> {
             return Err(WebError::Open(OpenError::Internal));
         }
         writer.finish().await?;
-        self.slot.keep();
+        self.slot.keep(envelope.len());
         Ok(envelope)
     }
 }

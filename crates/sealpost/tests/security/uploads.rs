@@ -201,10 +201,8 @@ async fn connections_over_the_per_client_cap_are_closed() {
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        // A request whose body never comes: the connection stays open.
-        s.write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-            .await
-            .unwrap();
+        // An upload whose body never comes: the connection stays open.
+        s.write_all(&open_request("payload=U1BY", 100_000)).await.unwrap();
         held.push(s);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
