@@ -159,15 +159,26 @@ mod tests {
     #[test]
     fn the_embedded_list_is_large_sorted_and_searchable() {
         let list = breached_list();
-        let lines: Vec<&[u8]> = list.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&[u8]> = list
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
         assert!(lines.len() >= 100_000, "{} entries", lines.len());
         assert!(
             lines.windows(2).all(|w| w[0] < w[1]),
             "the list is sorted by byte value and has no duplicates"
         );
         // Every entry is found, the first and the last included, and nothing between them.
-        for line in lines.iter().step_by(997).chain([&lines[0], &lines[lines.len() - 1]]) {
-            assert!(sorted_lines_contain(list, line), "{}", String::from_utf8_lossy(line));
+        for line in lines
+            .iter()
+            .step_by(997)
+            .chain([&lines[0], &lines[lines.len() - 1]])
+        {
+            assert!(
+                sorted_lines_contain(list, line),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
             let mut longer = line.to_vec();
             longer.push(0x7f);
             assert!(!sorted_lines_contain(list, &longer));

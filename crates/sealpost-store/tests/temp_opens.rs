@@ -101,6 +101,10 @@ async fn abandoned_writer_leaves_nothing(store: Store) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(store.count_temp_open_rows().await.unwrap(), 0, "no row is left");
+    assert_eq!(
+        store.count_temp_open_rows().await.unwrap(),
+        0,
+        "no row is left"
+    );
     assert_eq!(store.purge_expired(NOW + 10).await.unwrap(), 0);
 }

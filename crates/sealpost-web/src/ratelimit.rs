@@ -226,10 +226,7 @@ impl UploadSlot<'_> {
         let entries = parked.by_client.entry(self.client).or_default();
         if self.reserved == 0 {
             entries.push((self.until, more));
-        } else if let Some(entry) = entries
-            .iter_mut()
-            .find(|(until, _)| *until == self.until)
-        {
+        } else if let Some(entry) = entries.iter_mut().find(|(until, _)| *until == self.until) {
             entry.1 += more;
         } else {
             entries.push((self.until, more));

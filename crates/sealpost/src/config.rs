@@ -365,9 +365,18 @@ impl Config {
             ("web.header_timeout_secs", web.header_timeout_secs),
             ("web.request_timeout_secs", web.request_timeout_secs),
             ("web.max_connections", web.max_connections as u64),
-            ("web.max_connections_per_client", web.max_connections_per_client as u64),
-            ("web.max_concurrent_uploads", web.max_concurrent_uploads as u64),
-            ("web.max_parked_mib_per_client", web.max_parked_mib_per_client),
+            (
+                "web.max_connections_per_client",
+                web.max_connections_per_client as u64,
+            ),
+            (
+                "web.max_concurrent_uploads",
+                web.max_concurrent_uploads as u64,
+            ),
+            (
+                "web.max_parked_mib_per_client",
+                web.max_parked_mib_per_client,
+            ),
             ("web.max_parked_mib", web.max_parked_mib),
         ] {
             if value == 0 {
@@ -375,13 +384,19 @@ impl Config {
             }
         }
         if web.max_connections_per_client > web.max_connections {
-            return invalid("web.max_connections_per_client is larger than web.max_connections".into());
+            return invalid(
+                "web.max_connections_per_client is larger than web.max_connections".into(),
+            );
         }
         if web.max_parked_mib_per_client > web.max_parked_mib {
-            return invalid("web.max_parked_mib_per_client is larger than web.max_parked_mib".into());
+            return invalid(
+                "web.max_parked_mib_per_client is larger than web.max_parked_mib".into(),
+            );
         }
         if web.request_timeout_secs < web.header_timeout_secs {
-            return invalid("web.request_timeout_secs is shorter than web.header_timeout_secs".into());
+            return invalid(
+                "web.request_timeout_secs is shorter than web.header_timeout_secs".into(),
+            );
         }
         match &self.web.tls {
             TlsSetting::Mode(m) if m == "self-signed" || m == "off" => {}
@@ -476,7 +491,10 @@ mod tests {
             let e = Config::load(Some(&p)).unwrap_err().to_string();
             assert!(e.contains("web."), "{bad}: {e}");
         }
-        let p = write(&dir, "[web]\nrequest_timeout_secs = 60\nmax_connections_per_client = 8\n");
+        let p = write(
+            &dir,
+            "[web]\nrequest_timeout_secs = 60\nmax_connections_per_client = 8\n",
+        );
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.web.request_timeout_secs, 60);
         assert_eq!(c.web.max_connections_per_client, 8);

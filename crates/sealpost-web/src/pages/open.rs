@@ -49,7 +49,8 @@ pub async fn post_open(
     let client = crate::security::client_ip(&settings, peer, request.headers())
         .or(peer.map(|p| p.ip()))
         .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
-    let ttl = std::time::Duration::from_secs(u64::try_from(settings.temp_open_ttl_secs).unwrap_or(0));
+    let ttl =
+        std::time::Duration::from_secs(u64::try_from(settings.temp_open_ttl_secs).unwrap_or(0));
     let slot = state
         .rate_limits
         .uploads

@@ -29,9 +29,14 @@ fn header_of(payload: &str) -> EnvelopeHeader {
 /// A payload whose header parses, sealed with a key this portal never had.
 fn forged(recipient: &str, key_id: KeyId, len: usize) -> String {
     let key = RecipientKey::generate();
-    let (_, envelope) =
-        sealpost_crypto::seal(&key, key_id, recipient, 1_700_000_000, &noise(len, len as u64))
-            .unwrap();
+    let (_, envelope) = sealpost_crypto::seal(
+        &key,
+        key_id,
+        recipient,
+        1_700_000_000,
+        &noise(len, len as u64),
+    )
+    .unwrap();
     sealpost_crypto::encode_payload(&envelope)
 }
 
@@ -54,12 +59,27 @@ async fn uploads_for_no_account_or_key_here_store_nothing_and_look_alike() {
         version: real.version + 7,
     };
     let forgeries = [
-        ("unknown address", forged("nobody@example.com", other_id, 4096)),
-        ("known address, other account id", forged(&r.address, other_id, 4096)),
-        ("known account, no such key version", forged(&r.address, missing_version, 4096)),
+        (
+            "unknown address",
+            forged("nobody@example.com", other_id, 4096),
+        ),
+        (
+            "known address, other account id",
+            forged(&r.address, other_id, 4096),
+        ),
+        (
+            "known account, no such key version",
+            forged(&r.address, missing_version, 4096),
+        ),
         // Large enough to be stored in chunks while it arrives.
-        ("unknown address, large", forged("nobody@example.com", other_id, 3 << 20)),
-        ("known address, large", forged(&r.address, other_id, 3 << 20)),
+        (
+            "unknown address, large",
+            forged("nobody@example.com", other_id, 3 << 20),
+        ),
+        (
+            "known address, large",
+            forged(&r.address, other_id, 3 << 20),
+        ),
     ];
     let mut locations = Vec::new();
     for (what, payload) in &forgeries {
@@ -93,7 +113,10 @@ async fn uploads_for_no_account_or_key_here_store_nothing_and_look_alike() {
         assert!(page.contains("cannot be opened here"), "{page}");
         pages.push(page);
     }
-    assert!(pages.windows(2).all(|w| w[0] == w[1]), "one page for every reason");
+    assert!(
+        pages.windows(2).all(|w| w[0] == w[1]),
+        "one page for every reason"
+    );
 
     // The real envelope is stored and opens.
     let (_, page) = open_message(&node, &client, &r.payload).await;
@@ -132,7 +155,10 @@ async fn uploads_are_bounded_by_the_message_size_limit_and_parked_bytes_per_clie
         .post_open(&client, &forged(&r.address, real, 3 << 20))
         .await;
     assert_eq!(resp.status(), 429);
-    assert!(resp.text().await.unwrap().contains("Secure messages"), "branded");
+    assert!(
+        resp.text().await.unwrap().contains("Secure messages"),
+        "branded"
+    );
     assert_eq!(stored_rows(&node).await, rows);
     // A small one also over the rest of the room: refused before its row is written.
     let resp = node
@@ -186,7 +212,10 @@ async fn uploads_over_the_node_cap_get_a_branded_503() {
     drop(slow);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let answer = exchange(addr, &open_request("payload=U1BY", 12)).await;
-    assert!(answer.starts_with("HTTP/1.1 400"), "a free slot again: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "a free slot again: {answer}"
+    );
     node.stop().await;
 }
 
@@ -202,19 +231,29 @@ async fn connections_over_the_per_client_cap_are_closed() {
     for _ in 0..4 {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         // An upload whose body never comes: the connection stays open.
-        s.write_all(&open_request("payload=U1BY", 100_000)).await.unwrap();
+        s.write_all(&open_request("payload=U1BY", 100_000))
+            .await
+            .unwrap();
         held.push(s);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The fifth from the same address is closed without an answer.
     let started = Instant::now();
-    let answer = exchange(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let answer = exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(answer, "", "no answer over the cap");
     assert!(started.elapsed() < Duration::from_secs(5), "closed at once");
     // A closed connection frees its place.
     held.pop();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let answer = exchange(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let answer = exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     node.stop().await;
 }
@@ -230,14 +269,20 @@ async fn a_request_whose_body_stalls_or_an_idle_connection_is_closed_after_the_d
     // The headers arrive, the body stops after a few bytes.
     let started = Instant::now();
     let answer = exchange(addr, &open_request("payload=U1BY", 100_000)).await;
-    assert!(started.elapsed() < Duration::from_secs(8), "cut off by the deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "cut off by the deadline"
+    );
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("Secure messages"), "branded: {answer}");
     assert_eq!(stored_rows(&node).await, 0);
     // A connection that sends nothing at all is closed too.
     let started = Instant::now();
     let answer = exchange(addr, b"").await;
-    assert!(started.elapsed() < Duration::from_secs(5), "idle connection closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle connection closed"
+    );
     assert!(!answer.contains("200 OK"));
     node.stop().await;
 }
@@ -256,24 +301,74 @@ async fn framework_refusals_get_the_branded_page_without_framework_text() {
             .send()
     };
     let cases = [
-        ("missing field", post(b"address=a%40b.example".to_vec(), "application/x-www-form-urlencoded").await.unwrap()),
-        ("malformed form", post(b"address=%ZZ&&=&password".to_vec(), "application/x-www-form-urlencoded").await.unwrap()),
-        ("wrong content type", post(b"{}".to_vec(), "application/json").await.unwrap()),
-        ("oversized body", post(vec![b'a'; 3 << 20], "application/x-www-form-urlencoded").await.unwrap()),
-        ("method not allowed", client.get(node.url("/logout")).send().await.unwrap()),
-        ("bad path", client.get(node.url("/open/abc/part/notanumber")).send().await.unwrap()),
+        (
+            "missing field",
+            post(
+                b"address=a%40b.example".to_vec(),
+                "application/x-www-form-urlencoded",
+            )
+            .await
+            .unwrap(),
+        ),
+        (
+            "malformed form",
+            post(
+                b"address=%ZZ&&=&password".to_vec(),
+                "application/x-www-form-urlencoded",
+            )
+            .await
+            .unwrap(),
+        ),
+        (
+            "wrong content type",
+            post(b"{}".to_vec(), "application/json").await.unwrap(),
+        ),
+        (
+            "oversized body",
+            post(vec![b'a'; 3 << 20], "application/x-www-form-urlencoded")
+                .await
+                .unwrap(),
+        ),
+        (
+            "method not allowed",
+            client.get(node.url("/logout")).send().await.unwrap(),
+        ),
+        (
+            "bad path",
+            client
+                .get(node.url("/open/abc/part/notanumber"))
+                .send()
+                .await
+                .unwrap(),
+        ),
     ];
     for (what, resp) in cases {
         let status = resp.status();
         assert!(status.is_client_error(), "{what}: {status}");
         let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
-        assert!(content_type.starts_with("text/html"), "{what}: {content_type}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{what}: {content_type}"
+        );
         if status == 405 {
-            assert!(resp.headers().contains_key("allow"), "{what}: Allow is kept");
+            assert!(
+                resp.headers().contains_key("allow"),
+                "{what}: Allow is kept"
+            );
         }
         let page = resp.text().await.unwrap();
-        assert!(page.contains("Secure messages") && page.contains("/static/portal.css"), "{what}: {page}");
-        for framework in ["Failed to", "deserialize", "missing field", "Content-Type", "length limit", "Invalid URL"] {
+        assert!(
+            page.contains("Secure messages") && page.contains("/static/portal.css"),
+            "{what}: {page}"
+        );
+        for framework in [
+            "Failed to",
+            "deserialize",
+            "missing field",
+            "Content-Type",
+            "length limit",
+            "Invalid URL",
+        ] {
             assert!(!page.contains(framework), "{what}: {framework:?} in {page}");
         }
     }
@@ -284,7 +379,12 @@ async fn framework_refusals_get_the_branded_page_without_framework_text() {
 async fn a_password_deep_in_the_breach_list_is_refused_a_passphrase_accepted() {
     // Line 250,020 of the source list: far past the 470 common passwords of the old list.
     assert_eq!(
-        sealpost_core::password_policy::check("roundandround", "roundandround", "x@example.com", 10),
+        sealpost_core::password_policy::check(
+            "roundandround",
+            "roundandround",
+            "x@example.com",
+            10
+        ),
         Err(sealpost_core::password_policy::PolicyViolation::Common)
     );
     assert_eq!(
