@@ -142,7 +142,7 @@ fn is_machine_path(path: &str) -> bool {
 }
 
 /// Middleware: an error response that is not one of our pages (axum's rejection texts, an
-/// empty 405 or 408) becomes the branded page with the same status; headers such as `Allow`
+/// empty 405 or 408: not HTML, no [`Branded`] mark) becomes the branded page with the same status; headers such as `Allow`
 /// are kept. The language is negotiated here, since this runs outside the router's layers.
 pub async fn brand_framework_errors(
     State(default_language): State<LanguageSource>,
@@ -159,7 +159,15 @@ pub async fn brand_framework_errors(
         .map(str::to_string);
     let response = next.run(request).await;
     let status = response.status();
+    // Our own pages (a login form answered 401, an error page) are HTML already; what the
+    // framework makes is plain text or empty.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error())
+        || is_html
         || response.extensions().get::<Branded>().is_some()
     {
         return response;
