@@ -141,7 +141,8 @@ pub struct WebConfig {
     pub listen: String,
     pub public_url: String,
     pub tls: TlsSetting,
-    /// A client must send its request headers within this time (slowloris protection).
+    /// A client must send its first byte and its request headers within this time (slowloris
+    /// protection).
     pub header_timeout_secs: u64,
     /// When set, the admin UI and /metrics are served only on this address (e.g. an internal
     /// interface) and no longer on `listen`.

@@ -1,7 +1,7 @@
 //! The web listeners' protection against clients that hold connections: a cap on open
 //! connections in all and per client address (counted as connections are accepted, before the
-//! TLS handshake), a deadline for request headers that also ends idle keep-alive
-//! connections, and a deadline for a whole request, body included.
+//! TLS handshake), a deadline for the first byte and for request headers, a deadline for a
+//! whole request, body included, and an idle limit for keep-alive connections.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,10 +21,10 @@ use tokio::task::JoinSet;
 /// The limits of one web listener (from the `[web]` section of the configuration).
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerLimits {
-    /// A client must send its request headers within this time, and an idle keep-alive
-    /// connection is closed after it.
+    /// A new connection must send its first byte, and a request its headers, within this time.
     pub header_timeout: Duration,
-    /// A request (headers and body) must be handled within this time.
+    /// A request (headers and body) must be handled within this time; a connection that moves
+    /// no byte for as long is closed.
     pub request_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_client: usize,
@@ -213,10 +213,10 @@ impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for LimitedAcc
     }
 }
 
-/// A client that trickles its request headers (slowloris) or keeps an idle connection is cut
-/// off instead of holding it open forever. hyper starts the header deadline as soon as the
-/// connection waits for a request, so it also bounds keep-alive idling; HTTP/2 connections
-/// are pinged and closed when the pings go unanswered.
+/// A client that trickles its request headers (slowloris) is cut off instead of holding the
+/// connection open forever (hyper starts this deadline with the first byte of a request;
+/// silence before it is [`LimitedAcceptor`]'s and [`CountedStream`]'s concern). HTTP/2
+/// connections are pinged and closed when the pings go unanswered.
 fn limit_slow_clients(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     header_timeout: Duration,
