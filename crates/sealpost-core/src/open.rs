@@ -21,6 +21,11 @@ pub enum OpenError {
     TooLarge,
     #[error("internal error")]
     Internal,
+    /// Refused at upload: no account and key on this portal match the envelope's header. The
+    /// portal shows the same page for every reason (unknown address, other account id, key
+    /// version gone), so an upload never tells a stranger whether an address has an account.
+    #[error("the secure message was not sealed for an account and key of this portal")]
+    NotForThisPortal,
 }
 
 pub struct OpenedMessage {
@@ -51,6 +56,26 @@ pub fn parse_payload(payload: &str) -> Result<(EnvelopeHeader, Vec<u8>), OpenErr
 /// before they are stored.
 pub fn check_envelope(envelope: &[u8]) -> Result<EnvelopeHeader, OpenError> {
     Ok(sealpost_crypto::read_header(envelope)?)
+}
+
+/// Checks an uploaded envelope before anything of it is stored: its header must parse, and the
+/// account and key version it names must exist here (address, account id and key version
+/// all matching). Envelopes forged with random ciphertext for an unknown recipient are thus
+/// refused before they take memory or disk. Both lookups run whatever the first finds, so
+/// the time taken says little about which part failed.
+pub async fn check_upload(store: &Store, envelope: &[u8]) -> Result<EnvelopeHeader, OpenError> {
+    let header = check_envelope(envelope)?;
+    let account_id = header.key_id.account_id.to_string();
+    let account = store.account_by_address(&header.recipient).await;
+    let key = store.key_version(&account_id, header.key_id.version).await;
+    match (account, key) {
+        (Ok(Some(account)), Ok(Some(_))) if account.id == account_id => Ok(header),
+        (Ok(_), Ok(_)) => Err(OpenError::NotForThisPortal),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "recipient lookup for an upload failed");
+            Err(OpenError::Internal)
+        }
+    }
 }
 
 /// Opens `envelope` (taken: it is decrypted in place, then wiped) for `account`.

@@ -120,6 +120,16 @@ impl Store {
         Ok((out.len() == total).then_some(out))
     }
 
+    /// Rows (index rows and chunks) of parked envelopes, expired or not: what uploads have
+    /// put on disk.
+    pub async fn count_temp_open_rows(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(&self.sql("SELECT COUNT(*) FROM temp_opens"))
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     pub async fn delete_temp_open(&self, token_hash: &str) -> Result<()> {
         let first: Option<Vec<u8>> =
             sqlx::query_scalar(&self.sql("SELECT payload FROM temp_opens WHERE token_hash = ?"))

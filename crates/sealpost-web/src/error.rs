@@ -1,7 +1,12 @@
 //! Errors as friendly, localised pages. Internal details go to the log, never to the page.
+//! Refusals made by the framework rather than a handler (a form that does not parse, a body
+//! over the limit, a method the route does not take, a request past its deadline) are turned
+//! into the same page by [`brand_framework_errors`].
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use sealpost_core::open::OpenError;
 
@@ -25,6 +30,8 @@ pub enum WebError {
     NoPayload,
     #[error("too many requests")]
     TooManyRequests,
+    #[error("the node is at its limit")]
+    Busy,
     #[error("temporary open expired")]
     ExpiredOpen,
     #[error("cannot open: {0}")]
@@ -56,6 +63,7 @@ impl WebError {
             WebError::TooManyRequests => {
                 (StatusCode::TOO_MANY_REQUESTS, "portal-error-rate-limited")
             }
+            WebError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "portal-error-unavailable"),
             WebError::Open(e) => match e {
                 OpenError::Damaged => (StatusCode::BAD_REQUEST, "portal-error-damaged"),
                 OpenError::UnsupportedVersion(_) => {
@@ -67,6 +75,8 @@ impl WebError {
                 OpenError::KeyDeleted => (StatusCode::GONE, "portal-error-key-deleted"),
                 OpenError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "portal-error-too-large"),
                 OpenError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "portal-error-internal"),
+                // The same page as a token that expired: see `post_open`.
+                OpenError::NotForThisPortal => (StatusCode::GONE, "portal-error-expired-open"),
             },
             WebError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "portal-error-unavailable"),
             WebError::Core(_) | WebError::Template(_) => {
@@ -74,6 +84,27 @@ impl WebError {
             }
         }
     }
+}
+
+/// Marks a response as one of our pages, so [`brand_framework_errors`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+struct Branded;
+
+/// The branded error page with `status` and the message `key`, in the request's language.
+fn error_page(status: StatusCode, key: &str) -> Response {
+    let lang = REQUEST_LANG.try_with(|l| *l).unwrap_or("en");
+    let tr = Tr { lang };
+    let page = ErrorPage {
+        message: tr.t(key),
+        tr,
+        status: status.as_u16(),
+    };
+    let mut response = match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (status, "error").into_response(),
+    };
+    response.extensions_mut().insert(Branded);
+    response
 }
 
 impl IntoResponse for WebError {
@@ -84,16 +115,86 @@ impl IntoResponse for WebError {
         } else {
             tracing::debug!(error = %self, "request refused");
         }
-        let lang = REQUEST_LANG.try_with(|l| *l).unwrap_or("en");
-        let tr = Tr { lang };
-        let page = ErrorPage {
-            message: tr.t(key),
-            tr,
-            status: status.as_u16(),
-        };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, "error").into_response(),
+        error_page(status, key)
+    }
+}
+
+/// The message for a refusal the framework made with `status`.
+fn framework_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "portal-error-not-found",
+        StatusCode::FORBIDDEN => "portal-error-forbidden",
+        StatusCode::PAYLOAD_TOO_LARGE => "portal-error-too-large",
+        StatusCode::TOO_MANY_REQUESTS => "portal-error-rate-limited",
+        StatusCode::REQUEST_TIMEOUT => "portal-error-timeout",
+        s if s == StatusCode::SERVICE_UNAVAILABLE || s == StatusCode::GATEWAY_TIMEOUT => {
+            "portal-error-unavailable"
         }
+        s if s.is_server_error() => "portal-error-internal",
+        // 400, 405, 411, 415, 422 and the rest: the request was not one a page sends.
+        _ => "portal-error-bad-request",
+    }
+}
+
+/// Paths whose answers are for machines (probes, metrics): their texts stay as they are.
+fn is_machine_path(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// Middleware: an error response that is not one of our pages (axum's rejection texts, an
+/// empty 405 or 408: not HTML, no [`Branded`] mark) becomes the branded page with the same status; headers such as `Allow`
+/// are kept. The language is negotiated here, since this runs outside the router's layers.
+pub async fn brand_framework_errors(
+    State(default_language): State<LanguageSource>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if is_machine_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let response = next.run(request).await;
+    let status = response.status();
+    // Our own pages (a login form answered 401, an error page) are HTML already; what the
+    // framework makes is plain text or empty.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error())
+        || is_html
+        || response.extensions().get::<Branded>().is_some()
+    {
+        return response;
+    }
+    let lang = sealpost_i18n::negotiate(accept.as_deref(), &default_language.get());
+    let (mut parts, _) = response.into_parts();
+    let page = REQUEST_LANG.sync_scope(lang, || error_page(status, framework_message(status)));
+    let (page_parts, body) = page.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        page_parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("text/html; charset=utf-8")),
+    );
+    parts.extensions.insert(Branded);
+    Response::from_parts(parts, body)
+}
+
+/// Where [`brand_framework_errors`] finds the portal's default language.
+#[derive(Clone)]
+pub struct LanguageSource(pub sealpost_core::SettingsHandle);
+
+impl LanguageSource {
+    fn get(&self) -> String {
+        self.0.get().default_language.clone()
     }
 }

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use sealpost_core::{KeyRing, SettingsHandle};
 use sealpost_store::Store;
 
-pub use error::WebError;
+pub use error::{LanguageSource, WebError, brand_framework_errors};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]

@@ -157,11 +157,24 @@ pub struct WebConfig {
     pub listen: String,
     pub public_url: String,
     pub tls: TlsSetting,
-    /// A client must send its request headers within this time (slowloris protection).
+    /// A client must send its first byte and its request headers within this time (slowloris
+    /// protection).
     pub header_timeout_secs: u64,
     /// When set, the admin UI and /metrics are served only on this address (e.g. an internal
     /// interface) and no longer on `listen`.
     pub admin_listen: Option<String>,
+    /// A whole request, body included, must be handled within this time (long enough for a
+    /// large upload on a slow line, short enough that trickled bodies do not pile up).
+    pub request_timeout_secs: u64,
+    /// Open connections per web listener, in all and from one client address.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    /// `POST /open` uploads handled at once on this node (each holds an envelope in memory).
+    pub max_concurrent_uploads: usize,
+    /// Envelopes parked for opening (until they expire), from one client address and in all
+    /// on this node, in MiB.
+    pub max_parked_mib_per_client: u64,
+    pub max_parked_mib: u64,
 }
 
 impl Default for WebConfig {
@@ -172,6 +185,12 @@ impl Default for WebConfig {
             tls: TlsSetting::Mode("self-signed".into()),
             header_timeout_secs: 20,
             admin_listen: None,
+            request_timeout_secs: 900,
+            max_connections: 2048,
+            max_connections_per_client: 64,
+            max_concurrent_uploads: 16,
+            max_parked_mib_per_client: 512,
+            max_parked_mib: 8192,
         }
     }
 }
@@ -358,6 +377,44 @@ impl Config {
         if let Err(e) = sealpost_store::Backend::from_url(&self.database_url()) {
             return invalid(format!("database.url: {e}"));
         }
+        let web = &self.web;
+        for (key, value) in [
+            ("web.header_timeout_secs", web.header_timeout_secs),
+            ("web.request_timeout_secs", web.request_timeout_secs),
+            ("web.max_connections", web.max_connections as u64),
+            (
+                "web.max_connections_per_client",
+                web.max_connections_per_client as u64,
+            ),
+            (
+                "web.max_concurrent_uploads",
+                web.max_concurrent_uploads as u64,
+            ),
+            (
+                "web.max_parked_mib_per_client",
+                web.max_parked_mib_per_client,
+            ),
+            ("web.max_parked_mib", web.max_parked_mib),
+        ] {
+            if value == 0 {
+                return invalid(format!("{key} must be at least 1"));
+            }
+        }
+        if web.max_connections_per_client > web.max_connections {
+            return invalid(
+                "web.max_connections_per_client is larger than web.max_connections".into(),
+            );
+        }
+        if web.max_parked_mib_per_client > web.max_parked_mib {
+            return invalid(
+                "web.max_parked_mib_per_client is larger than web.max_parked_mib".into(),
+            );
+        }
+        if web.request_timeout_secs < web.header_timeout_secs {
+            return invalid(
+                "web.request_timeout_secs is shorter than web.header_timeout_secs".into(),
+            );
+        }
         match &self.web.tls {
             TlsSetting::Mode(m) if m == "self-signed" || m == "off" => {}
             TlsSetting::Mode(m) => {
@@ -443,6 +500,25 @@ mod tests {
         let p = write(&dir, "[smtp]\nbare_lf = \"normalize\"\n");
         let e = Config::load(Some(&p)).unwrap_err().to_string();
         assert!(e.contains("bare_lf") && e.contains("refuse"), "{e}");
+        for bad in [
+            "max_connections = 0",
+            "max_connections = 10\nmax_connections_per_client = 11",
+            "request_timeout_secs = 0",
+            "request_timeout_secs = 5\nheader_timeout_secs = 10",
+            "max_concurrent_uploads = 0",
+            "max_parked_mib = 100\nmax_parked_mib_per_client = 200",
+        ] {
+            let p = write(&dir, &format!("[web]\n{bad}\n"));
+            let e = Config::load(Some(&p)).unwrap_err().to_string();
+            assert!(e.contains("web."), "{bad}: {e}");
+        }
+        let p = write(
+            &dir,
+            "[web]\nrequest_timeout_secs = 60\nmax_connections_per_client = 8\n",
+        );
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.web.request_timeout_secs, 60);
+        assert_eq!(c.web.max_connections_per_client, 8);
         assert!(!e.contains('\n'));
     }
 

@@ -5,3 +5,4 @@ pub mod config;
 pub mod demo;
 pub mod node;
 pub mod selfsigned;
+pub mod web_listener;

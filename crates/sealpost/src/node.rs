@@ -19,6 +19,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Role, TlsSetting, parse_network};
+use crate::web_listener::{ListenerLimits, spawn_web};
 
 /// A started node; dropping it does not stop it, call [`RunningNode::shutdown`].
 pub struct RunningNode {
@@ -220,9 +221,15 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
     let mut admin_addr = None;
     let mut web_handles = Vec::new();
     if config.has_role(Role::Web) {
+        let mib = |n: u64| usize::try_from(n.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        let uploads = sealpost_web::ratelimit::UploadLimits::new(
+            config.web.max_concurrent_uploads,
+            mib(config.web.max_parked_mib_per_client),
+            mib(config.web.max_parked_mib),
+        );
         let state = sealpost_web::AppState {
             delivery_wake: delivery_wake.clone(),
-            rate_limits: Default::default(),
+            rate_limits: Arc::new(sealpost_web::ratelimit::RateLimits::with_uploads(uploads)),
             store: store.clone(),
             keys: keys.clone(),
             settings: settings.clone(),
@@ -237,7 +244,13 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
                 Some(sealpost_web::tls::server_config(&cert, &key)?)
             }
         };
-        let header_timeout = Duration::from_secs(config.web.header_timeout_secs.max(1));
+        let limits = ListenerLimits {
+            header_timeout: Duration::from_secs(config.web.header_timeout_secs.max(1)),
+            request_timeout: Duration::from_secs(config.web.request_timeout_secs.max(1)),
+            max_connections: config.web.max_connections,
+            max_connections_per_client: config.web.max_connections_per_client,
+        };
+        let language = sealpost_web::LanguageSource(settings.clone());
         let main_router = match &config.web.admin_listen {
             None => sealpost_web::router(state.clone()),
             Some(admin_listen) => {
@@ -246,7 +259,8 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
                     admin_listen,
                     sealpost_web::admin_router(state.clone()),
                     tls.clone(),
-                    header_timeout,
+                    limits,
+                    language.clone(),
                 )?;
                 admin_addr = Some(addr);
                 web_handles.push(handle);
@@ -258,7 +272,8 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
             &config.web.listen,
             main_router,
             tls,
-            header_timeout,
+            limits,
+            language,
         )?;
         web_addr = Some(addr);
         web_handles.push(handle);
@@ -305,60 +320,6 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         tasks,
         web_handles,
     })
-}
-
-/// A client that trickles its request headers (slowloris) is cut off instead of holding a
-/// connection open forever.
-fn limit_slow_clients(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    header_timeout: Duration,
-) {
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    builder
-        .http2()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(60)));
-}
-
-/// Binds one web listener and serves `router` on it (TLS when configured).
-fn spawn_web(
-    tasks: &mut JoinSet<()>,
-    listen: &str,
-    router: axum::Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    header_timeout: Duration,
-) -> Result<(SocketAddr, axum_server::Handle)> {
-    let listener = std::net::TcpListener::bind(listen)
-        .with_context(|| format!("cannot listen for HTTPS on {listen}"))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    let handle = axum_server::Handle::new();
-    match tls {
-        Some(tls) => {
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-            let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle.clone());
-            limit_slow_clients(server.http_builder(), header_timeout);
-            tasks.spawn(async move {
-                if let Err(e) = server.serve(app).await {
-                    tracing::error!(error = %e, "web listener stopped");
-                }
-            });
-        }
-        None => {
-            let mut server = axum_server::from_tcp(listener).handle(handle.clone());
-            limit_slow_clients(server.http_builder(), header_timeout);
-            tasks.spawn(async move {
-                if let Err(e) = server.serve(app).await {
-                    tracing::error!(error = %e, "web listener stopped");
-                }
-            });
-        }
-    }
-    Ok((addr, handle))
 }
 
 fn spawn_until_stop(

@@ -33,13 +33,14 @@ portal-error-version = Diese sichere Nachricht wurde mit einer neueren Version d
 portal-error-wrong-recipient = Diese sichere Nachricht ist an eine andere E-Mail-Adresse gerichtet. Melden Sie sich ab und mit der Adresse an, an die die Nachricht gesendet wurde.
 portal-error-key-deleted = Diese sichere Nachricht kann nicht mehr geöffnet werden, weil das Konto, an das sie gesendet wurde, gelöscht ist. Bitten Sie den Absender, sie erneut zu senden.
 portal-error-too-large = Diese sichere Nachricht ist zu groß, um geöffnet zu werden.
-portal-error-expired-open = Dieser Link ist abgelaufen. Bitte öffnen Sie den Anhang secure.htm aus Ihrer E-Mail erneut.
+portal-error-expired-open = Diese sichere Nachricht kann hier nicht geöffnet werden: Der Link ist abgelaufen, oder die Nachricht wurde nicht für ein Konto dieses Portals verschlüsselt. Bitte öffnen Sie den Anhang secure.htm aus Ihrer E-Mail erneut; erscheint diese Seite wieder, bitten Sie den Absender, die Nachricht erneut zu senden.
 portal-error-not-found = Die angeforderte Seite gibt es nicht.
 portal-error-forbidden = Die Anfrage wurde aus Sicherheitsgründen abgelehnt. Bitte gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.
 portal-error-internal = Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es in einigen Minuten erneut.
 portal-error-unavailable = Der Dienst ist vorübergehend nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut.
 portal-error-no-payload = In der hochgeladenen Datei wurde keine sichere Nachricht gefunden. Bitte wählen Sie die Datei secure.htm aus Ihrer E-Mail.
 portal-error-bad-request = Die Anfrage konnte nicht verstanden werden.
+portal-error-timeout = Die Anfrage hat zu lange gedauert und wurde abgebrochen. Bitte versuchen Sie es erneut; bei einer großen Nachricht hilft eine schnellere Verbindung.
 portal-footer = Geschützt durch die Ende-zu-Ende-Verschlüsselung von Sealpost.
 
 # Navigation

@@ -33,13 +33,14 @@ portal-error-version = This secure message was created by a newer version of the
 portal-error-wrong-recipient = This secure message is addressed to another e-mail address. Sign out and sign in with the address the message was sent to.
 portal-error-key-deleted = This secure message can no longer be opened because the account it was sent to has been deleted. Please ask the sender to send it again.
 portal-error-too-large = This secure message is too large to be opened.
-portal-error-expired-open = This link has expired. Please open the attachment secure.htm from your e-mail again.
+portal-error-expired-open = This secure message cannot be opened here: the link has expired, or the message was not sealed for an account of this portal. Please open the attachment secure.htm from your e-mail again; if this page appears again, ask the sender to send the message again.
 portal-error-not-found = The page you requested does not exist.
 portal-error-forbidden = The request was refused for security reasons. Please go back, reload the page and try again.
 portal-error-internal = Something went wrong on our side. Please try again in a few minutes.
 portal-error-unavailable = The service is temporarily unavailable. Please try again in a few minutes.
 portal-error-no-payload = No secure message was found in the uploaded file. Please choose the file secure.htm from your e-mail.
 portal-error-bad-request = The request could not be understood.
+portal-error-timeout = The request took too long and was stopped. Please try again; for a large message, a faster connection helps.
 portal-footer = Protected by Sealpost end-to-end message encryption.
 
 # Navigation

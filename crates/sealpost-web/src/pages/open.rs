@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use sealpost_core::open::{OpenError, OpenedMessage, check_envelope, open_for_account};
+use sealpost_core::open::{OpenError, OpenedMessage, open_for_account};
 use sealpost_crypto::PayloadDecoder;
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
 
@@ -20,6 +20,13 @@ use crate::session::{MaybeUser, PortalUser};
 
 /// Accepts `payload` as a form field (secure.htm's auto-submit) or an uploaded secure.htm file
 /// (the portal's upload form, for phones that cannot open attachments).
+///
+/// Only envelopes that can be opened here are parked: the header must name an account and key
+/// of this portal, the envelope must fit the message-size limit, and the client and node must
+/// have room (see [`crate::ratelimit::UploadLimits`]). An envelope for no account here is not
+/// stored, but answered like a stored one (a redirect to a token that leads to the same page
+/// as an expired one), so an upload tells a stranger nothing about which addresses have
+/// accounts: only a signed-in recipient sees that it cannot be opened, as opening would show.
 pub async fn post_open(
     State(state): State<AppState>,
     request: Request,
@@ -34,53 +41,92 @@ pub async fn post_open(
     let (token, token_hash) = sealpost_crypto::new_token();
     let now = sealpost_store::unix_now();
     let expires_at = now + settings.temp_open_ttl_secs;
-    let mut spool = open_upload::Spool::new(state.store.clone(), &token_hash, now, expires_at);
-    let envelope = if content_type.starts_with("multipart/form-data") {
-        let mut multipart = Multipart::from_request(request, &state)
-            .await
-            .map_err(|_| WebError::BadRequest)?;
-        let mut found = None;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|_| WebError::BadRequest)?
-        {
-            let name = field.name().unwrap_or_default().to_string();
-            let data = field.bytes().await.map_err(|_| WebError::BadRequest)?;
-            if name == "payload" {
-                found = Some(decode_envelope(&data)?);
-            } else if name == "file" {
-                found = sealpost_mime::securehtm::extract_payload(&data)
-                    .map(|text| decode_envelope(text.as_bytes()))
-                    .transpose()?;
-            }
-            if found.is_some() {
-                break;
-            }
-        }
-        found.ok_or(WebError::NoPayload)?
+    let limits = open_upload::UploadSize::for_message_size(settings.max_message_size);
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let client = crate::security::client_ip(&settings, peer, request.headers())
+        .or(peer.map(|p| p.ip()))
+        .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    let ttl =
+        std::time::Duration::from_secs(u64::try_from(settings.temp_open_ttl_secs).unwrap_or(0));
+    let slot = state
+        .rate_limits
+        .uploads
+        .start(client, ttl)
+        .map_err(open_upload::refusal)?;
+    let mut spool = open_upload::Spool::new(&state.store, &token_hash, now, expires_at, slot);
+    let parsed = if content_type.starts_with("multipart/form-data") {
+        multipart_envelope(request, &state, limits).await
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         let content_length = request
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        open_upload::urlencoded_payload(
-            request.into_body(),
-            state.web.max_upload_bytes,
-            content_length,
-            &mut spool,
-        )
-        .await?
+        open_upload::urlencoded_payload(request.into_body(), limits, content_length, &mut spool)
+            .await
     } else {
-        return Err(WebError::NoPayload);
+        Err(WebError::NoPayload)
     };
-    // Damaged or foreign uploads are refused before anything is stored (a large one was
-    // checked as soon as its first chunk was there).
-    check_envelope(&envelope)?;
-    spool.finish(&envelope).await?;
-    crate::handoff::park(&token_hash, envelope, expires_at);
-    Ok(Redirect::to(&format!("/open/{token}")).into_response())
+    let stored = match parsed {
+        Ok(envelope) => spool.finish(envelope).await,
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(envelope) => {
+            crate::handoff::park(&token_hash, envelope, expires_at);
+            Ok(Redirect::to(&format!("/open/{token}")).into_response())
+        }
+        // Nothing was stored under this token: it leads to the "cannot be opened" page.
+        Err(WebError::Open(OpenError::NotForThisPortal)) => {
+            Ok(Redirect::to(&format!("/open/{token}")).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The envelope of a multipart upload: the `payload` field, or the one embedded in the
+/// uploaded secure.htm (`file`), with the body bounded by the message-size limit.
+async fn multipart_envelope(
+    request: Request,
+    state: &AppState,
+    limits: open_upload::UploadSize,
+) -> Result<Vec<u8>, WebError> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limits.body));
+    let request = Request::from_parts(parts, body);
+    let too_large_or_bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            WebError::Open(OpenError::TooLarge)
+        } else {
+            WebError::BadRequest
+        }
+    };
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|_| WebError::BadRequest)?;
+    while let Some(field) = multipart.next_field().await.map_err(too_large_or_bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        let data = field.bytes().await.map_err(too_large_or_bad)?;
+        let found = if name == "payload" {
+            Some(decode_envelope(&data)?)
+        } else if name == "file" {
+            sealpost_mime::securehtm::extract_payload(&data)
+                .map(|text| decode_envelope(text.as_bytes()))
+                .transpose()?
+        } else {
+            None
+        };
+        if let Some(envelope) = found {
+            if envelope.len() > limits.envelope {
+                return Err(WebError::Open(OpenError::TooLarge));
+            }
+            return Ok(envelope);
+        }
+    }
+    Err(WebError::NoPayload)
 }
 
 /// Payload text (base64, any whitespace) to envelope bytes.

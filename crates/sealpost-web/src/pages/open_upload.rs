@@ -9,71 +9,159 @@
 
 use axum::body::Body;
 use http_body_util::BodyExt;
-use sealpost_core::open::{OpenError, check_envelope};
+use sealpost_core::open::{OpenError, check_upload};
 use sealpost_crypto::{EnvelopeError, PayloadDecoder};
 use sealpost_store::{Store, TEMP_OPEN_CHUNK, TempOpenWriter};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::WebError;
+use crate::ratelimit::{UploadRefused, UploadSlot};
+
+/// What sealing adds to a message at most (header with the recipient address, nonce, tag),
+/// rounded up generously.
+const ENVELOPE_FRAMING: usize = 64 * 1024;
+
+/// Room for the secure.htm page around an uploaded payload, and for form fields besides it.
+const BODY_FRAMING: usize = 1024 * 1024;
+
+/// How large an upload may be: derived from the message-size limit, since no envelope this
+/// portal made is larger than the largest message it accepts, sealed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct UploadSize {
+    /// The largest envelope (decoded bytes).
+    pub envelope: usize,
+    /// The largest request body: base64 is 4/3 of the envelope; a form escapes '+' and '/'
+    /// (three bytes each) and the line breaks (six), together under a further 15 %.
+    pub body: usize,
+}
+
+impl UploadSize {
+    pub(super) fn for_message_size(max_message_size: usize) -> Self {
+        let envelope = max_message_size.saturating_add(ENVELOPE_FRAMING);
+        let base64 = envelope.saturating_add(2) / 3 * 4;
+        UploadSize {
+            envelope,
+            body: base64
+                .saturating_add(base64 / 20 * 3)
+                .saturating_add(BODY_FRAMING),
+        }
+    }
+}
+
+/// The page for an upload the limits refuse.
+pub(super) fn refusal(refused: UploadRefused) -> WebError {
+    match refused {
+        UploadRefused::ClientFull => WebError::TooManyRequests,
+        UploadRefused::Busy | UploadRefused::NodeFull => {
+            tracing::warn!(reason = ?refused, "upload refused: the node is at its limit");
+            WebError::Busy
+        }
+    }
+}
 
 /// The envelope bytes of the body's `payload` field, stored through `spool` as they come.
-/// `limit`: the largest body accepted; `content_length`: the announced size, if any (refused
-/// at once when over the limit, and the hint for the envelope buffer).
+/// `content_length`: the announced size, if any (refused at once when over the limit, and
+/// the hint for the envelope buffer).
 pub(super) async fn urlencoded_payload(
     body: Body,
-    limit: usize,
+    limits: UploadSize,
     content_length: Option<usize>,
-    spool: &mut Spool,
+    spool: &mut Spool<'_>,
 ) -> Result<Vec<u8>, WebError> {
-    if content_length.is_some_and(|n| n > limit) {
+    if content_length.is_some_and(|n| n > limits.body) {
         return Err(WebError::Open(OpenError::TooLarge));
     }
-    let mut scanner = FormScanner::new(content_length.unwrap_or(0).min(limit) / 4 * 3 + 3);
+    let expected = content_length.unwrap_or(0).min(limits.body) / 4 * 3 + 3;
+    spool.expect(expected.min(limits.envelope));
+    let mut scanner = FormScanner::new(expected.min(limits.envelope));
     let mut body = body;
     let mut received = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| WebError::BadRequest)?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        received = received.saturating_add(data.len());
-        if received > limit {
-            return Err(WebError::Open(OpenError::TooLarge));
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| WebError::BadRequest)?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            received = received.saturating_add(data.len());
+            if received > limits.body {
+                return Err(WebError::Open(OpenError::TooLarge));
+            }
+            scanner.feed(&data)?;
+            if scanner.decoded().len() > limits.envelope {
+                return Err(WebError::Open(OpenError::TooLarge));
+            }
+            spool.offer(scanner.decoded()).await?;
         }
-        scanner.feed(&data)?;
-        spool.offer(scanner.decoded()).await?;
+        Ok(())
     }
-    scanner.finish()
+    .await;
+    match read {
+        Ok(()) => scanner.finish(),
+        Err(e @ (WebError::BadRequest | WebError::Open(OpenError::TooLarge))) => Err(e),
+        Err(e) => {
+            // Refused on content: the rest of the body (within the limit) is read and
+            // dropped, so the answer comes when it would for a stored upload (a refusal must
+            // not be told apart by its timing) and the client is not cut off mid-request.
+            while let Some(Ok(frame)) = body.frame().await {
+                received = received.saturating_add(frame.data_ref().map_or(0, |d| d.len()));
+                if received > limits.body {
+                    break;
+                }
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Stores a posted envelope under its token: once more than one chunk has been decoded, the
 /// chunks go to the database (in a task of their own, so reading the body and writing go on
 /// side by side) while the rest is still being read; a small one is stored in one row at the
-/// end. Nothing is stored before the envelope's header has been checked. Dropped before
-/// [`finish`](Self::finish), the chunks written so far are removed again.
-pub(super) struct Spool {
-    store: Store,
+/// end. Nothing is stored before the envelope's header has been checked against the accounts
+/// and keys of this portal and the client's room for parked bytes has been reserved.
+/// Dropped before [`finish`](Self::finish), the chunks written so far are removed again and
+/// the reservation is given back.
+pub(super) struct Spool<'a> {
+    store: &'a Store,
     token_hash: String,
     now: i64,
     expires_at: i64,
+    slot: UploadSlot<'a>,
+    /// The envelope size the body announced, reserved with the first chunk.
+    expected: usize,
     /// Bytes handed to the writer task so far.
     sent: usize,
     tx: Option<mpsc::Sender<Vec<u8>>>,
     task: Option<JoinHandle<Result<TempOpenWriter, sealpost_store::StoreError>>>,
 }
 
-impl Spool {
-    pub(super) fn new(store: Store, token_hash: &str, now: i64, expires_at: i64) -> Self {
+impl<'a> Spool<'a> {
+    pub(super) fn new(
+        store: &'a Store,
+        token_hash: &str,
+        now: i64,
+        expires_at: i64,
+        slot: UploadSlot<'a>,
+    ) -> Self {
         Spool {
             store,
             token_hash: token_hash.to_string(),
             now,
             expires_at,
+            slot,
+            expected: 0,
             sent: 0,
             tx: None,
             task: None,
         }
+    }
+
+    fn expect(&mut self, envelope_bytes: usize) {
+        self.expected = envelope_bytes;
+    }
+
+    fn reserve(&mut self, bytes: usize) -> Result<(), WebError> {
+        self.slot.reserve_up_to(bytes).map_err(refusal)
     }
 
     /// Hands every complete chunk of `decoded` (the envelope so far) not yet sent to the
@@ -81,10 +169,13 @@ impl Spool {
     async fn offer(&mut self, decoded: &[u8]) -> Result<(), WebError> {
         while decoded.len() > self.sent + TEMP_OPEN_CHUNK {
             if self.tx.is_none() {
-                // Damaged or foreign uploads are refused before anything is stored.
-                check_envelope(decoded)?;
+                // Damaged, foreign or forged uploads, and clients without room, are refused
+                // on the first chunk, before anything is stored.
+                check_upload(self.store, decoded).await?;
+                self.reserve(self.expected.max(decoded.len()))?;
                 self.start();
             }
+            self.reserve(self.sent + TEMP_OPEN_CHUNK)?;
             let chunk = decoded[self.sent..self.sent + TEMP_OPEN_CHUNK].to_vec();
             let sent = match &self.tx {
                 Some(tx) => tx.send(chunk).await.is_ok(),
@@ -97,7 +188,6 @@ impl Spool {
         }
         Ok(())
     }
-
     fn start(&mut self) {
         // A few chunks in flight: the body is read on while the database writes.
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
@@ -125,13 +215,18 @@ impl Spool {
         }
     }
 
-    /// Stores the rest of the (checked) `envelope` and makes it readable.
-    pub(super) async fn finish(mut self, envelope: &[u8]) -> Result<(), WebError> {
+    /// Checks the whole `envelope` (a small one was not checked yet), stores the rest of it,
+    /// makes it readable and keeps its bytes counted for the client; returns it for the
+    /// in-memory hand-off.
+    pub(super) async fn finish(mut self, envelope: Vec<u8>) -> Result<Vec<u8>, WebError> {
+        check_upload(self.store, &envelope).await?;
+        self.reserve(envelope.len())?;
         let Some(tx) = self.tx.take() else {
             self.store
-                .insert_temp_open(&self.token_hash, envelope, self.now, self.expires_at)
+                .insert_temp_open(&self.token_hash, &envelope, self.now, self.expires_at)
                 .await?;
-            return Ok(());
+            self.slot.keep(envelope.len());
+            return Ok(envelope);
         };
         for chunk in envelope
             .get(self.sent..)
@@ -153,7 +248,8 @@ impl Spool {
             return Err(WebError::Open(OpenError::Internal));
         }
         writer.finish().await?;
-        Ok(())
+        self.slot.keep(envelope.len());
+        Ok(envelope)
     }
 }
 
