@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0002_admin.sql"),
         mysql: include_str!("../migrations/mysql/0002_admin.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_recovery.sql"),
+        postgres: include_str!("../migrations/postgres/0005_recovery.sql"),
+        mysql: include_str!("../migrations/mysql/0005_recovery.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes
