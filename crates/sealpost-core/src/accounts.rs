@@ -6,6 +6,10 @@ use std::sync::{Mutex, OnceLock};
 use sealpost_store::{Account, AccountStatus, Store};
 use zeroize::Zeroizing;
 
+use sealpost_mime::security_mail::NoticeEvent;
+
+use crate::recovery::{self, check_code, consume_code};
+use crate::settings::RecoveryPolicy;
 use crate::{CoreError, KeyRing, Settings, normalise_address, unix_now};
 
 #[derive(Debug)]
@@ -42,17 +46,7 @@ pub async fn login(
         return Ok(LoginOutcome::Refused);
     }
     if !ok {
-        let failures = store
-            .record_login_failure(
-                &account.id,
-                settings.lockout_threshold,
-                now + settings.lockout_secs,
-            )
-            .await?;
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-        if failures == settings.lockout_threshold {
-            crate::metrics::record(store, crate::metrics::LOCKOUTS, 1);
-        }
+        count_login_failure(store, settings, &account, now).await?;
         return Ok(LoginOutcome::Refused);
     }
     if account.status == AccountStatus::Disabled {
@@ -71,6 +65,54 @@ pub async fn login(
         .await?;
     crate::metrics::record(store, crate::metrics::LOGINS, 1);
     Ok(LoginOutcome::Success(Box::new(account)))
+}
+
+/// Counts a wrong password of a known account towards its lockout.
+async fn count_login_failure(
+    store: &Store,
+    settings: &Settings,
+    account: &Account,
+    now: i64,
+) -> Result<(), CoreError> {
+    let failures = store
+        .record_login_failure(
+            &account.id,
+            settings.lockout_threshold,
+            now + settings.lockout_secs,
+        )
+        .await?;
+    crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
+    if failures == settings.lockout_threshold {
+        crate::metrics::record(store, crate::metrics::LOCKOUTS, 1);
+    }
+    Ok(())
+}
+
+/// Re-authentication before a sign-in or recovery factor changes: the current password of a
+/// signed-in account. A wrong one counts like a failed sign-in (so a borrowed session cannot
+/// guess it without locking the account), and a locked account is refused like at sign-in.
+pub async fn reauthenticate(
+    store: &Store,
+    settings: &Settings,
+    account: &Account,
+    password: &str,
+) -> Result<bool, CoreError> {
+    // The lock as it is now, not as the session saw it at sign-in.
+    let current = store
+        .account_by_id(&account.id)
+        .await?
+        .unwrap_or_else(|| account.clone());
+    let ok = verify_password(&current, password).await?;
+    let now = unix_now();
+    if current.locked_until.is_some_and(|t| t > now) {
+        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
+        return Ok(false);
+    }
+    if !ok {
+        count_login_failure(store, settings, &current, now).await?;
+        audit(store, &current, "portal.reauthentication_failed").await;
+    }
+    Ok(ok)
 }
 
 /// Verifies a password of a known account (e.g. the current one before a change).
@@ -95,7 +137,7 @@ pub async fn change_password(
     Ok(())
 }
 
-async fn audit(store: &Store, account: &Account, action: &str) {
+pub(crate) async fn audit(store: &Store, account: &Account, action: &str) {
     // Best effort: a failed audit write must not undo what the recipient just did.
     if let Err(e) = store
         .audit(
@@ -124,9 +166,16 @@ pub const MAX_QUESTION_CHARS: usize = 200;
 /// Answers are hashed, so length is only bounded to spare the hasher.
 pub const MAX_ANSWER_CHARS: usize = 200;
 
-/// A question as stored, from either a standard id or the recipient's own text.
-pub fn stored_question(standard: Option<&str>, own: Option<&str>) -> Option<String> {
-    let own = own.map(str::trim).filter(|q| !q.is_empty());
+/// A question as stored, from either a standard id or the recipient's own text (used only
+/// when `allow_own`, see [`Settings::allow_own_questions`]).
+pub fn stored_question(
+    standard: Option<&str>,
+    own: Option<&str>,
+    allow_own: bool,
+) -> Option<String> {
+    let own = own
+        .map(str::trim)
+        .filter(|q| allow_own && !q.is_empty());
     if let Some(own) = own {
         let own: String = own
             .chars()
@@ -148,6 +197,28 @@ pub fn stored_question(standard: Option<&str>, own: Option<&str>) -> Option<Stri
         .then(|| format!("{STD_PREFIX}{id}"))
 }
 
+/// Whether a stored question is one of the standard list.
+pub fn is_standard_question(stored: &str) -> bool {
+    stored
+        .strip_prefix(STD_PREFIX)
+        .is_some_and(|id| STANDARD_QUESTIONS.contains(&id))
+}
+
+/// The account's question if it may be used for a reset: own questions only while an
+/// administrator allows them, since showing one on the forgotten-password page proves the
+/// account exists. Without one the account is asked a decoy and cannot reset.
+fn recovery_question<'a>(account: &'a Account, settings: &Settings) -> Option<&'a str> {
+    let q = account.secret_question.as_deref()?;
+    account.secret_answer_hash.as_ref()?;
+    (settings.allow_own_questions || is_standard_question(q)).then_some(q)
+}
+
+/// Whether the account must (again) choose a secret question: it has none, or an own one
+/// that no longer counts because own questions were switched off.
+pub fn needs_new_question(account: &Account, settings: &Settings) -> bool {
+    recovery_question(account, settings).is_none()
+}
+
 /// The text of a stored question in `lang`.
 pub fn question_text(stored: &str, lang: &str) -> String {
     match stored.strip_prefix(STD_PREFIX) {
@@ -158,7 +229,8 @@ pub fn question_text(stored: &str, lang: &str) -> String {
     }
 }
 
-/// Sets the secret question and the (normalised, hashed) answer.
+/// Sets the secret question and the (normalised, hashed) answer. A change from the profile
+/// also mails the holder a notice; the first choice at the first sign-in does not.
 pub async fn set_secret_question(
     store: &Store,
     account: &Account,
@@ -192,7 +264,7 @@ fn decoy_index(keys: &KeyRing, address: &str) -> usize {
     usize::from_str_radix(&digest[..8], 16).unwrap_or(0)
 }
 
-fn hex_of(bytes: &[u8]) -> String {
+pub(crate) fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -233,6 +305,9 @@ pub enum ResetStart {
     Blocked,
 }
 
+/// The question step of a forgotten-password reset. Under `answer+code` it also mails a code
+/// to an account that can be reset, in the background, so the page takes the same time for
+/// every address.
 pub async fn reset_question(
     store: &Store,
     keys: &KeyRing,
@@ -245,8 +320,14 @@ pub async fn reset_question(
     let decoy_key = sealpost_crypto::hash_token(&address);
     Ok(match account {
         Some(a) if a.failed_answers >= max => ResetStart::Blocked,
-        Some(a) => match (a.secret_question, a.secret_answer_hash) {
-            (Some(q), Some(_)) if a.status == AccountStatus::Active => ResetStart::Ask(q),
+        Some(a) => match recovery_question(&a, settings) {
+            Some(q) if a.status == AccountStatus::Active => {
+                let q = q.to_string();
+                if settings.recovery_policy == RecoveryPolicy::AnswerAndCode {
+                    recovery::send_code_detached(store, keys, settings, a);
+                }
+                ResetStart::Ask(q)
+            }
             _ => ResetStart::Ask(decoy_question(keys, &address)),
         },
         None if unknown_count(&decoy_key, false) >= max => ResetStart::Blocked,
@@ -263,13 +344,16 @@ pub enum ResetOutcome {
     Blocked,
 }
 
-/// Checks an answer. Every address costs one Argon2 verification and one attempt, whether it
-/// has an account, a question, or neither; the attempt is counted *before* checking, so
-/// parallel guesses cannot exceed the limit.
+/// Checks an answer (and, under `answer+code`, the mailed code: both must be right). Every
+/// address costs one Argon2 verification and one attempt, whether it has an account, a
+/// question, or neither; the attempt is counted *before* checking, so parallel guesses cannot
+/// exceed the limit. A wrong code costs an attempt like a wrong answer.
 pub async fn reset_with_answer(
     store: &Store,
+    keys: &KeyRing,
     settings: &Settings,
     address: &str,
+    code: &str,
     answer: &str,
     ip: &str,
 ) -> Result<ResetOutcome, CoreError> {
@@ -291,11 +375,21 @@ pub async fn reset_with_answer(
         return Ok(ResetOutcome::Blocked);
     }
     let count = store.record_answer_failure(&account.id).await?;
-    let hash = match (&account.secret_question, &account.secret_answer_hash) {
+    let hash = match (
+        recovery_question(&account, settings),
+        &account.secret_answer_hash,
+    ) {
         (Some(_), Some(h)) if account.status == AccountStatus::Active && count <= max => {
             Some(h.clone())
         }
         _ => None,
+    };
+    let code = match settings.recovery_policy {
+        RecoveryPolicy::AnswerOnly => None,
+        RecoveryPolicy::AnswerAndCode if hash.is_some() => {
+            Some(check_code(store, keys, &account, code).await?)
+        }
+        RecoveryPolicy::AnswerAndCode => Some(None),
     };
     let ok = match hash {
         Some(hash) => {
@@ -306,6 +400,13 @@ pub async fn reset_with_answer(
             false
         }
     };
+    let ok = ok
+        && match code {
+            None => true,
+            Some(None) => false,
+            // Both factors are right; the code counts only for whoever uses it up first.
+            Some(Some(matched)) => consume_code(store, &account, matched).await?,
+        };
     if !ok {
         if count >= max {
             audit(store, &account, "portal.secret_answer_blocked").await;
@@ -331,6 +432,14 @@ pub async fn reset_with_answer(
     {
         tracing::warn!(error = %e, "audit write failed");
     }
+    recovery::notify(
+        store,
+        settings,
+        &account,
+        NoticeEvent::ResetByAnswer,
+        Some(ip),
+    )
+    .await;
     Ok(ResetOutcome::NewPassword(password))
 }
 
@@ -360,27 +469,74 @@ pub fn must_change_password(account: &Account, settings: &Settings) -> bool {
 mod tests {
     use super::*;
 
+    fn test_account() -> Account {
+        Account {
+            id: "acc".into(),
+            address: "a@example.com".into(),
+            password_hash: String::new(),
+            status: AccountStatus::Active,
+            must_change_password: false,
+            language: None,
+            secret_question: None,
+            secret_answer_hash: None,
+            failed_logins: 0,
+            failed_answers: 0,
+            locked_until: None,
+            created_at: 0,
+            created_by: None,
+            last_login_at: None,
+            last_login_ip: None,
+            prev_login_at: None,
+            prev_login_ip: None,
+            valid_until: None,
+        }
+    }
+
     #[test]
     fn questions_are_stored_by_id_or_text() {
         assert_eq!(
-            stored_question(Some("pet"), None).as_deref(),
+            stored_question(Some("pet"), None, true).as_deref(),
             Some("std:pet")
         );
-        assert_eq!(stored_question(Some("nope"), None), None);
+        assert_eq!(stored_question(Some("nope"), None, true), None);
         assert_eq!(
-            stored_question(Some("pet"), Some("  My own?  ")).as_deref(),
+            stored_question(Some("pet"), Some("  My own?  "), true).as_deref(),
             Some("My own?")
         );
         assert_eq!(
-            stored_question(None, Some("std:pet")).as_deref(),
+            stored_question(None, Some("std:pet"), true).as_deref(),
             Some("pet")
         );
-        assert_eq!(stored_question(None, Some("   ")), None);
+        assert_eq!(stored_question(None, Some("   "), true), None);
+        assert!(is_standard_question("std:pet"));
+        assert!(!is_standard_question("My own?"));
         assert_eq!(
             question_text("std:pet", "de"),
             "Wie hieß Ihr erstes Haustier?"
         );
         assert_eq!(question_text("My own?", "de"), "My own?");
+    }
+
+    #[test]
+    fn own_questions_only_when_allowed() {
+        assert_eq!(
+            stored_question(Some("pet"), Some("My own?"), false).as_deref(),
+            Some("std:pet"),
+            "the own text is ignored"
+        );
+        assert_eq!(stored_question(None, Some("My own?"), false), None);
+        let mut account = Account {
+            secret_question: Some("My own?".into()),
+            secret_answer_hash: Some("$argon2id$x".into()),
+            ..test_account()
+        };
+        let mut settings = Settings::default();
+        assert!(needs_new_question(&account, &settings), "own questions are off by default");
+        settings.allow_own_questions = true;
+        assert!(!needs_new_question(&account, &settings));
+        account.secret_question = Some("std:pet".into());
+        settings.allow_own_questions = false;
+        assert!(!needs_new_question(&account, &settings));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod open;
 pub mod password_policy;
 pub mod pipeline;
+pub mod recovery;
 pub mod reply;
 pub mod settings;
 
@@ -25,6 +26,10 @@ pub mod kind {
     pub const PASSWORD_RESET: &str = "password-reset";
     pub const REPLY: &str = "reply";
     pub const BOUNCE: &str = "bounce";
+    /// A one-time code to an account holder (self-service recovery).
+    pub const CODE: &str = "code";
+    /// A security notice to an account holder (a reset, a changed factor).
+    pub const NOTICE: &str = "notice";
     /// Mail passed through unchanged (not flagged, or to internal recipients).
     pub const RELAY: &str = "relay";
 }
@@ -39,6 +44,8 @@ pub enum CoreError {
     Envelope(#[from] sealpost_crypto::EnvelopeError),
     #[error("password hashing failed")]
     Hashing,
+    #[error("a generated mail could not be built")]
+    MailBuild,
     #[error("account {0} has no key")]
     MissingKey(String),
     #[error("background task failed")]

@@ -50,10 +50,15 @@ pub struct Settings {
     pub legacy_hosts: Vec<String>,
     /// Network: peers whose X-Forwarded-For / X-Forwarded-Proto are trusted.
     pub trusted_proxies: Vec<String>,
-    /// Where password-reset mails go: "recipient" (default) or "sender" (the last sender).
-    pub reset_mail_to: String,
     /// Next hop override ("" = the node's configured `delivery.relay`).
     pub next_hop: String,
+    // --- added by recovery ---
+    /// What an administrator's password reset mails, and to whom.
+    pub reset_mail_to: ResetDelivery,
+    /// What a self-service reset needs besides the right answer.
+    pub recovery_policy: RecoveryPolicy,
+    /// Recipients may write their own secret question (else only the standard list).
+    pub allow_own_questions: bool,
 }
 
 impl Default for Settings {
@@ -88,8 +93,10 @@ impl Default for Settings {
             admin_totp_required: false,
             legacy_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
-            reset_mail_to: "recipient".to_string(),
             next_hop: String::new(),
+            reset_mail_to: ResetDelivery::Link,
+            recovery_policy: RecoveryPolicy::AnswerAndCode,
+            allow_own_questions: false,
         }
     }
 }
@@ -171,8 +178,13 @@ impl Settings {
             ),
             ("network.legacy_hosts", self.legacy_hosts.join("\n")),
             ("network.trusted_proxies", self.trusted_proxies.join("\n")),
-            ("mail.reset_mail_to", self.reset_mail_to.clone()),
             ("delivery.next_hop", self.next_hop.clone()),
+            ("mail.reset_mail_to", self.reset_mail_to.to_string()),
+            ("security.recovery", self.recovery_policy.to_string()),
+            (
+                "security.own_questions",
+                self.allow_own_questions.to_string(),
+            ),
         ]
     }
 
@@ -216,8 +228,10 @@ impl Settings {
                 "security.admin_totp_required" => parse_into(v, &mut s.admin_totp_required),
                 "network.legacy_hosts" => s.legacy_hosts = list(v),
                 "network.trusted_proxies" => s.trusted_proxies = list(v),
-                "mail.reset_mail_to" => s.reset_mail_to = v.trim().to_string(),
                 "delivery.next_hop" => s.next_hop = v.trim().to_string(),
+                "mail.reset_mail_to" => parse_into(v, &mut s.reset_mail_to),
+                "security.recovery" => parse_into(v, &mut s.recovery_policy),
+                "security.own_questions" => parse_into(v, &mut s.allow_own_questions),
                 _ => {}
             }
         }
@@ -230,6 +244,93 @@ impl Settings {
             .unwrap_or(false)
     }
 }
+
+/// A stored text that names none of a setting's choices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not one of the choices: {0:?}")]
+pub struct UnknownChoice(pub String);
+
+/// `mail.reset_mail_to`: what an administrator's reset sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResetDelivery {
+    /// A one-time link to the recipient's mailbox that lets them set a password themselves.
+    #[default]
+    Link,
+    /// A generated password to the last sender (internal), who hands it on out of band.
+    Sender,
+}
+
+impl ResetDelivery {
+    /// Help text for the settings page.
+    pub const HELP: &'static str = "link: the recipient gets a one-time link (valid 24 hours) \
+        to set a new password; sender: a generated password goes to the last sender, who hands \
+        it on by another channel. A password is never mailed to the recipient's own mailbox, \
+        where the encrypted messages arrive too.";
+}
+
+impl std::fmt::Display for ResetDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResetDelivery::Link => "link",
+            ResetDelivery::Sender => "sender",
+        })
+    }
+}
+
+impl std::str::FromStr for ResetDelivery {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            // "recipient" is the value stored before links existed: it meant the recipient's
+            // mailbox, which now gets a link instead of the password.
+            "link" | "recipient" => Ok(ResetDelivery::Link),
+            "sender" => Ok(ResetDelivery::Sender),
+            other => Err(UnknownChoice(other.to_string())),
+        }
+    }
+}
+
+/// `security.recovery`: what a self-service reset needs besides the secret answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryPolicy {
+    /// The answer and a one-time code mailed to the account's address.
+    #[default]
+    AnswerAndCode,
+    /// The answer alone: weaker, an administrator's explicit choice.
+    AnswerOnly,
+}
+
+impl RecoveryPolicy {
+    /// Help text for the settings page.
+    pub const HELP: &'static str = "answer+code (recommended): a reset needs the secret answer \
+        and a one-time code mailed to the account's address. answer-only is weaker: whoever \
+        knows or guesses the answer can take over the account, without access to its mailbox.";
+}
+
+impl std::fmt::Display for RecoveryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecoveryPolicy::AnswerAndCode => "answer+code",
+            RecoveryPolicy::AnswerOnly => "answer-only",
+        })
+    }
+}
+
+impl std::str::FromStr for RecoveryPolicy {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "answer+code" => Ok(RecoveryPolicy::AnswerAndCode),
+            "answer-only" => Ok(RecoveryPolicy::AnswerOnly),
+            other => Err(UnknownChoice(other.to_string())),
+        }
+    }
+}
+
+/// Help text of `security.own_questions` for the settings page.
+pub const OWN_QUESTIONS_HELP: &str = "Lets recipients write their own secret question. Risk: \
+    the forgotten-password page must then show that text, which proves the account exists and \
+    often hints at the answer; standard questions look the same for every address.";
 
 fn parse_into<T: std::str::FromStr>(value: &str, target: &mut T) {
     if let Ok(v) = value.trim().parse() {
@@ -335,6 +436,24 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         assert_eq!(Settings::from_pairs(&pairs), s);
+    }
+
+    #[test]
+    fn recovery_choices_read_and_write_their_texts() {
+        let s = Settings::from_pairs(&[
+            ("mail.reset_mail_to".into(), "recipient".into()),
+            ("security.recovery".into(), "answer-only".into()),
+            ("security.own_questions".into(), "true".into()),
+        ]);
+        assert_eq!(s.reset_mail_to, ResetDelivery::Link, "the old value reads as link");
+        assert_eq!(s.recovery_policy, RecoveryPolicy::AnswerOnly);
+        assert!(s.allow_own_questions);
+        let d = Settings::default();
+        assert_eq!(d.recovery_policy, RecoveryPolicy::AnswerAndCode);
+        assert!(!d.allow_own_questions);
+        assert_eq!("sender".parse(), Ok(ResetDelivery::Sender));
+        assert!("mailbox".parse::<ResetDelivery>().is_err());
+        assert_eq!(RecoveryPolicy::AnswerAndCode.to_string(), "answer+code");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod display;
 pub mod generate;
 pub mod inbound;
 pub mod securehtm;
+pub mod security_mail;
 mod util;
 
 pub use display::{

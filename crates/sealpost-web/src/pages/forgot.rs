@@ -1,7 +1,9 @@
-//! Forgotten password: address → secret question → right answer → a new generated password,
-//! shown once in the browser. Known and unknown addresses get the same pages: an unknown
-//! address (or an account without a question) is asked a stable decoy question, every answer
-//! costs one Argon2 verification, and wrong answers lock every address alike.
+//! Forgotten password: address → secret question (and, under `security.recovery =
+//! answer+code`, a one-time code mailed to the account) → right answer and code → a new
+//! generated password, shown once in the browser; the holder gets a notice mail. Known and
+//! unknown addresses get the same pages: an unknown address (or an account without a usable
+//! question) is asked a stable decoy question and gets no mail, every answer costs one Argon2
+//! verification, and wrong answers lock every address alike.
 //! Pages use the browser's language only: the account's language would reveal the account.
 
 use askama::Template;
@@ -12,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use sealpost_core::accounts::{
     self, MAX_ANSWER_CHARS, ResetOutcome, ResetStart, question_text, reset_question,
 };
+use sealpost_core::settings::RecoveryPolicy;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -31,6 +34,8 @@ struct ForgotPage {
     address: String,
     /// Some(text) on the question step.
     question: Option<String>,
+    /// The question step also asks for the mailed code.
+    ask_code: bool,
     error: Option<String>,
     blocked: bool,
 }
@@ -46,6 +51,17 @@ fn tr(state: &AppState, headers: &HeaderMap) -> Tr {
     Tr::for_request(headers, None, &state.settings.get().default_language)
 }
 
+fn asks_code(state: &AppState) -> bool {
+    state.settings.get().recovery_policy == RecoveryPolicy::AnswerAndCode
+}
+
+/// The client's address as recorded in audits and notices.
+pub(super) fn client_text(state: &AppState, peer: std::net::SocketAddr, headers: &HeaderMap) -> String {
+    crate::security::client_ip(&state.settings.get(), Some(peer), headers)
+        .unwrap_or(peer.ip())
+        .to_string()
+}
+
 fn show(page: ForgotPage, status: StatusCode) -> Result<Response, WebError> {
     Ok((status, render(&page)?).into_response())
 }
@@ -56,6 +72,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Result<R
             tr: tr(&state, &headers),
             address: String::new(),
             question: None,
+            ask_code: false,
             error: None,
             blocked: false,
         },
@@ -92,6 +109,7 @@ async fn question_step(
                     tr,
                     address,
                     question,
+                    ask_code: asks_code(state),
                     error,
                     blocked: false,
                 },
@@ -108,6 +126,7 @@ fn blocked(tr: Tr, address: String) -> Result<Response, WebError> {
             tr,
             address,
             question: None,
+            ask_code: false,
             error: None,
             blocked: true,
         },
@@ -131,6 +150,9 @@ pub async fn submit_address(
 #[derive(Deserialize)]
 pub struct AnswerForm {
     address: String,
+    /// The mailed code (absent under `answer-only`).
+    #[serde(default)]
+    code: Zeroizing<String>,
     answer: Zeroizing<String>,
 }
 
@@ -149,11 +171,20 @@ pub async fn submit_answer(
     }
     let tr = tr(&state, &headers);
     let settings = state.settings.get();
-    let ip = crate::security::client_ip(&settings, Some(peer), &headers)
-        .unwrap_or(peer.ip())
-        .to_string();
-    match accounts::reset_with_answer(&state.store, &settings, &address, &form.answer, &ip).await? {
+    let ip = client_text(&state, peer, &headers);
+    let outcome = accounts::reset_with_answer(
+        &state.store,
+        &state.keys,
+        &settings,
+        &address,
+        &form.code,
+        &form.answer,
+        &ip,
+    )
+    .await?;
+    match outcome {
         ResetOutcome::NewPassword(password) => {
+            state.delivery_wake.notify_one();
             let html = render(&DonePage {
                 tr,
                 password: &password,
@@ -161,7 +192,11 @@ pub async fn submit_answer(
             Ok(html.into_response())
         }
         ResetOutcome::Wrong => {
-            let error = Some(tr.t("portal-forgot-wrong"));
+            let error = Some(tr.t(if asks_code(&state) {
+                "portal-forgot-wrong-code"
+            } else {
+                "portal-forgot-wrong"
+            }));
             question_step(&state, tr, address, error, StatusCode::UNAUTHORIZED).await
         }
         ResetOutcome::Blocked => blocked(tr, address),
