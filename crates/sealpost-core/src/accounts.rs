@@ -305,14 +305,35 @@ pub enum ResetStart {
     Blocked,
 }
 
-/// The question step of a forgotten-password reset. Under `answer+code` it also mails a code
-/// to an account that can be reset, in the background, so the page takes the same time for
-/// every address.
+/// The question of a forgotten-password reset, to show again (after a wrong answer).
 pub async fn reset_question(
     store: &Store,
     keys: &KeyRing,
     settings: &Settings,
     address: &str,
+) -> Result<ResetStart, CoreError> {
+    question_for(store, keys, settings, address, false).await
+}
+
+/// The first question step of a forgotten-password reset. Under `answer+code` it also mails a
+/// code to an account that can be reset, in the background, so the page takes the same time
+/// for every address.
+pub async fn begin_reset(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    address: &str,
+) -> Result<ResetStart, CoreError> {
+    let mail_code = settings.recovery_policy == RecoveryPolicy::AnswerAndCode;
+    question_for(store, keys, settings, address, mail_code).await
+}
+
+async fn question_for(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    address: &str,
+    mail_code: bool,
 ) -> Result<ResetStart, CoreError> {
     let address = normalise_address(address);
     let max = settings.secret_answer_max_attempts.max(1);
@@ -323,7 +344,7 @@ pub async fn reset_question(
         Some(a) => match recovery_question(&a, settings) {
             Some(q) if a.status == AccountStatus::Active => {
                 let q = q.to_string();
-                if settings.recovery_policy == RecoveryPolicy::AnswerAndCode {
+                if mail_code {
                     recovery::send_code_detached(store, keys, settings, a);
                 }
                 ResetStart::Ask(q)

@@ -124,12 +124,12 @@ const MAIL: &[FieldDef] = &[
     ),
     f(
         "mail.reset_mail_to",
-        "Password resets are mailed to",
+        "An administrator's password reset sends",
         Kind::Select(&[
-            ("recipient", "the recipient"),
-            ("sender", "the last sender"),
+            ("link", "a one-time link to the recipient"),
+            ("sender", "a generated password to the last sender"),
         ]),
-        "",
+        sealpost_core::settings::ResetDelivery::HELP,
         false,
     ),
     f(

@@ -93,15 +93,23 @@ fn clean_address(address: &str) -> Result<String, WebError> {
     Ok(a.to_string())
 }
 
+/// The question page; `first` (the address step) also mails the code where the policy asks
+/// for one, while showing it again after a wrong answer does not.
 async fn question_step(
     state: &AppState,
     tr: Tr,
     address: String,
+    first: bool,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let settings = state.settings.get();
-    match reset_question(&state.store, &state.keys, &settings, &address).await? {
+    let start = if first {
+        accounts::begin_reset(&state.store, &state.keys, &settings, &address).await?
+    } else {
+        reset_question(&state.store, &state.keys, &settings, &address).await?
+    };
+    match start {
         ResetStart::Ask(stored) => {
             let question = Some(question_text(&stored, tr.lang));
             show(
@@ -144,7 +152,7 @@ pub async fn submit_address(
     }
     let address = clean_address(&form.address)?;
     let tr = tr(&state, &headers);
-    question_step(&state, tr, address, None, StatusCode::OK).await
+    question_step(&state, tr, address, true, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -197,7 +205,7 @@ pub async fn submit_answer(
             } else {
                 "portal-forgot-wrong"
             }));
-            question_step(&state, tr, address, error, StatusCode::UNAUTHORIZED).await
+            question_step(&state, tr, address, false, error, StatusCode::UNAUTHORIZED).await
         }
         ResetOutcome::Blocked => blocked(tr, address),
     }
