@@ -114,7 +114,7 @@ async fn unknown_addresses_get_the_same_code_page_and_no_mail_is_sent() {
     let known = provision(&node, "known@example.com").await;
     let _session = logged_in(&node, &known).await;
     let noquestion = provision(&node, "noquestion@example.com").await;
-    let unknown = "nobody-here@example.com";
+    let unknown = "nobody-code-page@example.com";
     let client = raw_client();
     let before = node.sink.received().len();
     let (sk, pk) = forgot_address(&client, &node, &known.address).await;
@@ -297,10 +297,10 @@ async fn forgot_does_not_show_an_own_question_unless_an_admin_allows_them() {
 
     let (_, page) = forgot_address(&raw_client(), &node, &r.address).await;
     assert!(!page.contains("Name of my boat?"), "the own text is not shown");
-    let (_, decoy) = forgot_address(&raw_client(), &node, "nobody@example.com").await;
+    let (_, decoy) = forgot_address(&raw_client(), &node, "nobody-ownq@example.com").await;
     assert_eq!(
         question_blanked(&page, &r.address),
-        question_blanked(&decoy, "nobody@example.com"),
+        question_blanked(&decoy, "nobody-ownq@example.com"),
         "looks like any unknown address"
     );
     // Its answer no longer resets (answer-only, to test the question alone).
