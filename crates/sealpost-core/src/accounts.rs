@@ -173,9 +173,7 @@ pub fn stored_question(
     own: Option<&str>,
     allow_own: bool,
 ) -> Option<String> {
-    let own = own
-        .map(str::trim)
-        .filter(|q| allow_own && !q.is_empty());
+    let own = own.map(str::trim).filter(|q| allow_own && !q.is_empty());
     if let Some(own) = own {
         let own: String = own
             .chars()
@@ -552,7 +550,10 @@ mod tests {
             ..test_account()
         };
         let mut settings = Settings::default();
-        assert!(needs_new_question(&account, &settings), "own questions are off by default");
+        assert!(
+            needs_new_question(&account, &settings),
+            "own questions are off by default"
+        );
         settings.allow_own_questions = true;
         assert!(!needs_new_question(&account, &settings));
         account.secret_question = Some("std:pet".into());

@@ -269,7 +269,9 @@ pub async fn set_password_by_link(
     };
     let password_hash =
         crate::pipeline::hash_off_executor(Zeroizing::new(new_password.to_string())).await?;
-    store.set_password(&account.id, &password_hash, false).await?;
+    store
+        .set_password(&account.id, &password_hash, false)
+        .await?;
     store.delete_sessions_of(&account.id, None).await?;
     if let Err(e) = store
         .audit(

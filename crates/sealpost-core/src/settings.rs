@@ -445,7 +445,11 @@ mod tests {
             ("security.recovery".into(), "answer-only".into()),
             ("security.own_questions".into(), "true".into()),
         ]);
-        assert_eq!(s.reset_mail_to, ResetDelivery::Link, "the old value reads as link");
+        assert_eq!(
+            s.reset_mail_to,
+            ResetDelivery::Link,
+            "the old value reads as link"
+        );
         assert_eq!(s.recovery_policy, RecoveryPolicy::AnswerOnly);
         assert!(s.allow_own_questions);
         let d = Settings::default();

@@ -98,7 +98,11 @@ pub fn build_reset_link_mail(base: &SecurityMailBase, link: &str, valid_hours: i
         tf(lang, "link.intro", &[("recipient", &recipient)]),
         // On a line of its own, so mail clients make it clickable and nothing sticks to it.
         one_line(link),
-        tf(lang, "link.validity", &[("hours", &valid_hours.to_string())]),
+        tf(
+            lang,
+            "link.validity",
+            &[("hours", &valid_hours.to_string())],
+        ),
     ];
     build(base, "password-reset", &t(lang, "link.subject"), &body)
 }
@@ -119,7 +123,12 @@ fn organisation(branding: &Branding) -> &str {
 }
 
 /// Greeting, paragraphs, regards and signature, as one plain-text mail.
-fn build(base: &SecurityMailBase, kind: &'static str, subject: &str, paragraphs: &[String]) -> Vec<u8> {
+fn build(
+    base: &SecurityMailBase,
+    kind: &'static str,
+    subject: &str,
+    paragraphs: &[String],
+) -> Vec<u8> {
     let lang = base.lang;
     let org = organisation(base.branding);
     let mut text = t(lang, "common.greeting");

@@ -569,7 +569,11 @@ async fn profile_shows_logins_changes_password_question_and_language() {
     node.send(ADVISOR, &[&r.address], &mail).await;
     // Carrier and credentials, the notices of the password and question changes, the carrier.
     let mails = node.wait_for_mails(5).await;
-    let carrier = mails.iter().rev().find(|m| kind_of(m) == "carrier").unwrap();
+    let carrier = mails
+        .iter()
+        .rev()
+        .find(|m| kind_of(m) == "carrier")
+        .unwrap();
     let text = String::from_utf8_lossy(&carrier.data).to_string();
     assert!(text.contains("verschl"), "carrier in German");
     node.stop().await;

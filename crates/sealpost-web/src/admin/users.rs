@@ -232,9 +232,7 @@ pub async fn action(
         "reset-password" => {
             let settings = state.settings.get();
             match admin::reset_user_password(&state.store, &settings, &a, &actor).await {
-                Ok(sent) => {
-                    extra = format!("&to={}&via={}", urlencode(&sent.to), sent.delivery)
-                }
+                Ok(sent) => extra = format!("&to={}&via={}", urlencode(&sent.to), sent.delivery),
                 Err(admin::AdminError::NoResetAddress) => {
                     return user_page(
                         &state,

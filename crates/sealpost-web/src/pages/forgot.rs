@@ -56,7 +56,11 @@ fn asks_code(state: &AppState) -> bool {
 }
 
 /// The client's address as recorded in audits and notices.
-pub(super) fn client_text(state: &AppState, peer: std::net::SocketAddr, headers: &HeaderMap) -> String {
+pub(super) fn client_text(
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+) -> String {
     crate::security::client_ip(&state.settings.get(), Some(peer), headers)
         .unwrap_or(peer.ip())
         .to_string()

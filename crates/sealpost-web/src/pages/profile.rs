@@ -9,20 +9,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
 use sealpost_core::accounts::{self, needs_new_question, question_text};
+use sealpost_core::password_policy;
 use sealpost_core::recovery;
 use sealpost_mime::security_mail::NoticeEvent;
-use sealpost_core::password_policy;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::forgot::client_text;
 use super::render;
 use super::welcome::{QuestionOption, detour, question_options, tr_for};
-use crate::{AppState, Peer};
 use crate::error::WebError;
 use crate::i18n::Tr;
 use crate::security::same_origin;
 use crate::session::{MaybeUser, PortalUser};
+use crate::{AppState, Peer};
 
 /// "2026-11-26 10:00 UTC"; the portal has no notion of the reader's time zone.
 pub fn format_time(unix: i64) -> String {
@@ -199,7 +199,15 @@ pub async fn change_password(
         Some(&user.token_hash),
     )
     .await?;
-    notify(&state, &settings, &user, NoticeEvent::PasswordChanged, peer, &headers).await;
+    notify(
+        &state,
+        &settings,
+        &user,
+        NoticeEvent::PasswordChanged,
+        peer,
+        &headers,
+    )
+    .await;
     Ok(Redirect::to("/profile?saved=password").into_response())
 }
 
@@ -259,7 +267,15 @@ pub async fn change_question(
         return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
     };
     accounts::set_secret_question(&state.store, &user.account, &question, answer).await?;
-    notify(&state, &settings, &user, NoticeEvent::QuestionChanged, peer, &headers).await;
+    notify(
+        &state,
+        &settings,
+        &user,
+        NoticeEvent::QuestionChanged,
+        peer,
+        &headers,
+    )
+    .await;
     Ok(Redirect::to("/profile?saved=question").into_response())
 }
 

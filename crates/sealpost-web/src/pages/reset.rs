@@ -120,7 +120,14 @@ pub async fn submit(
         &account.address,
         settings.password_min_length,
     ) {
-        return show(&state, &headers, Some(&account), &token, Some(v.key()), false);
+        return show(
+            &state,
+            &headers,
+            Some(&account),
+            &token,
+            Some(v.key()),
+            false,
+        );
     }
     let client = client_text(&state, peer, &headers);
     if !recovery::set_password_by_link(&state.store, &settings, &token, &form.password, &client)

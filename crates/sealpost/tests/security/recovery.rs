@@ -70,7 +70,10 @@ async fn recovery_needs_the_mailed_code_and_the_answer_and_the_holder_is_notifie
     let before = node.sink.received().len();
     let (status, page) = forgot_address(&client, &node, &r.address).await;
     assert_eq!(status, 200);
-    assert!(page.contains("name=\"code\""), "the question step asks for the code");
+    assert!(
+        page.contains("name=\"code\""),
+        "the question step asks for the code"
+    );
     assert!(page.contains("If this address has an account, a 6-digit code"));
     let code_mail = wait_for_kind(&node, "code", &r.address, before).await;
     let code = mailed_code(&code_mail);
@@ -79,7 +82,11 @@ async fn recovery_needs_the_mailed_code_and_the_answer_and_the_holder_is_notifie
 
     // Each factor alone, or a wrong code, is not enough.
     let other = if code == "000000" { "111111" } else { "000000" };
-    for (code, answer) in [(None, ANSWER), (Some(other), ANSWER), (Some(code.as_str()), "wrong")] {
+    for (code, answer) in [
+        (None, ANSWER),
+        (Some(other), ANSWER),
+        (Some(code.as_str()), "wrong"),
+    ] {
         let (status, page) = forgot_answer(&client, &node, &r.address, code, answer).await;
         assert_eq!(status, 401, "code {code:?}, answer {answer}");
         assert!(!page.contains("New password"));
@@ -96,7 +103,10 @@ async fn recovery_needs_the_mailed_code_and_the_answer_and_the_holder_is_notifie
     // The holder gets a notice: what, when, from where; no secret in it.
     let notice = wait_for_kind(&node, "notice", &r.address, before).await;
     let text = mail_text(&notice);
-    assert!(text.contains("was reset on the forgotten-password page"), "{text}");
+    assert!(
+        text.contains("was reset on the forgotten-password page"),
+        "{text}"
+    );
     assert!(text.contains(" UTC"));
     assert!(text.contains("127.0.0.1"));
     assert!(text.contains("If this was not you"));
@@ -174,12 +184,7 @@ async fn profile_post(
     path: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    client
-        .post(node.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
+    client.post(node.url(path)).form(form).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -209,12 +214,20 @@ async fn factor_changes_need_the_current_password_count_failures_and_notify() {
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let resp = profile_post(&node, &client, "/profile/question", &form).await;
         assert_eq!(resp.status(), 400, "{current:?}");
-        assert!(resp.text().await.unwrap().contains("current password is not correct"));
+        assert!(
+            resp.text()
+                .await
+                .unwrap()
+                .contains("current password is not correct")
+        );
     }
     let a = account(&node, &r.address).await;
     assert_eq!(a.secret_answer_hash, before_q, "question unchanged");
     assert_eq!(a.secret_question.as_deref(), Some("std:pet"));
-    assert_eq!(a.failed_logins, 2, "wrong re-authentications count like failed sign-ins");
+    assert_eq!(
+        a.failed_logins, 2,
+        "wrong re-authentications count like failed sign-ins"
+    );
 
     let resp = profile_post(
         &node,
@@ -296,7 +309,10 @@ async fn forgot_does_not_show_an_own_question_unless_an_admin_allows_them() {
         .unwrap();
 
     let (_, page) = forgot_address(&raw_client(), &node, &r.address).await;
-    assert!(!page.contains("Name of my boat?"), "the own text is not shown");
+    assert!(
+        !page.contains("Name of my boat?"),
+        "the own text is not shown"
+    );
     let (_, decoy) = forgot_address(&raw_client(), &node, "nobody-ownq@example.com").await;
     assert_eq!(
         question_blanked(&page, &r.address),
@@ -355,7 +371,10 @@ async fn admin_reset_mails_a_one_time_link_never_the_password() {
         .unwrap();
     assert_eq!(resp.status(), 303);
     let shown = page_text(&node, &admin, &location(&resp)).await;
-    assert!(shown.contains("one-time link"), "the admin page says what was sent");
+    assert!(
+        shown.contains("one-time link"),
+        "the admin page says what was sent"
+    );
     let mail = wait_for_kind(&node, "password-reset", &r.address, before).await;
     let text = mail_text(&mail);
     assert!(!text.contains("Password:"), "{text}");
@@ -363,18 +382,36 @@ async fn admin_reset_mails_a_one_time_link_never_the_password() {
     let token = path.trim_start_matches("/reset/");
     assert_eq!(token.len(), 43, "256-bit token");
     // The old password stops working at once.
-    assert_eq!(node.login(&node.client(), &r.address, &r.password).await.status(), 401);
+    assert_eq!(
+        node.login(&node.client(), &r.address, &r.password)
+            .await
+            .status(),
+        401
+    );
     // The link works once and sets the recipient's own password.
     set_password_by_reset_link(&node, &mail, "my own new passphrase").await;
-    let resp = node.login(&node.client(), &r.address, "my own new passphrase").await;
+    let resp = node
+        .login(&node.client(), &r.address, "my own new passphrase")
+        .await;
     assert_eq!(resp.status(), 303);
-    assert_eq!(location(&resp), "/", "no forced change: the recipient chose it");
+    assert_eq!(
+        location(&resp),
+        "/",
+        "no forced change: the recipient chose it"
+    );
     let again = get(&node, &node.client(), &path).await;
     assert_eq!(again.status(), 404, "single use");
     let notice = wait_for_kind(&node, "notice", &r.address, before).await;
     assert!(mail_text(&notice).contains("one-time link"));
     // Only its hash is stored.
-    assert!(node.node.store.reset_link_account(token, 0).await.unwrap().is_none());
+    assert!(
+        node.node
+            .store
+            .reset_link_account(token, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The `sender` choice mails a generated password to the last sender, never the mailbox.
     set_setting(&node, "mail.reset_mail_to", "sender").await;
@@ -386,7 +423,11 @@ async fn admin_reset_mails_a_one_time_link_never_the_password() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 303);
-    assert!(page_text(&node, &admin, &location(&resp)).await.contains("last sender"));
+    assert!(
+        page_text(&node, &admin, &location(&resp))
+            .await
+            .contains("last sender")
+    );
     let to_sender = wait_for_kind(&node, "password-reset", ADVISOR, before).await;
     let password = credentials_password(&to_sender);
     let notice = wait_for_kind(&node, "notice", &r.address, before).await;
@@ -398,7 +439,15 @@ async fn admin_reset_mails_a_one_time_link_never_the_password() {
         .skip(before)
         .filter(|m| m.rcpt_to.contains(&r.address))
         .all(|m| !mail_text(&m).contains(&password));
-    assert!(to_holder, "the password never reaches the recipient's mailbox");
-    assert_eq!(node.login(&node.client(), &r.address, &password).await.status(), 303);
+    assert!(
+        to_holder,
+        "the password never reaches the recipient's mailbox"
+    );
+    assert_eq!(
+        node.login(&node.client(), &r.address, &password)
+            .await
+            .status(),
+        303
+    );
     node.stop().await;
 }
