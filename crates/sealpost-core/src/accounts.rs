@@ -138,6 +138,11 @@ pub async fn change_password(
 }
 
 pub(crate) async fn audit(store: &Store, account: &Account, action: &str) {
+    audit_from(store, account, action, None).await;
+}
+
+/// Audits an action of the account holder, with the client address where one is known.
+pub(crate) async fn audit_from(store: &Store, account: &Account, action: &str, ip: Option<&str>) {
     // Best effort: a failed audit write must not undo what the recipient just did.
     if let Err(e) = store
         .audit(
@@ -146,7 +151,7 @@ pub(crate) async fn audit(store: &Store, account: &Account, action: &str) {
             action,
             Some(&account.id),
             None,
-            None,
+            ip,
         )
         .await
     {
@@ -438,19 +443,7 @@ pub async fn reset_with_answer(
     let hash = crate::pipeline::hash_off_executor(password.clone()).await?;
     store.set_password(&account.id, &hash, true).await?;
     store.delete_sessions_of(&account.id, None).await?;
-    if let Err(e) = store
-        .audit(
-            unix_now(),
-            &account.address,
-            "portal.password_reset_by_answer",
-            Some(&account.id),
-            None,
-            Some(ip),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "audit write failed");
-    }
+    audit_from(store, &account, "portal.password_reset_by_answer", Some(ip)).await;
     recovery::notify(
         store,
         settings,

@@ -273,19 +273,7 @@ pub async fn set_password_by_link(
         .set_password(&account.id, &password_hash, false)
         .await?;
     store.delete_sessions_of(&account.id, None).await?;
-    if let Err(e) = store
-        .audit(
-            unix_now(),
-            &account.address,
-            "portal.password_set_by_link",
-            Some(&account.id),
-            None,
-            Some(client),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "audit write failed");
-    }
+    crate::accounts::audit_from(store, &account, "portal.password_set_by_link", Some(client)).await;
     notify(
         store,
         settings,

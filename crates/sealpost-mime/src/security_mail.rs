@@ -131,23 +131,21 @@ fn build(
 ) -> Vec<u8> {
     let lang = base.lang;
     let org = organisation(base.branding);
-    let mut text = t(lang, "common.greeting");
-    for p in paragraphs {
-        text.push_str("\n\n");
-        text.push_str(p);
-    }
-    text.push_str("\n\n");
-    text.push_str(&t(lang, "common.regards"));
+    let mut parts = vec![t(lang, "common.greeting")];
+    parts.extend(paragraphs.iter().cloned());
+    parts.push(format!("{}\n{org}", t(lang, "common.regards")));
+    // The signature: "-- " line, the automatic-mail hint, the organisation's footer if any.
+    let signature: Vec<String> = [
+        "-- ".to_string(),
+        tf(lang, "common.auto_generated", &[("org", org)]),
+        base.branding.footer.trim().to_string(),
+    ]
+    .into_iter()
+    .filter(|line| !line.is_empty())
+    .collect();
+    parts.push(signature.join("\n"));
+    let mut text = parts.join("\n\n");
     text.push('\n');
-    text.push_str(org);
-    text.push_str("\n\n-- \n");
-    text.push_str(&tf(lang, "common.auto_generated", &[("org", org)]));
-    text.push('\n');
-    let footer = base.branding.footer.trim();
-    if !footer.is_empty() {
-        text.push_str(footer);
-        text.push('\n');
-    }
     MessageBuilder::new()
         .from(Address::new_address(
             Some(org.to_string()),
