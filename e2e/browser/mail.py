@@ -7,6 +7,7 @@ waits); answers are one JSON object on stdout.
                                            generated password and the sent parts into WORK
   mail.py reply OUTBOX MESSAGE_ID          wait for the portal reply to MESSAGE_ID
   mail.py reset OUTBOX ADDRESS             wait for the password-reset mail to ADDRESS
+  mail.py code OUTBOX ADDRESS              wait for the one-time recovery code mailed to ADDRESS
   mail.py carrier OUTBOX                   how the carrier mail looks to a strict mail client:
                                            defects under email.policy.strict and the text of
                                            its text/plain part
@@ -76,6 +77,17 @@ def password_line(m):
         if line.startswith(("Password: ", "Passwort: ")):
             return line.split(": ", 1)[1].strip()
     return None
+
+
+def code(outbox, address):
+    def match(m):
+        if m["X-Sealpost-Kind"] != "code" or address not in str(m["To"] or ""):
+            return None
+        for line in m.get_content().splitlines():
+            if line.strip().startswith("Code: "):
+                return line.split(": ", 1)[1].strip()
+        return None
+    return {"code": wait_for(outbox, match, "the recovery code mail")}
 
 
 def send(port, outbox, work):
@@ -192,6 +204,8 @@ def main(argv):
         out = reply(argv[1], argv[2])
     elif argv[:1] == ["reset"] and len(argv) == 3:
         out = reset(argv[1], argv[2])
+    elif argv[:1] == ["code"] and len(argv) == 3:
+        out = code(argv[1], argv[2])
     elif argv[:1] == ["carrier"] and len(argv) == 2:
         out = carrier_view(argv[1])
     else:

@@ -6,8 +6,11 @@ use std::sync::{Mutex, OnceLock};
 use sealpost_store::{Account, AccountStatus, Store};
 use zeroize::Zeroizing;
 
+use sealpost_mime::security_mail::NoticeEvent;
 use sealpost_store::{Principal, Reservation};
 
+use crate::recovery::{self, check_code, consume_code};
+use crate::settings::RecoveryPolicy;
 use crate::{CoreError, KeyRing, Settings, audit, lockout, normalise_address, unix_now};
 
 #[derive(Debug)]
@@ -115,6 +118,52 @@ pub fn may_recover_while_locked(account: &Account) -> bool {
     account.status == AccountStatus::Active
 }
 
+/// Re-authentication before a sign-in or recovery factor changes: the current password of a
+/// signed-in account. The attempt is reserved like a sign-in (so a borrowed session cannot
+/// guess it without locking the account), a locked account is refused like at sign-in, and a
+/// wrong password is audited and counted as a failed sign-in.
+pub async fn reauthenticate(
+    store: &Store,
+    settings: &Settings,
+    account: &Account,
+    password: &str,
+    ip: &str,
+) -> Result<bool, CoreError> {
+    let password = Zeroizing::new(password.to_string());
+    let reservation = store
+        .reserve_login_attempt(
+            Principal::Account,
+            &account.id,
+            lockout::lock_policy(settings),
+            unix_now(),
+        )
+        .await?;
+    let Reservation::Proceed { locks } = reservation else {
+        dummy_verify(password).await?;
+        login_failed(store, account, Some("locked"), ip).await;
+        return Ok(false);
+    };
+    // The hash as it is now, not as the session saw it at sign-in.
+    let current = store
+        .account_by_id(&account.id)
+        .await?
+        .unwrap_or_else(|| account.clone());
+    let hash = current.password_hash.clone();
+    let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
+    if ok {
+        store
+            .release_login_attempt(Principal::Account, &account.id)
+            .await?;
+    } else {
+        login_failed(store, &current, Some("reauthentication"), ip).await;
+        if locks {
+            crate::metrics::record(store, crate::metrics::LOCKOUTS, 1);
+            audit::account_event(store, &current, audit::PORTAL_LOCKOUT, None, Some(ip)).await;
+        }
+    }
+    Ok(ok)
+}
+
 /// Verifies a password of a known account (e.g. the current one before a change).
 pub async fn verify_password(account: &Account, password: &str) -> Result<bool, CoreError> {
     let password = Zeroizing::new(password.to_string());
@@ -149,9 +198,14 @@ pub const MAX_QUESTION_CHARS: usize = 200;
 /// Answers are hashed, so length is only bounded to spare the hasher.
 pub const MAX_ANSWER_CHARS: usize = 200;
 
-/// A question as stored, from either a standard id or the recipient's own text.
-pub fn stored_question(standard: Option<&str>, own: Option<&str>) -> Option<String> {
-    let own = own.map(str::trim).filter(|q| !q.is_empty());
+/// A question as stored, from either a standard id or the recipient's own text (used only
+/// when `allow_own`, see [`Settings::allow_own_questions`]).
+pub fn stored_question(
+    standard: Option<&str>,
+    own: Option<&str>,
+    allow_own: bool,
+) -> Option<String> {
+    let own = own.map(str::trim).filter(|q| allow_own && !q.is_empty());
     if let Some(own) = own {
         let own: String = own
             .chars()
@@ -173,6 +227,28 @@ pub fn stored_question(standard: Option<&str>, own: Option<&str>) -> Option<Stri
         .then(|| format!("{STD_PREFIX}{id}"))
 }
 
+/// Whether a stored question is one of the standard list.
+pub fn is_standard_question(stored: &str) -> bool {
+    stored
+        .strip_prefix(STD_PREFIX)
+        .is_some_and(|id| STANDARD_QUESTIONS.contains(&id))
+}
+
+/// The account's question if it may be used for a reset: own questions only while an
+/// administrator allows them, since showing one on the forgotten-password page proves the
+/// account exists. Without one the account is asked a decoy and cannot reset.
+fn recovery_question<'a>(account: &'a Account, settings: &Settings) -> Option<&'a str> {
+    let q = account.secret_question.as_deref()?;
+    account.secret_answer_hash.as_ref()?;
+    (settings.allow_own_questions || is_standard_question(q)).then_some(q)
+}
+
+/// Whether the account must (again) choose a secret question: it has none, or an own one
+/// that no longer counts because own questions were switched off.
+pub fn needs_new_question(account: &Account, settings: &Settings) -> bool {
+    recovery_question(account, settings).is_none()
+}
+
 /// The text of a stored question in `lang`.
 pub fn question_text(stored: &str, lang: &str) -> String {
     match stored.strip_prefix(STD_PREFIX) {
@@ -183,7 +259,8 @@ pub fn question_text(stored: &str, lang: &str) -> String {
     }
 }
 
-/// Sets the secret question and the (normalised, hashed) answer.
+/// Sets the secret question and the (normalised, hashed) answer. A change from the profile
+/// also mails the holder a notice; the first choice at the first sign-in does not.
 pub async fn set_secret_question(
     store: &Store,
     account: &Account,
@@ -217,7 +294,7 @@ fn decoy_index(keys: &KeyRing, address: &str) -> usize {
     usize::from_str_radix(&digest[..8], 16).unwrap_or(0)
 }
 
-fn hex_of(bytes: &[u8]) -> String {
+pub(crate) fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -258,11 +335,35 @@ pub enum ResetStart {
     Blocked,
 }
 
+/// The question of a forgotten-password reset, to show again (after a wrong answer).
 pub async fn reset_question(
     store: &Store,
     keys: &KeyRing,
     settings: &Settings,
     address: &str,
+) -> Result<ResetStart, CoreError> {
+    question_for(store, keys, settings, address, false).await
+}
+
+/// The first question step of a forgotten-password reset. Under `answer+code` it also mails a
+/// code to an account that can be reset, in the background, so the page takes the same time
+/// for every address.
+pub async fn begin_reset(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    address: &str,
+) -> Result<ResetStart, CoreError> {
+    let mail_code = settings.recovery_policy == RecoveryPolicy::AnswerAndCode;
+    question_for(store, keys, settings, address, mail_code).await
+}
+
+async fn question_for(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    address: &str,
+    mail_code: bool,
 ) -> Result<ResetStart, CoreError> {
     let address = normalise_address(address);
     let max = settings.secret_answer_max_attempts.max(1);
@@ -270,8 +371,14 @@ pub async fn reset_question(
     let decoy_key = sealpost_crypto::hash_token(&address);
     Ok(match account {
         Some(a) if a.failed_answers >= max => ResetStart::Blocked,
-        Some(a) => match (a.secret_question, a.secret_answer_hash) {
-            (Some(q), Some(_)) if a.status == AccountStatus::Active => ResetStart::Ask(q),
+        Some(a) => match recovery_question(&a, settings) {
+            Some(q) if a.status == AccountStatus::Active => {
+                let q = q.to_string();
+                if mail_code {
+                    recovery::send_code_detached(store, keys, settings, a);
+                }
+                ResetStart::Ask(q)
+            }
             _ => ResetStart::Ask(decoy_question(keys, &address)),
         },
         None if unknown_count(&decoy_key, false) >= max => ResetStart::Blocked,
@@ -290,13 +397,16 @@ pub enum ResetOutcome {
     Throttled,
 }
 
-/// Checks an answer. Every address costs one Argon2 verification and one attempt, whether it
-/// has an account, a question, or neither; the attempt is counted *before* checking, so
-/// parallel guesses cannot exceed the limit.
+/// Checks an answer (and, under `answer+code`, the mailed code: both must be right). Every
+/// address costs one Argon2 verification and one attempt, whether it has an account, a
+/// question, or neither; the attempt is counted *before* checking, so parallel guesses cannot
+/// exceed the limit. A wrong code costs an attempt like a wrong answer.
 pub async fn reset_with_answer(
     store: &Store,
+    keys: &KeyRing,
     settings: &Settings,
     address: &str,
+    code: &str,
     answer: &str,
     ip: &str,
 ) -> Result<ResetOutcome, CoreError> {
@@ -331,9 +441,19 @@ pub async fn reset_with_answer(
         dummy_verify(answer).await?;
         return Ok(ResetOutcome::Blocked);
     };
-    let hash = match (&account.secret_question, &account.secret_answer_hash) {
+    let hash = match (
+        recovery_question(&account, settings),
+        &account.secret_answer_hash,
+    ) {
         (Some(_), Some(h)) if account.status == AccountStatus::Active => Some(h.clone()),
         _ => None,
+    };
+    let code = match settings.recovery_policy {
+        RecoveryPolicy::AnswerOnly => None,
+        RecoveryPolicy::AnswerAndCode if hash.is_some() => {
+            Some(check_code(store, keys, &account, code).await?)
+        }
+        RecoveryPolicy::AnswerAndCode => Some(None),
     };
     let ok = match hash {
         Some(hash) => {
@@ -344,6 +464,13 @@ pub async fn reset_with_answer(
             false
         }
     };
+    let ok = ok
+        && match code {
+            None => true,
+            Some(None) => false,
+            // Both factors are right; the code counts only for whoever uses it up first.
+            Some(Some(matched)) => consume_code(store, &account, matched).await?,
+        };
     if !ok {
         crate::metrics::record(store, crate::metrics::ANSWER_FAILED, 1);
         audit::account_event(store, &account, audit::SECRET_ANSWER_WRONG, None, Some(ip)).await;
@@ -372,6 +499,14 @@ pub async fn reset_with_answer(
         &account,
         audit::PASSWORD_RESET_BY_ANSWER,
         None,
+        Some(ip),
+    )
+    .await;
+    recovery::notify(
+        store,
+        settings,
+        &account,
+        NoticeEvent::ResetByAnswer,
         Some(ip),
     )
     .await;
@@ -404,27 +539,77 @@ pub fn must_change_password(account: &Account, settings: &Settings) -> bool {
 mod tests {
     use super::*;
 
+    fn test_account() -> Account {
+        Account {
+            id: "acc".into(),
+            address: "a@example.com".into(),
+            password_hash: String::new(),
+            status: AccountStatus::Active,
+            must_change_password: false,
+            language: None,
+            secret_question: None,
+            secret_answer_hash: None,
+            failed_logins: 0,
+            failed_answers: 0,
+            locked_until: None,
+            created_at: 0,
+            created_by: None,
+            last_login_at: None,
+            last_login_ip: None,
+            prev_login_at: None,
+            prev_login_ip: None,
+            valid_until: None,
+        }
+    }
+
     #[test]
     fn questions_are_stored_by_id_or_text() {
         assert_eq!(
-            stored_question(Some("pet"), None).as_deref(),
+            stored_question(Some("pet"), None, true).as_deref(),
             Some("std:pet")
         );
-        assert_eq!(stored_question(Some("nope"), None), None);
+        assert_eq!(stored_question(Some("nope"), None, true), None);
         assert_eq!(
-            stored_question(Some("pet"), Some("  My own?  ")).as_deref(),
+            stored_question(Some("pet"), Some("  My own?  "), true).as_deref(),
             Some("My own?")
         );
         assert_eq!(
-            stored_question(None, Some("std:pet")).as_deref(),
+            stored_question(None, Some("std:pet"), true).as_deref(),
             Some("pet")
         );
-        assert_eq!(stored_question(None, Some("   ")), None);
+        assert_eq!(stored_question(None, Some("   "), true), None);
+        assert!(is_standard_question("std:pet"));
+        assert!(!is_standard_question("My own?"));
         assert_eq!(
             question_text("std:pet", "de"),
             "Wie hieß Ihr erstes Haustier?"
         );
         assert_eq!(question_text("My own?", "de"), "My own?");
+    }
+
+    #[test]
+    fn own_questions_only_when_allowed() {
+        assert_eq!(
+            stored_question(Some("pet"), Some("My own?"), false).as_deref(),
+            Some("std:pet"),
+            "the own text is ignored"
+        );
+        assert_eq!(stored_question(None, Some("My own?"), false), None);
+        let mut account = Account {
+            secret_question: Some("My own?".into()),
+            secret_answer_hash: Some("$argon2id$x".into()),
+            ..test_account()
+        };
+        let mut settings = Settings::default();
+        assert!(
+            needs_new_question(&account, &settings),
+            "own questions are off by default"
+        );
+        settings.allow_own_questions = true;
+        assert!(!needs_new_question(&account, &settings));
+        account.secret_question = Some("std:pet".into());
+        settings.allow_own_questions = false;
+        assert!(!needs_new_question(&account, &settings));
     }
 
     #[test]

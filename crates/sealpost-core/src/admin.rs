@@ -2,6 +2,7 @@
 //! accounts and settings that the admin web UI and the CLI share. Every change is audited with
 //! its actor; secrets (passwords, keys, TOTP secrets, tokens) never go into the audit log.
 
+use sealpost_mime::security_mail::NoticeEvent;
 use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, build_credentials};
 use sealpost_store::{
     Account, AccountStatus, Admin, NewQueuedMail, Principal, Reservation, Store, StoreError,
@@ -335,7 +336,7 @@ pub async fn find_account(store: &Store, address_or_id: &str) -> Result<Account,
 }
 
 /// Host name for Message-IDs of mails the admin side generates: the portal's host.
-fn mail_hostname(settings: &Settings) -> String {
+pub(crate) fn mail_hostname(settings: &Settings) -> String {
     let rest = settings
         .public_url
         .split_once("://")
@@ -349,48 +350,115 @@ fn mail_hostname(settings: &Settings) -> String {
     }
 }
 
-/// Resets a recipient's password to a new generated one and queues the password-reset mail to
-/// the recipient (or, by setting, to the last sender). Returns the address it goes to.
+/// What an administrator's reset sent, and to whom (for the admin page and the CLI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetSent {
+    pub delivery: ResetDelivery,
+    /// The address the mail went to: the recipient's (link) or the last sender's (password).
+    pub to: String,
+}
+
+impl std::fmt::Display for ResetSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.delivery {
+            ResetDelivery::Link => write!(
+                f,
+                "a one-time link to set a new password (valid {} hours) was mailed to {}",
+                crate::recovery::LINK_VALID_SECS / 3600,
+                self.to
+            ),
+            ResetDelivery::Sender => write!(
+                f,
+                "a new generated password was mailed to the last sender, {}",
+                self.to
+            ),
+        }
+    }
+}
+
+/// Resets a recipient's password: the old one stops working and every session ends at once.
+/// By default (`mail.reset_mail_to = link`) the recipient's mailbox gets a one-time link to
+/// choose a new password; with `sender`, a generated password goes to the last sender, and the
+/// holder a notice. A password never goes to the recipient's own mailbox, where whoever reads
+/// it would also get the messages it protects.
 pub async fn reset_user_password(
     store: &Store,
     settings: &Settings,
     account: &Account,
     actor: &Actor,
-) -> Result<String, AdminError> {
-    let to = if settings.reset_mail_to == ResetDelivery::Sender {
-        match store.last_sender(&account.id).await? {
-            Some(s) => s,
-            None => account
-                .created_by
-                .clone()
-                .ok_or(AdminError::NoResetAddress)?,
+) -> Result<ResetSent, AdminError> {
+    let sent = match settings.reset_mail_to {
+        ResetDelivery::Link => {
+            // Nobody knows this password: the old one is dead until the link sets a new one.
+            let unknown = sealpost_crypto::generate_password();
+            let hash = hash_off_executor(unknown).await?;
+            store.set_password(&account.id, &hash, false).await?;
+            crate::recovery::send_reset_link(store, settings, account).await?;
+            ResetSent {
+                delivery: ResetDelivery::Link,
+                to: account.address.clone(),
+            }
         }
-    } else {
-        account.address.clone()
+        ResetDelivery::Sender => {
+            let to = reset_sender(store, account).await?;
+            mail_password_to_sender(store, settings, account, &to).await?;
+            crate::recovery::notify(store, settings, account, NoticeEvent::ResetByAdmin, None)
+                .await;
+            ResetSent {
+                delivery: ResetDelivery::Sender,
+                to,
+            }
+        }
+    };
+    store.delete_sessions_of(&account.id, None).await?;
+    audit(
+        store,
+        actor,
+        "account.password_reset",
+        Some(&account.address),
+        Some(&sent.to_string()),
+    )
+    .await;
+    Ok(sent)
+}
+
+/// The internal address a reset password goes to: the account's last sender, else whoever
+/// caused the account to be created.
+async fn reset_sender(store: &Store, account: &Account) -> Result<String, AdminError> {
+    let to = match store.last_sender(&account.id).await? {
+        Some(s) => s,
+        None => account
+            .created_by
+            .clone()
+            .ok_or(AdminError::NoResetAddress)?,
     };
     if to.is_empty() {
         return Err(AdminError::NoResetAddress);
     }
+    Ok(to)
+}
+
+async fn mail_password_to_sender(
+    store: &Store,
+    settings: &Settings,
+    account: &Account,
+    to: &str,
+) -> Result<(), AdminError> {
     let password = sealpost_crypto::generate_password();
     let hash = hash_off_executor(password.clone()).await?;
     let lang = account
         .language
         .clone()
         .unwrap_or_else(|| settings.default_language.clone());
-    let branding = Branding {
-        org_name: settings.org_name.clone(),
-        accent_color: settings.accent_color.clone(),
-        footer: String::new(),
-    };
     let mail = build_credentials(&CredentialsInput {
         kind: CredentialsKind::PasswordReset,
         from: &settings.notification_from,
-        to: &to,
+        to,
         recipient: &account.address,
         password: &password,
         public_url: &settings.public_url,
         lang: &lang,
-        branding: &branding,
+        branding: &crate::recovery::branding(settings),
         hostname: &mail_hostname(settings),
     });
     // The password first: should queueing fail, the admin sees the error and retries; the
@@ -398,33 +466,8 @@ pub async fn reset_user_password(
     store
         .set_password(&account.id, &hash, settings.force_password_change)
         .await?;
-    let now = unix_now();
-    let mut tx = store.begin().await?;
-    store
-        .enqueue(
-            &mut tx,
-            &NewQueuedMail {
-                id: &Uuid::new_v4().simple().to_string(),
-                kind: kind::PASSWORD_RESET,
-                mail_from: &settings.notification_from,
-                rcpt_to: std::slice::from_ref(&to),
-                data: &mail,
-                now,
-                give_up_at: now + settings.retry_give_up_secs,
-            },
-        )
-        .await?;
-    sealpost_store::commit(tx).await?;
-    store.delete_sessions_of(&account.id, None).await?;
-    audit(
-        store,
-        actor,
-        "account.password_reset",
-        Some(&account.address),
-        Some(&format!("mailed to {to}")),
-    )
-    .await;
-    Ok(to)
+    crate::recovery::queue_mail(store, settings, kind::PASSWORD_RESET, to, &mail).await?;
+    Ok(())
 }
 
 pub async fn set_account_active(

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod open;
 pub mod password_policy;
 pub mod pipeline;
+pub mod recovery;
 pub mod reply;
 pub mod settings;
 
@@ -30,6 +31,10 @@ pub mod kind {
     pub const PASSWORD_RESET: &str = MailKind::PasswordReset.as_str();
     pub const REPLY: &str = MailKind::Reply.as_str();
     pub const BOUNCE: &str = MailKind::Bounce.as_str();
+    /// A one-time code to an account holder (self-service recovery).
+    pub const CODE: &str = MailKind::Code.as_str();
+    /// A security notice to an account holder (a reset, a changed factor).
+    pub const NOTICE: &str = MailKind::Notice.as_str();
     /// Mail passed through unchanged (not flagged, or to internal recipients): not a mail
     /// Sealpost writes, so it has no `X-Sealpost-Kind`.
     pub const RELAY: &str = "relay";
@@ -45,6 +50,8 @@ pub enum CoreError {
     Envelope(#[from] sealpost_crypto::EnvelopeError),
     #[error("password hashing failed")]
     Hashing,
+    #[error("a generated mail could not be built")]
+    MailBuild,
     #[error("account {0} has no key")]
     MissingKey(String),
     #[error("background task failed")]

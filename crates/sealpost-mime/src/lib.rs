@@ -23,6 +23,7 @@ mod outgoing;
 pub mod reply;
 pub mod reply_source;
 pub mod securehtm;
+pub mod security_mail;
 mod util;
 
 #[cfg(test)]

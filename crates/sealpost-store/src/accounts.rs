@@ -421,6 +421,8 @@ impl Store {
         for q in [
             "DELETE FROM recipient_keys WHERE account_id = ?",
             "DELETE FROM sessions WHERE principal_id = ?",
+            "DELETE FROM recovery_codes WHERE account_id = ?",
+            "DELETE FROM reset_links WHERE account_id = ?",
         ] {
             sqlx::query(&self.sql(q))
                 .bind(account_id)

@@ -15,6 +15,7 @@ mod migrate;
 mod nodes;
 mod opens;
 mod queue;
+mod recovery;
 mod sessions;
 mod settings;
 mod stats;

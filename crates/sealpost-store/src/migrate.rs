@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0003_lockout.sql"),
         mysql: include_str!("../migrations/mysql/0003_lockout.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_recovery.sql"),
+        postgres: include_str!("../migrations/postgres/0005_recovery.sql"),
+        mysql: include_str!("../migrations/mysql/0005_recovery.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes

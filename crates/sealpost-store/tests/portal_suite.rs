@@ -13,7 +13,9 @@ use sealpost_store::{SessionKind, Store};
 
 store_tests!(
     answer_failures_count_and_clear,
-    password_change_ends_other_sessions
+    password_change_ends_other_sessions,
+    recovery_codes_are_rate_limited_tried_and_single_use,
+    reset_links_are_single_use_and_expire
 );
 
 async fn answer_failures_count_and_clear(store: Store) {
@@ -77,4 +79,93 @@ async fn password_change_ends_other_sessions(store: Store) {
     let a = store.account_by_id("acc").await.unwrap().unwrap();
     assert_eq!(a.password_hash, "$argon2id$new");
     assert!(!a.must_change_password);
+}
+
+async fn recovery_codes_are_rate_limited_tried_and_single_use(store: Store) {
+    add_account(&store, "acc", "c@example.org", b"k").await;
+    // Three codes per hour: the fourth is refused until the window has passed.
+    for i in 0..3 {
+        let hash = format!("h{i}");
+        assert!(
+            store
+                .issue_recovery_code("acc", &hash, NOW + i, NOW + 900, 3600, 3)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !store
+            .issue_recovery_code("acc", "h3", NOW + 10, NOW + 900, 3600, 3)
+            .await
+            .unwrap()
+    );
+    // Only the last code counts, with a limited number of tries.
+    for _ in 0..2 {
+        assert_eq!(
+            store.try_recovery_code("acc", NOW + 20, 2).await.unwrap(),
+            Some("h2".to_string())
+        );
+    }
+    assert_eq!(
+        store.try_recovery_code("acc", NOW + 20, 2).await.unwrap(),
+        None
+    );
+    // A new window: a fresh code with fresh tries, usable once.
+    assert!(
+        store
+            .issue_recovery_code("acc", "h4", NOW + 3700, NOW + 4600, 3600, 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.try_recovery_code("acc", NOW + 3701, 5).await.unwrap(),
+        Some("h4".to_string())
+    );
+    assert!(!store.consume_recovery_code("acc", "h2").await.unwrap());
+    assert!(store.consume_recovery_code("acc", "h4").await.unwrap());
+    assert!(!store.consume_recovery_code("acc", "h4").await.unwrap());
+    assert_eq!(
+        store.try_recovery_code("acc", NOW + 3702, 5).await.unwrap(),
+        None
+    );
+    // Expired codes are not offered.
+    assert!(
+        store
+            .issue_recovery_code("acc", "h5", NOW + 3800, NOW + 3900, 3600, 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.try_recovery_code("acc", NOW + 3900, 5).await.unwrap(),
+        None
+    );
+    assert!(store.delete_account("acc").await.unwrap());
+}
+
+async fn reset_links_are_single_use_and_expire(store: Store) {
+    add_account(&store, "acc", "l@example.org", b"k").await;
+    store
+        .insert_reset_link("t1", "acc", NOW, NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reset_link_account("t1", NOW + 1).await.unwrap(),
+        Some("acc".to_string())
+    );
+    // A newer link replaces the older one.
+    store
+        .insert_reset_link("t2", "acc", NOW + 1, NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!(store.reset_link_account("t1", NOW + 2).await.unwrap(), None);
+    assert_eq!(
+        store.reset_link_account("t2", NOW + 100).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.consume_reset_link("t2", NOW + 2).await.unwrap(),
+        Some("acc".to_string())
+    );
+    assert_eq!(store.consume_reset_link("t2", NOW + 3).await.unwrap(), None);
 }

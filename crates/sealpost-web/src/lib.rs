@@ -126,6 +126,10 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
             get(pages::forgot::form).post(pages::forgot::submit_address),
         )
         .route("/forgot/answer", post(pages::forgot::submit_answer))
+        .route(
+            "/reset/{token}",
+            get(pages::reset::form).post(pages::reset::submit),
+        )
         .route("/profile", get(pages::profile::show))
         .route("/profile/password", post(pages::profile::change_password))
         .route("/profile/question", post(pages::profile::change_question))

@@ -416,6 +416,8 @@ async fn login_answers_alike_and_in_similar_time_for_known_and_unknown_addresses
 #[tokio::test]
 async fn forgotten_password_answers_alike_and_in_similar_time_for_known_and_unknown() {
     let node = TestNode::start().await;
+    // Times the answer step alone; the code step has its own test in `recovery`.
+    set_setting(&node, "security.recovery", "answer-only").await;
     set_setting(&node, "security.secret_answer_max_attempts", "1000").await;
     let known = provision(&node, "known@example.com").await;
     let _session = logged_in(&node, &known).await; // sets the secret question

@@ -130,6 +130,7 @@ struct UserPage {
 pub struct ShowQuery {
     done: Option<String>,
     to: Option<String>,
+    via: Option<String>,
 }
 
 async fn account(state: &AppState, id: &str) -> Result<Account, WebError> {
@@ -148,10 +149,15 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let a = account(&state, &id).await?;
     let notice = match q.done.as_deref() {
-        Some("reset-password") => Some(format!(
-            "A new password was generated and mailed to {}.",
-            q.to.as_deref().unwrap_or("the recipient")
-        )),
+        Some("reset-password") => Some(match (q.via.as_deref(), q.to.as_deref()) {
+            (Some("sender"), Some(to)) => format!(
+                "A new password was generated and mailed to the last sender, {to}, who hands it on by another channel. The recipient got a notice."
+            ),
+            (_, to) => format!(
+                "The old password no longer works. A one-time link to set a new password (valid 24 hours) was mailed to {}.",
+                to.unwrap_or("the recipient")
+            ),
+        }),
         Some("disable") => Some("The account is deactivated.".into()),
         Some("enable") => Some("The account is active again.".into()),
         Some("unlock") => Some("The account is unlocked.".into()),
@@ -226,7 +232,7 @@ pub async fn action(
         "reset-password" => {
             let settings = state.settings.get();
             match admin::reset_user_password(&state.store, &settings, &a, &actor).await {
-                Ok(to) => extra = format!("&to={}", urlencode(&to)),
+                Ok(sent) => extra = format!("&to={}&via={}", urlencode(&sent.to), sent.delivery),
                 Err(admin::AdminError::NoResetAddress) => {
                     return user_page(
                         &state,

@@ -1,7 +1,9 @@
-//! Forgotten password: address → secret question → right answer → a new generated password,
-//! shown once in the browser. Known and unknown addresses get the same pages: an unknown
-//! address (or an account without a question) is asked a stable decoy question, every answer
-//! costs one Argon2 verification, and wrong answers lock every address alike.
+//! Forgotten password: address → secret question (and, under `security.recovery =
+//! answer+code`, a one-time code mailed to the account) → right answer and code → a new
+//! generated password, shown once in the browser; the holder gets a notice mail. Known and
+//! unknown addresses get the same pages: an unknown address (or an account without a usable
+//! question) is asked a stable decoy question and gets no mail, every answer costs one Argon2
+//! verification, and wrong answers lock every address alike.
 //! Pages use the browser's language only: the account's language would reveal the account.
 
 use askama::Template;
@@ -12,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use sealpost_core::accounts::{
     self, MAX_ANSWER_CHARS, ResetOutcome, ResetStart, question_text, reset_question,
 };
+use sealpost_core::settings::RecoveryPolicy;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -31,6 +34,8 @@ struct ForgotPage {
     address: String,
     /// Some(text) on the question step.
     question: Option<String>,
+    /// The question step also asks for the mailed code.
+    ask_code: bool,
     error: Option<String>,
     blocked: bool,
 }
@@ -46,6 +51,21 @@ fn tr(state: &AppState, headers: &HeaderMap) -> Tr {
     Tr::for_request(headers, None, &state.settings.get().default_language)
 }
 
+fn asks_code(state: &AppState) -> bool {
+    state.settings.get().recovery_policy == RecoveryPolicy::AnswerAndCode
+}
+
+/// The client's address as recorded in audits and notices.
+pub(super) fn client_text(
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+) -> String {
+    crate::security::client_ip(&state.settings.get(), Some(peer), headers)
+        .unwrap_or(peer.ip())
+        .to_string()
+}
+
 fn show(page: ForgotPage, status: StatusCode) -> Result<Response, WebError> {
     Ok((status, render(&page)?).into_response())
 }
@@ -56,6 +76,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Result<R
             tr: tr(&state, &headers),
             address: String::new(),
             question: None,
+            ask_code: false,
             error: None,
             blocked: false,
         },
@@ -76,15 +97,23 @@ fn clean_address(address: &str) -> Result<String, WebError> {
     Ok(a.to_string())
 }
 
+/// The question page; `first` (the address step) also mails the code where the policy asks
+/// for one, while showing it again after a wrong answer does not.
 async fn question_step(
     state: &AppState,
     tr: Tr,
     address: String,
+    first: bool,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let settings = state.settings.get();
-    match reset_question(&state.store, &state.keys, &settings, &address).await? {
+    let start = if first {
+        accounts::begin_reset(&state.store, &state.keys, &settings, &address).await?
+    } else {
+        reset_question(&state.store, &state.keys, &settings, &address).await?
+    };
+    match start {
         ResetStart::Ask(stored) => {
             let question = Some(question_text(&stored, tr.lang));
             show(
@@ -92,6 +121,7 @@ async fn question_step(
                     tr,
                     address,
                     question,
+                    ask_code: asks_code(state),
                     error,
                     blocked: false,
                 },
@@ -108,6 +138,7 @@ fn blocked(tr: Tr, address: String) -> Result<Response, WebError> {
             tr,
             address,
             question: None,
+            ask_code: false,
             error: None,
             blocked: true,
         },
@@ -125,12 +156,15 @@ pub async fn submit_address(
     }
     let address = clean_address(&form.address)?;
     let tr = tr(&state, &headers);
-    question_step(&state, tr, address, None, StatusCode::OK).await
+    question_step(&state, tr, address, true, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
 pub struct AnswerForm {
     address: String,
+    /// The mailed code (absent under `answer-only`).
+    #[serde(default)]
+    code: Zeroizing<String>,
     answer: Zeroizing<String>,
 }
 
@@ -149,11 +183,20 @@ pub async fn submit_answer(
     }
     let tr = tr(&state, &headers);
     let settings = state.settings.get();
-    let ip = crate::security::client_ip(&settings, Some(peer), &headers)
-        .unwrap_or(peer.ip())
-        .to_string();
-    match accounts::reset_with_answer(&state.store, &settings, &address, &form.answer, &ip).await? {
+    let ip = client_text(&state, peer, &headers);
+    let outcome = accounts::reset_with_answer(
+        &state.store,
+        &state.keys,
+        &settings,
+        &address,
+        &form.code,
+        &form.answer,
+        &ip,
+    )
+    .await?;
+    match outcome {
         ResetOutcome::NewPassword(password) => {
+            state.delivery_wake.notify_one();
             let html = render(&DonePage {
                 tr,
                 password: &password,
@@ -161,8 +204,12 @@ pub async fn submit_answer(
             Ok(html.into_response())
         }
         ResetOutcome::Wrong => {
-            let error = Some(tr.t("portal-forgot-wrong"));
-            question_step(&state, tr, address, error, StatusCode::UNAUTHORIZED).await
+            let error = Some(tr.t(if asks_code(&state) {
+                "portal-forgot-wrong-code"
+            } else {
+                "portal-forgot-wrong"
+            }));
+            question_step(&state, tr, address, false, error, StatusCode::UNAUTHORIZED).await
         }
         ResetOutcome::Blocked => blocked(tr, address),
         ResetOutcome::Throttled => Err(WebError::TooManyRequests),

@@ -9,6 +9,7 @@ pub mod open;
 mod open_upload;
 pub mod profile;
 pub mod reply;
+pub mod reset;
 pub mod welcome;
 
 use crate::error::WebError;

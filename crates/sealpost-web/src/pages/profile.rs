@@ -1,37 +1,32 @@
 //! The recipient's profile: account dates and sign-ins, password, secret question, language.
+//! Changing the password or the secret question needs the current password (a wrong one
+//! counts like a failed sign-in) and mails the holder a notice.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
-use sealpost_core::accounts::{self, question_text};
+use sealpost_core::accounts::{self, needs_new_question, question_text};
 use sealpost_core::password_policy;
+use sealpost_core::recovery;
+use sealpost_mime::security_mail::NoticeEvent;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::forgot::client_text;
 use super::render;
 use super::welcome::{QuestionOption, detour, question_options, tr_for};
-use crate::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
 use crate::security::same_origin;
 use crate::session::{MaybeUser, PortalUser};
+use crate::{AppState, Peer};
 
 /// "2026-11-26 10:00 UTC"; the portal has no notion of the reader's time zone.
 pub fn format_time(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => String::new(),
-    }
+    recovery::utc_text(unix)
 }
 
 pub struct LanguageOption {
@@ -52,7 +47,10 @@ struct ProfilePage<'a> {
     valid_until: String,
     validity_days: String,
     question: Option<String>,
+    /// The current question no longer counts for a forgotten password (own questions off).
+    question_unusable: bool,
     questions: Vec<QuestionOption>,
+    allow_own: bool,
     languages: Vec<LanguageOption>,
     min_length: String,
     notice: Option<String>,
@@ -102,7 +100,9 @@ fn page(
             .secret_question
             .as_deref()
             .map(|q| question_text(q, tr.lang)),
+        question_unusable: a.secret_question.is_some() && needs_new_question(a, settings),
         questions: question_options(&tr),
+        allow_own: settings.allow_own_questions,
         languages,
         min_length: settings.password_min_length.to_string(),
         notice,
@@ -171,6 +171,7 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): Peer,
     headers: HeaderMap,
     MaybeUser(user): MaybeUser,
     Form(form): Form<PasswordForm>,
@@ -178,7 +179,7 @@ pub async fn change_password(
     let settings = state.settings.get();
     let user = authorised(&headers, user, &form.csrf, &settings)?;
     let tr = tr_for(&headers, &user, &settings);
-    if !accounts::verify_password(&user.account, &form.current).await? {
+    if !accounts::reauthenticate(&state.store, &settings, &user.account, &form.current).await? {
         let error = Some(tr.t("portal-pw-wrong-current"));
         return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
     }
@@ -198,6 +199,15 @@ pub async fn change_password(
         Some(&user.token_hash),
     )
     .await?;
+    notify(
+        &state,
+        &settings,
+        &user,
+        NoticeEvent::PasswordChanged,
+        peer,
+        &headers,
+    )
+    .await;
     Ok(Redirect::to("/profile?saved=password").into_response())
 }
 
@@ -209,19 +219,43 @@ pub struct QuestionForm {
     #[serde(default)]
     own_question: Option<String>,
     answer: Zeroizing<String>,
+    /// The current password (re-authentication); a form without it is refused like a wrong one.
+    #[serde(default)]
+    current: Zeroizing<String>,
+}
+
+/// Mails the holder a notice of a changed factor and wakes the delivery worker.
+async fn notify(
+    state: &AppState,
+    settings: &Settings,
+    user: &PortalUser,
+    event: NoticeEvent,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+) {
+    let client = client_text(state, peer, headers);
+    recovery::notify(&state.store, settings, &user.account, event, Some(&client)).await;
+    state.delivery_wake.notify_one();
 }
 
 pub async fn change_question(
     State(state): State<AppState>,
+    ConnectInfo(peer): Peer,
     headers: HeaderMap,
     MaybeUser(user): MaybeUser,
     Form(form): Form<QuestionForm>,
 ) -> Result<Response, WebError> {
     let settings = state.settings.get();
     let user = authorised(&headers, user, &form.csrf, &settings)?;
+    if !accounts::reauthenticate(&state.store, &settings, &user.account, &form.current).await? {
+        let tr = tr_for(&headers, &user, &settings);
+        let error = Some(tr.t("portal-pw-wrong-current"));
+        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+    }
     let question = accounts::stored_question(
         form.question.as_deref().filter(|q| !q.is_empty()),
         form.own_question.as_deref(),
+        settings.allow_own_questions,
     );
     let answer = form.answer.trim();
     let (Some(question), false) = (
@@ -233,6 +267,15 @@ pub async fn change_question(
         return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
     };
     accounts::set_secret_question(&state.store, &user.account, &question, answer).await?;
+    notify(
+        &state,
+        &settings,
+        &user,
+        NoticeEvent::QuestionChanged,
+        peer,
+        &headers,
+    )
+    .await;
     Ok(Redirect::to("/profile?saved=question").into_response())
 }
 
@@ -262,7 +305,6 @@ mod tests {
 
     #[test]
     fn times_are_shown_in_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_time(1_795_687_200), "2026-11-26 10:00 UTC");
     }
 }

@@ -1,6 +1,13 @@
 //! The first sign-in with a generated password: the recipient chooses their own password and,
-//! if they have none yet, a secret question, then continues to where they were going (usually
-//! the message they opened, whose temporary token travels in `next`).
+//! if they have no usable one yet, a secret question, then continues to where they were going
+//! (usually the message they opened, whose temporary token travels in `next`).
+//!
+//! This page changes factors without asking for the current password: it is only reachable
+//! while the account must replace a generated password, and every way into that state (a new
+//! account, a reset by answer, an administrator's reset) ends all sessions, so this session
+//! was started moments ago by signing in with exactly that password. Nor does it mail a
+//! notice: the event that issued the generated password already told the holder (a notice or
+//! the credentials mail).
 
 use askama::Template;
 use axum::Form;
@@ -8,7 +15,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
-use sealpost_core::accounts::{self, STANDARD_QUESTIONS, must_change_password, question_text};
+use sealpost_core::accounts::{
+    self, STANDARD_QUESTIONS, must_change_password, needs_new_question, question_text,
+};
 use sealpost_core::password_policy;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -77,6 +86,7 @@ struct WelcomePage<'a> {
     min_length: String,
     ask_question: bool,
     questions: Vec<QuestionOption>,
+    allow_own: bool,
     error: Option<String>,
 }
 
@@ -117,8 +127,9 @@ fn page(
         csrf: &user.csrf,
         next,
         min_length: settings.password_min_length.to_string(),
-        ask_question: user.account.secret_answer_hash.is_none(),
+        ask_question: needs_new_question(&user.account, settings),
         questions,
+        allow_own: settings.allow_own_questions,
         error,
         tr,
     })?;
@@ -166,10 +177,11 @@ pub async fn submit(
         let error = Some(tr.t(v.key()));
         return page(&user, &settings, tr, next, error, StatusCode::BAD_REQUEST);
     }
-    let question = if user.account.secret_answer_hash.is_none() {
+    let question = if needs_new_question(&user.account, &settings) {
         let question = accounts::stored_question(
             form.question.as_deref().filter(|q| !q.is_empty()),
             form.own_question.as_deref(),
+            settings.allow_own_questions,
         );
         let answer = form
             .answer

@@ -18,7 +18,8 @@ pub enum UserCommand {
         #[arg(long, default_value_t = 0)]
         offset: i64,
     },
-    /// Generate a new password and mail it (X-Sealpost-Kind: password-reset)
+    /// Reset the password: mail the recipient a one-time link, or (mail.reset_mail_to = sender)
+    /// a generated password to the last sender (X-Sealpost-Kind: password-reset)
     ResetPassword { address: String },
     /// Deactivate an account (its portal login stops working)
     Disable { address: String },
@@ -89,10 +90,10 @@ async fn run_on(
                 .await
                 .map_err(|e| not_found(e, &address))?;
             let settings = super::settings(store, config).await?.get();
-            let to = admin::reset_user_password(store, &settings, &account, &actor).await?;
+            let sent = admin::reset_user_password(store, &settings, &account, &actor).await?;
             println!(
-                "new password for {} queued in a mail to {to}",
-                account.address
+                "password of {} reset: {sent} (queued in a mail to {})",
+                account.address, sent.to
             );
             Ok(())
         }

@@ -321,3 +321,65 @@ pub async fn admin_login(
         .await
         .unwrap()
 }
+
+/// The text body of a mail.
+pub fn mail_text(mail: &ReceivedMail) -> String {
+    let msg = mail_parser::MessageParser::default()
+        .parse(&mail.data)
+        .expect("mail parses");
+    msg.body_text(0).expect("text body").into_owned()
+}
+
+/// Waits up to 20 s for a mail of `kind` to `to` among the mails after the first `skip`.
+pub async fn wait_for_kind(node: &TestNode, kind: &str, to: &str, skip: usize) -> ReceivedMail {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = node
+            .sink
+            .received()
+            .into_iter()
+            .skip(skip)
+            .find(|m| kind_of(m) == kind && m.rcpt_to.iter().any(|r| r == to));
+        if let Some(m) = found {
+            return m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {kind} mail to {to} arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The one-time link of an administrator's reset mail (the portal path, `/reset/…`).
+pub fn reset_link_path(mail: &ReceivedMail) -> String {
+    let text = mail_text(mail);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("/reset/"))
+        .expect("a reset link in the mail");
+    line[line.find("/reset/").unwrap()..].to_string()
+}
+
+/// Follows the one-time link of an administrator's reset mail and sets `password` with it,
+/// then waits for the notice that follows (so later mail counts are not disturbed by it).
+pub async fn set_password_by_reset_link(node: &TestNode, mail: &ReceivedMail, password: &str) {
+    let path = reset_link_path(mail);
+    let client = node.client();
+    let page = page_text(node, &client, &path).await;
+    let before = node.sink.received().len();
+    let response = client
+        .post(node.url(&path))
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("password", password),
+            ("password2", password),
+        ])
+        .send()
+        .await
+        .expect("reset link form");
+    assert_eq!(response.status(), 200, "password set with the link");
+    let to = mail.rcpt_to.first().expect("a recipient").clone();
+    wait_for_kind(node, "notice", &to, before).await;
+}

@@ -1,0 +1,20 @@
+-- Sealpost schema v5 (SQLite): self-service recovery codes and admin reset links.
+-- One mailed recovery code per account: only a keyed hash of the code is kept, with its
+-- wrong tries and the count of codes sent in the current rate-limit window.
+CREATE TABLE recovery_codes (
+    account_id TEXT PRIMARY KEY,
+    code_hash TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,
+    sent_in_window INTEGER NOT NULL
+);
+-- One-time links that let a recipient set a password after an administrator's reset:
+-- only the hash of the 256-bit token is kept.
+CREATE TABLE reset_links (
+    token_hash TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX reset_links_account ON reset_links (account_id);
