@@ -3,10 +3,8 @@
 //! its actor; secrets (passwords, keys, TOTP secrets, tokens) never go into the audit log.
 
 use sealpost_mime::security_mail::NoticeEvent;
-use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, build_credentials};
-use sealpost_store::{
-    Account, AccountStatus, Admin, NewQueuedMail, Principal, Reservation, Store, StoreError,
-};
+use sealpost_mime::{CredentialsInput, CredentialsKind, build_credentials};
+use sealpost_store::{Account, AccountStatus, Admin, Principal, Reservation, Store, StoreError};
 use totp_rs::{Algorithm, Secret, TOTP};
 use uuid::Uuid;
 use zeroize::Zeroizing;

@@ -4,7 +4,7 @@
 //! mails leave through the outbound queue like every generated mail.
 
 use rand::Rng;
-use sealpost_mime::generate::Branding;
+use sealpost_mime::Branding;
 use sealpost_mime::security_mail::{
     NoticeEvent, SecurityMailBase, build_code_mail, build_notice, build_reset_link_mail,
 };
@@ -140,7 +140,8 @@ pub async fn send_code(
         )
         .await?;
     if !issued {
-        crate::audit::account_event(store, account, "portal.recovery_code_limited", None, None).await;
+        crate::audit::account_event(store, account, "portal.recovery_code_limited", None, None)
+            .await;
         return Ok(());
     }
     mail_holder(store, settings, account, kind::CODE, |base| {
@@ -273,7 +274,14 @@ pub async fn set_password_by_link(
         .set_password(&account.id, &password_hash, false)
         .await?;
     store.delete_sessions_of(&account.id, None).await?;
-    crate::audit::account_event(store, &account, "portal.password_set_by_link", None, Some(client)).await;
+    crate::audit::account_event(
+        store,
+        &account,
+        "portal.password_set_by_link",
+        None,
+        Some(client),
+    )
+    .await;
     notify(
         store,
         settings,

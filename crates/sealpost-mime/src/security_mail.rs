@@ -13,7 +13,7 @@ use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 use sealpost_i18n::{t, tf};
 
-use crate::generate::Branding;
+use crate::branding::Branding;
 use crate::util::{new_message_id, one_line, to_crlf};
 
 /// Who the mail is from and to, and how it looks; shared by every mail of this module.

@@ -18,7 +18,7 @@ mod seal;
 
 use std::sync::Arc;
 
-use sealpost_mime::generate::Branding;
+use sealpost_mime::Branding;
 use sealpost_mime::inbound::{InboundHeader, TriggerPolicy};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
 use sealpost_store::{LedgerEntry, Store, StoreError};

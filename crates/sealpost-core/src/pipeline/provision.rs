@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 
 use sealpost_crypto::{KeyId, RecipientKey};
-use sealpost_mime::generate::{Branding, CredentialsInput, CredentialsKind, build_credentials};
+use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, build_credentials};
 use sealpost_store::{SealingRecipient, Store};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::committer::WriteSet;
+use crate::settings::CredentialsTo;
 use crate::{CoreError, KeyRing, Settings, kind, normalise_address};
 
 use super::MessageContext;
@@ -66,20 +67,6 @@ impl RecipientPlan {
     }
 }
 
-/// Where `mail.credentials_to` sends the passwords of new accounts. The setting is text in
-/// this version ("sender" or an address); this is the one place that reads it.
-enum CredentialsTarget<'a> {
-    Sender,
-    Address(&'a str),
-}
-
-fn credentials_target(settings: &Settings) -> CredentialsTarget<'_> {
-    match settings.credentials_to.trim() {
-        "" | "sender" => CredentialsTarget::Sender,
-        address => CredentialsTarget::Address(address),
-    }
-}
-
 /// Why no account may be created for a recipient of this message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum NoCredentialsRoute {
@@ -118,9 +105,9 @@ pub(super) fn credentials_route(
     settings: &Settings,
     mail_from: &str,
 ) -> Result<String, NoCredentialsRoute> {
-    match credentials_target(settings) {
-        CredentialsTarget::Address(address) => Ok(address.to_string()),
-        CredentialsTarget::Sender => {
+    match &settings.credentials_to {
+        CredentialsTo::Address(address) => Ok(address.clone()),
+        CredentialsTo::Sender => {
             let sender = normalise_address(mail_from);
             if sender.is_empty() {
                 Err(NoCredentialsRoute::NullSender)
@@ -243,7 +230,7 @@ mod tests {
     fn settings(credentials_to: &str) -> Settings {
         Settings {
             internal_domains: vec!["bank.example".into()],
-            credentials_to: credentials_to.into(),
+            credentials_to: credentials_to.parse().unwrap(),
             ..Settings::default()
         }
     }

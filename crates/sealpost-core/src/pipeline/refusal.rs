@@ -3,7 +3,7 @@
 //! refused with a 5xx; otherwise the others get it and the sender receives a bounce naming
 //! the refused recipients. Every refusal is audited.
 
-use sealpost_mime::generate::{BounceInput, build_bounce};
+use sealpost_mime::{BounceInput, build_bounce};
 use sealpost_store::Store;
 use uuid::Uuid;
 

@@ -3,8 +3,8 @@
 //! only write) and off the async executor.
 
 use sealpost_crypto::{KeyId, RecipientKey};
-use sealpost_mime::generate::{Branding, CarrierInput, build_carrier};
 use sealpost_mime::inbound::{InboundHeader, OriginalHeaders, TriggerPolicy};
+use sealpost_mime::{Branding, CarrierInput, build_carrier};
 
 use crate::{CoreError, Settings};
 

@@ -80,6 +80,7 @@ registry! {
         /// How a password reset reaches the recipient.
         reset_mail_to: ResetDelivery = ResetDelivery::Link => "mail.reset_mail_to" {
             label: "Password resets are mailed to",
+            help: "link: the recipient gets a one-time link (valid 24 hours) to set a new password; sender: a generated password goes to the last sender, who hands it on by another channel. A password is never mailed to the recipient's own mailbox, where the encrypted messages arrive too.",
         }
         /// Delivery gives up (and bounces) after this long.
         retry_give_up_secs: i64 = 5 * 24 * 3600 => "delivery.give_up_secs" {
@@ -130,10 +131,12 @@ registry! {
         /// What a recipient must show to reset a forgotten password.
         recovery_policy: RecoveryPolicy = RecoveryPolicy::AnswerAndCode => "security.recovery" {
             label: "Password recovery needs",
+            help: "answer+code (recommended): a reset needs the secret answer and a one-time code mailed to the account's address. answer-only is weaker: whoever knows or guesses the answer can take over the account, without access to its mailbox.",
         }
         /// Recipients may write their own secret question.
         allow_own_questions: bool = false => "security.own_questions" {
             label: "Recipients may write their own secret question",
+            help: "Risk: the forgotten-password page must then show that text, which proves the account exists and often hints at the answer; standard questions look the same for every address.",
         }
         /// Portal sessions end after this long without a request.
         session_idle_secs: i64 = 30 * 60 => "security.session_idle_secs" {

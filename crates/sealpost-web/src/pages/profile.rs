@@ -179,7 +179,16 @@ pub async fn change_password(
     let settings = state.settings.get();
     let user = authorised(&headers, user, &form.csrf, &settings)?;
     let tr = tr_for(&headers, &user, &settings);
-    if !accounts::reauthenticate(&state.store, &settings, &user.account, &form.current).await? {
+    let client = client_text(&state, peer, &headers);
+    if !accounts::reauthenticate(
+        &state.store,
+        &settings,
+        &user.account,
+        &form.current,
+        &client,
+    )
+    .await?
+    {
         let error = Some(tr.t("portal-pw-wrong-current"));
         return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
     }
@@ -247,7 +256,16 @@ pub async fn change_question(
 ) -> Result<Response, WebError> {
     let settings = state.settings.get();
     let user = authorised(&headers, user, &form.csrf, &settings)?;
-    if !accounts::reauthenticate(&state.store, &settings, &user.account, &form.current).await? {
+    let client = client_text(&state, peer, &headers);
+    if !accounts::reauthenticate(
+        &state.store,
+        &settings,
+        &user.account,
+        &form.current,
+        &client,
+    )
+    .await?
+    {
         let tr = tr_for(&headers, &user, &settings);
         let error = Some(tr.t("portal-pw-wrong-current"));
         return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);

@@ -183,9 +183,17 @@ async fn one_source_is_throttled_before_it_can_lock_more_accounts() {
             "{address}: the same refusal for every address once the budget is spent"
         );
     }
-    let o = reset_with_answer(&store, &settings, victims[2], "guess", attacker)
-        .await
-        .unwrap();
+    let o = reset_with_answer(
+        &store,
+        &node.node.keys,
+        &settings,
+        victims[2],
+        "",
+        "guess",
+        attacker,
+    )
+    .await
+    .unwrap();
     assert!(matches!(o, ResetOutcome::Throttled), "answers too");
     let v2 = account_of(&node, victims[1]).await;
     let v3 = account_of(&node, victims[2]).await;
@@ -253,14 +261,32 @@ async fn authentication_decisions_and_content_access_are_audited_and_counted() {
     set_secret_question(&store, &account, "std:pet", "Rex")
         .await
         .unwrap();
-    let settings = node.node.settings.get();
-    let o = reset_with_answer(&store, &settings, &r.address, "Fluffy", "192.0.2.40")
-        .await
-        .unwrap();
+    // The answer alone resets under `answer-only`; the mailed code is the recovery suite's.
+    let mut settings = (*node.node.settings.get()).clone();
+    settings.recovery_policy = sealpost_core::settings::RecoveryPolicy::AnswerOnly;
+    let o = reset_with_answer(
+        &store,
+        &node.node.keys,
+        &settings,
+        &r.address,
+        "",
+        "Fluffy",
+        "192.0.2.40",
+    )
+    .await
+    .unwrap();
     assert!(matches!(o, ResetOutcome::Wrong));
-    let o = reset_with_answer(&store, &settings, &r.address, " rex ", "192.0.2.40")
-        .await
-        .unwrap();
+    let o = reset_with_answer(
+        &store,
+        &node.node.keys,
+        &settings,
+        &r.address,
+        "",
+        " rex ",
+        "192.0.2.40",
+    )
+    .await
+    .unwrap();
     let ResetOutcome::NewPassword(new_password) = o else {
         panic!("the right answer resets");
     };

@@ -171,10 +171,17 @@ async fn answer_only_is_an_explicit_weaker_choice_and_still_notifies() {
         .collect();
     assert!(!kinds.contains(&"code".to_string()), "{kinds:?}");
     assert_eq!(
-        sealpost_core::settings::RecoveryPolicy::default().to_string(),
+        sealpost_core::Settings::default()
+            .recovery_policy
+            .to_string(),
         "answer+code"
     );
-    assert!(sealpost_core::settings::RecoveryPolicy::HELP.contains("weaker"));
+    assert!(
+        sealpost_core::settings::definition("security.recovery")
+            .unwrap()
+            .help
+            .contains("weaker")
+    );
     node.stop().await;
 }
 
@@ -349,7 +356,12 @@ async fn forgot_does_not_show_an_own_question_unless_an_admin_allows_them() {
     );
 
     // An administrator may allow own questions (the settings help states the risk).
-    assert!(sealpost_core::settings::OWN_QUESTIONS_HELP.contains("proves the account exists"));
+    assert!(
+        sealpost_core::settings::definition("security.own_questions")
+            .unwrap()
+            .help
+            .contains("proves the account exists")
+    );
     set_setting(&node, "security.own_questions", "true").await;
     let (_, page) = forgot_address(&raw_client(), &node, &r.address).await;
     assert!(page.contains("Name of my boat?"));
