@@ -13,6 +13,7 @@ pub mod open;
 pub mod password_policy;
 pub mod pipeline;
 pub mod reply;
+pub mod sessions;
 pub mod settings;
 
 pub use keyring::KeyRing;

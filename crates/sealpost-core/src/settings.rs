@@ -54,6 +54,11 @@ pub struct Settings {
     pub reset_mail_to: String,
     /// Next hop override ("" = the node's configured `delivery.relay`).
     pub next_hop: String,
+    // --- added by web ---
+    /// Portal: a reader's session ends this long after sign-in, even while in use.
+    pub session_absolute_secs: i64,
+    /// Admin: an admin session ends this long after sign-in, even while in use.
+    pub admin_session_absolute_secs: i64,
 }
 
 impl Default for Settings {
@@ -85,11 +90,13 @@ impl Default for Settings {
             reply_encrypted_copy: false,
             keep_subject: true,
             admin_session_idle_secs: 15 * 60,
-            admin_totp_required: false,
+            admin_totp_required: true,
             legacy_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             reset_mail_to: "recipient".to_string(),
             next_hop: String::new(),
+            session_absolute_secs: 12 * 3600,
+            admin_session_absolute_secs: 8 * 3600,
         }
     }
 }
@@ -173,6 +180,14 @@ impl Settings {
             ("network.trusted_proxies", self.trusted_proxies.join("\n")),
             ("mail.reset_mail_to", self.reset_mail_to.clone()),
             ("delivery.next_hop", self.next_hop.clone()),
+            (
+                "security.session_absolute_secs",
+                self.session_absolute_secs.to_string(),
+            ),
+            (
+                "security.admin_session_absolute_secs",
+                self.admin_session_absolute_secs.to_string(),
+            ),
         ]
     }
 
@@ -218,6 +233,10 @@ impl Settings {
                 "network.trusted_proxies" => s.trusted_proxies = list(v),
                 "mail.reset_mail_to" => s.reset_mail_to = v.trim().to_string(),
                 "delivery.next_hop" => s.next_hop = v.trim().to_string(),
+                "security.session_absolute_secs" => parse_into(v, &mut s.session_absolute_secs),
+                "security.admin_session_absolute_secs" => {
+                    parse_into(v, &mut s.admin_session_absolute_secs)
+                }
                 _ => {}
             }
         }

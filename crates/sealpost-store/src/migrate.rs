@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0002_admin.sql"),
         mysql: include_str!("../migrations/mysql/0002_admin.sql"),
     },
+    Migration {
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_admin_totp_step.sql"),
+        postgres: include_str!("../migrations/postgres/0004_admin_totp_step.sql"),
+        mysql: include_str!("../migrations/mysql/0004_admin_totp_step.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes

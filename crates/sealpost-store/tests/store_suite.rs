@@ -11,7 +11,8 @@ use std::collections::HashSet;
 
 use common::{NOW, account, add_account, all_bytes, enqueue};
 use sealpost_store::{
-    AccountStatus, LedgerEntry, NewAccount, NewQueuedMail, NodeInfo, SessionKind, Store, StoreError,
+    AccountStatus, LedgerEntry, NewAccount, NewQueuedMail, NewSession, NodeInfo, SessionKind,
+    Store, StoreError,
 };
 
 database_tests!(migrate_twice_is_idempotent, concurrent_migrations_agree);
@@ -332,27 +333,27 @@ async fn delete_account_removes_keys_and_sessions(store: Store) {
     add_account(&store, "stays", "stays@example.org", b"k9").await;
     store.add_key_version("gone", 2, b"k2", NOW).await.unwrap();
     store
-        .create_session(
-            "t-gone",
-            SessionKind::Portal,
-            "gone",
-            "csrf",
-            "192.0.2.1",
-            NOW,
-            NOW + 600,
-        )
+        .create_session(&NewSession {
+            token_hash: "t-gone",
+            kind: SessionKind::Portal,
+            principal_id: "gone",
+            csrf_token: "csrf",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 600,
+        })
         .await
         .unwrap();
     store
-        .create_session(
-            "t-stays",
-            SessionKind::Portal,
-            "stays",
-            "csrf",
-            "192.0.2.1",
-            NOW,
-            NOW + 600,
-        )
+        .create_session(&NewSession {
+            token_hash: "t-stays",
+            kind: SessionKind::Portal,
+            principal_id: "stays",
+            csrf_token: "csrf",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 600,
+        })
         .await
         .unwrap();
 
@@ -432,15 +433,15 @@ async fn login_failures_lock_at_threshold(store: Store) {
 
 async fn sessions_lifecycle(store: Store) {
     store
-        .create_session(
-            "s1",
-            SessionKind::Portal,
-            "p",
-            "csrf-1",
-            "192.0.2.1",
-            NOW,
-            NOW + 100,
-        )
+        .create_session(&NewSession {
+            token_hash: "s1",
+            kind: SessionKind::Portal,
+            principal_id: "p",
+            csrf_token: "csrf-1",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 100,
+        })
         .await
         .unwrap();
     let s = store
@@ -499,7 +500,15 @@ async fn sessions_lifecycle(store: Store) {
         ("s4", SessionKind::Portal, "q"),
     ] {
         store
-            .create_session(t, kind, who, "c", "192.0.2.2", NOW, NOW + 500)
+            .create_session(&NewSession {
+                token_hash: t,
+                kind: kind,
+                principal_id: who,
+                csrf_token: "c",
+                ip: "192.0.2.2",
+                now: NOW,
+                expires_at: NOW + 500,
+            })
             .await
             .unwrap();
     }
@@ -563,27 +572,27 @@ async fn temp_opens_expire_and_purge(store: Store) {
         .await
         .unwrap();
     store
-        .create_session(
-            "old",
-            SessionKind::Portal,
-            "p",
-            "c",
-            "192.0.2.1",
-            NOW,
-            NOW + 5,
-        )
+        .create_session(&NewSession {
+            token_hash: "old",
+            kind: SessionKind::Portal,
+            principal_id: "p",
+            csrf_token: "c",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 5,
+        })
         .await
         .unwrap();
     store
-        .create_session(
-            "new",
-            SessionKind::Portal,
-            "p",
-            "c",
-            "192.0.2.1",
-            NOW,
-            NOW + 500,
-        )
+        .create_session(&NewSession {
+            token_hash: "new",
+            kind: SessionKind::Portal,
+            principal_id: "p",
+            csrf_token: "c",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 500,
+        })
         .await
         .unwrap();
 
