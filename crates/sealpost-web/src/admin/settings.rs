@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin::{self, update_settings};
 use serde::Deserialize;
 
-use super::auth::CsrfForm;
+use crate::guards::CsrfForm;
+use crate::guards::csrf::NoFields;
 use super::auth::admin_error;
 use super::{ALLOWED_NETWORKS, AdminUser, METRICS_TOKEN_HASH, parse_network, render_status};
 use crate::AppState;
@@ -521,15 +521,10 @@ fn validate(def: &FieldDef, raw: Option<&String>) -> Result<String, String> {
 
 pub async fn submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
     Path(name): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    CsrfForm(form): CsrfForm<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(
-        &headers,
-        form.get("csrf").map(String::as_str).unwrap_or_default(),
-    )?;
     let (_, defs) = section(&name).ok_or(WebError::NotFound)?;
     let mut changes: Vec<(&str, String)> = Vec::new();
     let mut errors = Vec::new();
@@ -570,11 +565,9 @@ pub async fn submit(
 /// Connects to the configured next hop (the setting, else this node's relay) and reports.
 pub async fn test_hop(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let hop = state.settings.get().next_hop.clone();
     let result = if hop.is_empty() {
         (
@@ -604,11 +597,9 @@ pub async fn test_hop(
 /// Makes a new /metrics bearer token, shows it once, and stores only its hash.
 pub async fn new_metrics_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let (token, hash) = sealpost_crypto::new_token();
     update_settings(
         &state.store,
