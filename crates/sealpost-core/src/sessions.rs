@@ -100,7 +100,14 @@ pub async fn start(
         SessionKind::Admin => ("admin.login", None),
     };
     if let Err(e) = store
-        .audit(now, principal.audit_actor, action, account_id, None, Some(ip))
+        .audit(
+            now,
+            principal.audit_actor,
+            action,
+            account_id,
+            None,
+            Some(ip),
+        )
         .await
     {
         tracing::warn!(error = %e, "audit write failed");
@@ -135,12 +142,19 @@ pub async fn resume_reader_at(
     token: &str,
     now: i64,
 ) -> Result<Option<Live<Account>>, CoreError> {
-    resume_at(store, settings, SessionKind::Portal, token, now, |id| async move {
-        let account = store.account_by_id(&id).await?;
-        Ok(account.filter(|a| {
-            a.status == AccountStatus::Active && a.valid_until.is_none_or(|t| t >= now)
-        }))
-    })
+    resume_at(
+        store,
+        settings,
+        SessionKind::Portal,
+        token,
+        now,
+        |id| async move {
+            let account = store.account_by_id(&id).await?;
+            Ok(account.filter(|a| {
+                a.status == AccountStatus::Active && a.valid_until.is_none_or(|t| t >= now)
+            }))
+        },
+    )
     .await
 }
 
@@ -160,9 +174,14 @@ pub async fn resume_admin_at(
     token: &str,
     now: i64,
 ) -> Result<Option<Live<Admin>>, CoreError> {
-    resume_at(store, settings, SessionKind::Admin, token, now, |id| async move {
-        Ok(store.admin_by_id(&id).await?)
-    })
+    resume_at(
+        store,
+        settings,
+        SessionKind::Admin,
+        token,
+        now,
+        |id| async move { Ok(store.admin_by_id(&id).await?) },
+    )
     .await
 }
 

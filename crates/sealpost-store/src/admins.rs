@@ -130,9 +130,9 @@ impl Store {
 
     /// Sets (or clears) the TOTP secret; a new secret starts without a used time step.
     pub async fn set_admin_totp(&self, id: &str, secret: Option<&str>) -> Result<()> {
-        sqlx::query(&self.sql(
-            "UPDATE admins SET totp_secret = ?, totp_last_step = NULL WHERE id = ?",
-        ))
+        sqlx::query(
+            &self.sql("UPDATE admins SET totp_secret = ?, totp_last_step = NULL WHERE id = ?"),
+        )
         .bind(secret)
         .bind(id)
         .execute(self.pool())

@@ -61,4 +61,3 @@ fn strip_port(host: &str) -> &str {
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
-

@@ -140,9 +140,7 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/profile/password", post(pages::profile::change_password))
         .route("/profile/question", post(pages::profile::change_question))
         .route("/profile/language", post(pages::profile::change_language))
-        .route_layer(axum::middleware::from_fn(
-            guards::csrf::require_same_origin,
-        ));
+        .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
     Router::new().merge(same_site).route(
         "/open",
         post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
@@ -194,8 +192,9 @@ async fn rate_limit(
             _ => None,
         };
         if let Some(limiter) = limiter {
-            let ip = guards::client_ip::client_ip(&state.settings.get(), Some(peer), request.headers())
-                .unwrap_or(peer.ip());
+            let ip =
+                guards::client_ip::client_ip(&state.settings.get(), Some(peer), request.headers())
+                    .unwrap_or(peer.ip());
             if !limiter.allow(ip) {
                 tracing::warn!(client = %ip, path = %request.uri().path(), "rate limit reached");
                 return WebError::TooManyRequests.into_response();

@@ -8,9 +8,9 @@ use sealpost_core::metrics::{self, Dashboard, Period};
 use serde::Deserialize;
 
 use super::{AdminUser, chart, fmt_time, render};
-use crate::guards::{ClientIp, metrics_access};
-use crate::error::WebError;
 use crate::AppState;
+use crate::error::WebError;
+use crate::guards::{ClientIp, metrics_access};
 
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]

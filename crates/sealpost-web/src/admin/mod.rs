@@ -22,8 +22,8 @@ use crate::AppState;
 use crate::error::WebError;
 pub(crate) use crate::guards::AdminUser;
 pub(crate) use crate::guards::admin::ALLOWED_NETWORKS;
-pub(crate) use crate::guards::client_ip::parse_network;
 pub(crate) use crate::guards::admin::METRICS_TOKEN_HASH;
+pub(crate) use crate::guards::client_ip::parse_network;
 pub(crate) use calendar::{fmt_date, fmt_opt_time, fmt_time, parse_date_end};
 
 pub fn routes() -> Router<AppState> {
@@ -87,4 +87,3 @@ pub fn render_status(
 ) -> Result<Response, WebError> {
     Ok((status, Html(page.render()?)).into_response())
 }
-

@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin::{self, update_settings};
 use serde::Deserialize;
 
-use crate::guards::CsrfForm;
-use crate::guards::csrf::NoFields;
 use super::auth::admin_error;
 use super::{ALLOWED_NETWORKS, AdminUser, METRICS_TOKEN_HASH, parse_network, render_status};
 use crate::AppState;
 use crate::error::WebError;
+use crate::guards::CsrfForm;
+use crate::guards::csrf::NoFields;
 
 #[derive(Clone, Copy)]
 enum Kind {

@@ -10,10 +10,10 @@ use sealpost_store::{Account, AccountStatus};
 use serde::Deserialize;
 
 use super::auth::admin_error;
-use crate::guards::CsrfForm;
 use super::{AdminUser, fmt_date, fmt_opt_time, fmt_time, parse_date_end, render, render_status};
 use crate::AppState;
 use crate::error::WebError;
+use crate::guards::CsrfForm;
 
 pub const PAGE_SIZE: i64 = 50;
 

@@ -114,7 +114,7 @@ pub async fn submit(
     )
     .await?;
     // A generated password is replaced first; the original target (e.g. the opened message)
-    // is carried through the detour.
+    // is carried through the welcome page.
     let target = if must_change_password(&account, &settings) {
         welcome_url(&next)
     } else {

@@ -157,10 +157,7 @@ fn url_escape(s: &str) -> String {
         .collect()
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    opened: Opened,
-) -> Result<Response, WebError> {
+pub async fn show(State(state): State<AppState>, opened: Opened) -> Result<Response, WebError> {
     let Opened {
         reader,
         token,
@@ -169,17 +166,18 @@ pub async fn show(
     let settings = state.settings.get();
     let msg = prepare_for_display(&message.raw, &cid_url(&token))
         .map_err(|_| WebError::Open(OpenError::Damaged))?;
-    let reply = sealpost_core::reply::reply_recipients(&message.raw, &settings, &reader.account.address)
-        .ok()
-        .map(|r| ReplyForm {
-            to: r.to,
-            cc_options: r.cc_options,
-            attachment_limit: if settings.reply_max_attachment_bytes > 0 {
-                size_text(settings.reply_max_attachment_bytes)
-            } else {
-                String::new()
-            },
-        });
+    let reply =
+        sealpost_core::reply::reply_recipients(&message.raw, &settings, &reader.account.address)
+            .ok()
+            .map(|r| ReplyForm {
+                to: r.to,
+                cc_options: r.cc_options,
+                attachment_limit: if settings.reply_max_attachment_bytes > 0 {
+                    size_text(settings.reply_max_attachment_bytes)
+                } else {
+                    String::new()
+                },
+            });
     let subject = if msg.subject.trim().is_empty() {
         reader.tr.t("portal-no-subject")
     } else {
