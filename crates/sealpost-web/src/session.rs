@@ -2,7 +2,7 @@
 //! pages not yet converted to [`crate::guards::Reader`]). The lifecycle itself is
 //! `sealpost_core::sessions`; the cookie is [`crate::guards::cookies`].
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use sealpost_store::Account;
 
@@ -22,15 +22,13 @@ pub struct PortalUser {
 /// generated password was replaced yet).
 pub struct MaybeUser(pub Option<PortalUser>);
 
-impl<S> FromRequestParts<S> for MaybeUser
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(token) = cookies::value(&parts.headers, cookies::PORTAL) else {
             return Ok(MaybeUser(None));
         };

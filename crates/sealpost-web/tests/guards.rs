@@ -113,7 +113,9 @@ fn location(r: &Response<Body>) -> String {
 }
 
 async fn text(r: Response<Body>) -> String {
-    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .unwrap();
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
@@ -149,14 +151,22 @@ async fn reader_without_a_cookie_is_sent_to_sign_in_on_get_and_refused_on_post()
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/login");
     let r = send(&router, get("/open/short-token/sent")).await;
-    assert_eq!(r.status(), 410, "a bad token syntax is refused before anything");
+    assert_eq!(
+        r.status(),
+        410,
+        "a bad token syntax is refused before anything"
+    );
     let (token, _) = sealpost_crypto::new_token();
     let r = send(&router, get(&format!("/open/{token}/part/1"))).await;
     assert_eq!(location(&r), format!("/login?next=/open/{token}"));
     // The framed body is not a navigation: no sign-in page inside the frame.
     let r = send(&router, get(&format!("/open/{token}/html"))).await;
     assert_eq!(r.status(), 403);
-    let r = send(&router, form(request("POST", "/logout", LOOPBACK), "csrf=x")).await;
+    let r = send(
+        &router,
+        form(request("POST", "/logout", LOOPBACK), "csrf=x"),
+    )
+    .await;
     assert_eq!(r.status(), 403);
 }
 
@@ -222,7 +232,10 @@ async fn csrf_form_needs_the_session_token_and_the_layer_a_same_origin_request()
     assert_eq!(r.status(), 403, "no token");
     let r = send(
         &router,
-        form(post().header("sec-fetch-site", "cross-site"), &format!("csrf={csrf}")),
+        form(
+            post().header("sec-fetch-site", "cross-site"),
+            &format!("csrf={csrf}"),
+        ),
     )
     .await;
     assert_eq!(r.status(), 403, "cross-site");
@@ -241,12 +254,20 @@ async fn csrf_form_needs_the_session_token_and_the_layer_a_same_origin_request()
     assert_eq!(send(&router, get_as("/", &token)).await.status(), 200);
     let r = send(
         &router,
-        form(post().header("sec-fetch-site", "same-origin"), &format!("csrf={csrf}")),
+        form(
+            post().header("sec-fetch-site", "same-origin"),
+            &format!("csrf={csrf}"),
+        ),
     )
     .await;
-    assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), "/login?bye=1");
-    assert_eq!(location(&send(&router, get_as("/", &token)).await), "/login");
+    let status = r.status();
+    let location_header = location(&r);
+    assert_eq!(status, 303, "{location_header}");
+    assert_eq!(location_header, "/login?bye=1");
+    assert_eq!(
+        location(&send(&router, get_as("/", &token)).await),
+        "/login"
+    );
 }
 
 #[tokio::test]
@@ -271,12 +292,20 @@ async fn post_open_stays_open_to_cross_site_posts() {
 async fn admin_ui_on_the_public_listener_answers_only_the_admin_networks() {
     let w = world(|_| {}).await;
     let router = sealpost_web::router(w.state.clone());
-    let login = |peer: &str| request("GET", "/admin/login", peer).body(Body::empty()).unwrap();
+    let login = |peer: &str| {
+        request("GET", "/admin/login", peer)
+            .body(Body::empty())
+            .unwrap()
+    };
     // No admin networks configured (the default): nobody.
     assert_eq!(send(&router, login(LOOPBACK)).await.status(), 404);
     w.state
         .store
-        .set_setting("admin.allowed_networks", "127.0.0.0/8", sealpost_store::unix_now())
+        .set_setting(
+            "admin.allowed_networks",
+            "127.0.0.0/8",
+            sealpost_store::unix_now(),
+        )
         .await
         .unwrap();
     assert_eq!(send(&router, login(LOOPBACK)).await.status(), 200);
@@ -293,7 +322,13 @@ async fn admin_ui_on_the_public_listener_answers_only_the_admin_networks() {
 async fn admin_user_without_a_session_is_sent_to_sign_in() {
     let w = world(|_| {}).await;
     let router = sealpost_web::admin_router(w.state.clone());
-    let r = send(&router, request("GET", "/admin/users", OUTSIDE).body(Body::empty()).unwrap()).await;
+    let r = send(
+        &router,
+        request("GET", "/admin/users", OUTSIDE)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/admin/login?next=/admin/users");
     // A portal session is no admin session.

@@ -57,9 +57,10 @@ where
             .await
             .map_err(|_| WebError::BadRequest)?;
         // The form is decoded twice (once for the token, once for the handler's type), so the
-        // handler's type needs no `csrf` field.
+        // handler's type needs no `csrf` field. POST, because `Form` reads a GET's query.
         let decode = |bytes: axum::body::Bytes| {
             let mut r = Request::new(axum::body::Body::from(bytes));
+            *r.method_mut() = axum::http::Method::POST;
             if let Some(ct) = content_type.clone() {
                 r.headers_mut().insert(header::CONTENT_TYPE, ct);
             }

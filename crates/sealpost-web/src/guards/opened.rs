@@ -1,7 +1,7 @@
 //! The message of `/open/{token}/…`, opened for the signed-in reader. This is the one place
 //! where an envelope is decrypted for a reader.
 
-use axum::extract::{FromRef, FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use sealpost_core::open::{OpenedMessage, open_for_account};
 use sealpost_store::Account;
@@ -26,14 +26,13 @@ pub(crate) fn valid_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-impl<S> FromRequestParts<S> for Opened
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for Opened {
     type Rejection = ReaderRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| WebError::ExpiredOpen)?;
@@ -44,8 +43,7 @@ where
             .filter(|t| valid_token(t))
             .ok_or(WebError::ExpiredOpen)?;
         let reader = Reader::from_request_parts(parts, state).await?;
-        let app = AppState::from_ref(state);
-        let message = load(&app, &reader.account, &token).await?;
+        let message = load(state, &reader.account, &token).await?;
         Ok(Opened {
             reader,
             token,

@@ -2,7 +2,7 @@
 //! navigation) and the session's CSRF token (for the sign-out form). Page structs embed it as
 //! `ctx` and deref to it (`page_ctx!`), so templates keep writing `tr`, `address`, `csrf`.
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use crate::AppState;
@@ -16,15 +16,13 @@ pub struct PageCtx {
 }
 
 /// Without a session: a page in the browser's language (sign-in, errors).
-impl<S> FromRequestParts<S> for PageCtx
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for PageCtx {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(PageCtx {
             tr: Tr::for_request(&parts.headers, None, &state.settings.get().default_language),
             address: String::new(),

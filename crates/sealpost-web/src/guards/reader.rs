@@ -1,6 +1,6 @@
 //! The signed-in portal reader of a request.
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -76,15 +76,13 @@ fn is_navigation(parts: &Parts) -> bool {
     matches!(parts.method, Method::GET | Method::HEAD) && !framed
 }
 
-impl<S> FromRequestParts<S> for Reader
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for Reader {
     type Rejection = ReaderRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let settings = state.settings.get();
         let live = match cookies::value(&parts.headers, cookies::PORTAL) {
             Some(token) => sealpost_core::sessions::resume_reader(&state.store, &settings, token)
