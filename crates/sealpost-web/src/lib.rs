@@ -54,36 +54,40 @@ impl Default for WebConfig {
     }
 }
 
-/// Portal and admin UI on one listener (the default).
+/// Portal and admin UI on one public listener (the default): the admin UI answers only
+/// `admin.allowed_networks`, and nobody while that is empty.
 pub fn router(state: AppState) -> Router {
-    build_router(state, true, true)
+    build_router(state, true, Some(guards::AdminListener::Public))
+}
+
+/// Portal and admin UI on one listener that is itself internal (`web.listen_is_internal`):
+/// the admin UI answers whoever reaches it, or the admin networks when set.
+pub fn internal_router(state: AppState) -> Router {
+    build_router(state, true, Some(guards::AdminListener::Internal))
 }
 
 /// Only the recipient portal: the public listener when the admin UI has its own.
 pub fn portal_router(state: AppState) -> Router {
-    build_router(state, true, false)
+    build_router(state, true, None)
 }
 
 /// Only the admin UI (and /metrics), for a listener on an internal network.
 pub fn admin_router(state: AppState) -> Router {
-    build_router(state, false, true)
+    build_router(state, false, Some(guards::AdminListener::Internal))
 }
 
-fn build_router(state: AppState, portal: bool, admin: bool) -> Router {
+fn build_router(state: AppState, portal: bool, admin: Option<guards::AdminListener>) -> Router {
     let mut router = Router::new();
     if portal {
         router = router.merge(portal_routes(&state));
     }
-    if admin {
-        let mut admin_routes = admin::routes();
-        if portal {
-            // On the public listener the admin UI answers only the admin networks; on its own
-            // listener (`web.admin_listen`) the listener's network is the boundary.
-            admin_routes = admin_routes.route_layer(axum::middleware::from_fn_with_state(
+    if let Some(listener) = admin {
+        let admin_routes = admin::routes()
+            .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 guards::admin_network_gate,
-            ));
-        }
+            ))
+            .layer(axum::Extension(listener));
         router = router.merge(admin_routes.merge(admin::metrics_routes()));
     }
     router

@@ -297,8 +297,11 @@ async fn admin_ui_on_the_public_listener_answers_only_the_admin_networks() {
             .body(Body::empty())
             .unwrap()
     };
-    // No admin networks configured (the default): nobody.
+    // No admin networks configured (the default): nobody on the public listener, anybody on
+    // an admin listener.
     assert_eq!(send(&router, login(LOOPBACK)).await.status(), 404);
+    let admin_only = sealpost_web::admin_router(w.state.clone());
+    assert_eq!(send(&admin_only, login(OUTSIDE)).await.status(), 200);
     w.state
         .store
         .set_setting(
@@ -310,9 +313,11 @@ async fn admin_ui_on_the_public_listener_answers_only_the_admin_networks() {
         .unwrap();
     assert_eq!(send(&router, login(LOOPBACK)).await.status(), 200);
     assert_eq!(send(&router, login(OUTSIDE)).await.status(), 404);
-    // Its own listener answers whoever reaches it.
+    // Its own listener answers whoever reaches it while no admin networks are set, and only
+    // them once they are.
     let admin_only = sealpost_web::admin_router(w.state.clone());
-    assert_eq!(send(&admin_only, login(OUTSIDE)).await.status(), 200);
+    assert_eq!(send(&admin_only, login(OUTSIDE)).await.status(), 404);
+    assert_eq!(send(&admin_only, login(LOOPBACK)).await.status(), 200);
     // The portal listener alone has no admin UI at all.
     let portal_only = sealpost_web::portal_router(w.state.clone());
     assert_eq!(send(&portal_only, login(LOOPBACK)).await.status(), 404);

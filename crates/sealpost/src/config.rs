@@ -146,6 +146,10 @@ pub struct WebConfig {
     /// When set, the admin UI and /metrics are served only on this address (e.g. an internal
     /// interface) and no longer on `listen`.
     pub admin_listen: Option<String>,
+    /// `listen` is reachable only from an internal network (like `admin_listen`): the admin UI
+    /// on it answers without `admin.allowed_networks`. Off by default: on a public `listen` the
+    /// admin UI answers only the admin networks, and nobody while none are set.
+    pub listen_is_internal: bool,
 }
 
 impl Default for WebConfig {
@@ -156,6 +160,7 @@ impl Default for WebConfig {
             tls: TlsSetting::Mode("self-signed".into()),
             header_timeout_secs: 20,
             admin_listen: None,
+            listen_is_internal: false,
         }
     }
 }

@@ -238,6 +238,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         };
         let header_timeout = Duration::from_secs(config.web.header_timeout_secs.max(1));
         let main_router = match &config.web.admin_listen {
+            None if config.web.listen_is_internal => sealpost_web::internal_router(state.clone()),
             None => sealpost_web::router(state.clone()),
             Some(admin_listen) => {
                 let (addr, handle) = spawn_web(

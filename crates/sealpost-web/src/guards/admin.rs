@@ -68,22 +68,42 @@ pub async fn metrics_access(
     in_admin_network(state, Some(ip)).await
 }
 
-/// The layer on the admin routes of the public listener: outside the admin networks they
-/// answer 404, as if the admin UI did not exist.
+/// What kind of listener serves the admin UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminListener {
+    /// The portal's public listener: only the admin networks, nobody while none are set.
+    Public,
+    /// A listener of its own (`web.admin_listen`): whoever reaches it, or the admin networks
+    /// when set.
+    Internal,
+}
+
+/// The layer on the admin routes: outside the admin networks they answer 404, as if the
+/// admin UI did not exist.
 pub async fn admin_network_gate(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    let listener = request
+        .extensions()
+        .get::<AdminListener>()
+        .copied()
+        .unwrap_or(AdminListener::Public);
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = client_ip(&state.settings.get(), peer, request.headers());
-    match in_admin_network(&state, ip).await {
-        Ok(true) => next.run(request).await,
-        Ok(false) => WebError::NotFound.into_response(),
-        Err(e) => e.into_response(),
+    let allowed = match admin_allowed_networks(&state).await {
+        Ok(nets) if nets.is_empty() => listener == AdminListener::Internal,
+        Ok(nets) => ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+        Err(e) => return e.into_response(),
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        WebError::NotFound.into_response()
     }
 }
 

@@ -19,7 +19,7 @@ mod opened;
 pub mod page;
 mod reader;
 
-pub use admin::{AdminUser, admin_network_gate, metrics_access};
+pub use admin::{AdminListener, AdminUser, admin_network_gate, metrics_access};
 pub use client_ip::ClientIp;
 pub use csrf::CsrfForm;
 pub use opened::Opened;

@@ -40,6 +40,10 @@ impl TestNode {
         config.smtp.listen = "127.0.0.1:0".into();
         config.web.listen = "127.0.0.1:0".into();
         config.web.tls = TlsSetting::Mode("self-signed".into());
+        // The test node's one listener is also its admin listener (reachable only from this
+        // machine), so the admin UI answers there without admin networks. A public listener
+        // would answer nobody until `admin.allowed_networks` is set.
+        config.web.listen_is_internal = true;
         config.delivery.relay = format!("smtp://{}", sink.addr);
         config.delivery.retry_base_secs = 1;
         config.delivery.retry_max_secs = 2;
@@ -57,16 +61,7 @@ impl TestNode {
             .set_setting("web.public_url", &base, sealpost_store::unix_now() + 1)
             .await
             .expect("setting");
-        // The admin UI shares the test node's one listener, so it answers loopback (as in
-        // `sealpost demo`); with no admin networks it would answer nobody there.
-        node.store
-            .set_setting(
-                "admin.allowed_networks",
-                "127.0.0.0/8, ::1/128",
-                sealpost_store::unix_now() + 1,
-            )
-            .await
-            .expect("setting");
+
         node.settings.reload(&node.store).await.expect("reload");
         TestNode {
             node,
