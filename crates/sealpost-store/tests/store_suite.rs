@@ -502,7 +502,7 @@ async fn sessions_lifecycle(store: Store) {
         store
             .create_session(&NewSession {
                 token_hash: t,
-                kind: kind,
+                kind,
                 principal_id: who,
                 csrf_token: "c",
                 ip: "192.0.2.2",

@@ -27,7 +27,7 @@ pub(crate) use crate::guards::client_ip::parse_network;
 pub(crate) use calendar::{fmt_date, fmt_opt_time, fmt_time, parse_date_end};
 
 pub fn routes() -> Router<AppState> {
-    let admin = Router::new()
+    Router::new()
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/login", get(auth::form).post(auth::submit))
@@ -57,8 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/static/admin.css", get(css))
         .route_layer(axum::middleware::from_fn(
             crate::guards::csrf::require_same_origin,
-        ));
-    admin
+        ))
 }
 
 /// `/metrics`: outside the admin network gate, because a bearer token also opens it.
