@@ -211,8 +211,13 @@ pub async fn admin_login(
     };
     let hash = admin.password_hash.clone();
     let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
+    // A code counts once: its time step must be newer than the last one this admin used, so
+    // a code seen over a shoulder or in a log cannot sign in again within its window.
     let code_ok = match &admin.totp_secret {
-        Some(secret) => totp_check(secret, code),
+        Some(secret) => match totp_step(secret, code, now) {
+            Some(step) if ok => store.claim_admin_totp_step(&admin.id, step).await?,
+            _ => false,
+        },
         None => true,
     };
     if !ok || !code_ok {
@@ -262,21 +267,41 @@ pub fn new_totp_secret() -> String {
     Secret::Raw(bytes.to_vec()).to_encoded().to_string()
 }
 
+/// Codes of one step before and after the current one are accepted (clock drift of up to
+/// 30 s either way).
+const TOTP_SKEW_STEPS: i64 = 1;
+const TOTP_STEP_SECS: i64 = 30;
+
 fn totp(secret: &str) -> Option<TOTP> {
     let bytes = Secret::Encoded(secret.to_string()).to_bytes().ok()?;
-    // One step of skew either way tolerates clock drift of up to 30 s.
-    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).ok()
+    // Skew is handled by `totp_step`, which needs to know which step matched.
+    TOTP::new(Algorithm::SHA1, 6, 0, TOTP_STEP_SECS as u64, bytes).ok()
 }
 
-/// Checks a 6-digit code against a base32 secret (constant-time inside totp-rs).
-pub fn totp_check(secret: &str, code: &str) -> bool {
+/// The time step whose code `code` is (within the allowed skew around `now`), if any. The
+/// comparison is constant-time; every candidate step is compared.
+pub fn totp_step(secret: &str, code: &str, now: i64) -> Option<i64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != 6 {
-        return false;
+        return None;
     }
-    totp(secret)
-        .and_then(|t| t.check_current(&code).ok())
-        .unwrap_or(false)
+    let totp = totp(secret)?;
+    let current = now.div_euclid(TOTP_STEP_SECS);
+    let mut matched = None;
+    for step in current - TOTP_SKEW_STEPS..=current + TOTP_SKEW_STEPS {
+        let Ok(time) = u64::try_from(step * TOTP_STEP_SECS) else {
+            continue;
+        };
+        if sealpost_crypto::ct_eq(totp.generate(time).as_bytes(), code.as_bytes()) {
+            matched = Some(step);
+        }
+    }
+    matched
+}
+
+/// Checks a 6-digit code against a base32 secret at the current time.
+pub fn totp_check(secret: &str, code: &str) -> bool {
+    totp_step(secret, code, unix_now()).is_some()
 }
 
 /// The otpauth:// URI an authenticator app imports.
@@ -300,20 +325,59 @@ pub fn totp_uri(secret: &str, admin_name: &str, issuer: &str) -> String {
     )
 }
 
-/// Enrols (or replaces) an admin's second factor after they proved to have the secret.
+/// The factors an admin who already has a TOTP secret must present to replace it.
+pub struct CurrentFactors<'a> {
+    pub password: &'a str,
+    pub code: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum TotpEnrolment {
+    Enrolled,
+    /// The code for the new secret did not match.
+    WrongCode,
+    /// A TOTP secret exists and the current password or current code was wrong.
+    WrongCurrentFactor,
+}
+
+/// Enrols (or replaces) an admin's second factor after they proved to have the new secret.
+/// Replacing an enrolled one also needs the current password and a current code (a hijacked
+/// session alone must not be able to move the second factor to an attacker's phone).
 pub async fn enrol_totp(
     store: &Store,
     admin: &Admin,
     secret: &str,
     code: &str,
+    current: &CurrentFactors<'_>,
     actor: &Actor,
-) -> Result<bool, AdminError> {
+) -> Result<TotpEnrolment, AdminError> {
+    if let Some(enrolled) = &admin.totp_secret {
+        let password = Zeroizing::new(current.password.to_string());
+        let hash = admin.password_hash.clone();
+        let password_ok =
+            crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
+        let code_ok = match totp_step(enrolled, current.code, unix_now()) {
+            Some(step) if password_ok => store.claim_admin_totp_step(&admin.id, step).await?,
+            _ => false,
+        };
+        if !code_ok {
+            audit(
+                store,
+                actor,
+                "admin.totp_change_refused",
+                Some(&admin.name),
+                None,
+            )
+            .await;
+            return Ok(TotpEnrolment::WrongCurrentFactor);
+        }
+    }
     if !totp_check(secret, code) {
-        return Ok(false);
+        return Ok(TotpEnrolment::WrongCode);
     }
     store.set_admin_totp(&admin.id, Some(secret)).await?;
     audit(store, actor, "admin.totp_enrolled", Some(&admin.name), None).await;
-    Ok(true)
+    Ok(TotpEnrolment::Enrolled)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -645,6 +709,19 @@ mod tests {
         assert!(!totp_check(&secret, ""));
         assert!(!totp_check("not base32!", &code));
         assert!(totp_uri(&secret, "root", "Bank AG").contains("issuer=Bank%20AG"));
+    }
+
+    #[test]
+    fn totp_steps_name_the_matching_window() {
+        let secret = new_totp_secret();
+        let t = totp(&secret).expect("valid secret");
+        let now = 1_700_000_015;
+        let code = t.generate(now as u64);
+        assert_eq!(totp_step(&secret, &code, now), Some(now / 30));
+        // One step of drift either way, not two.
+        assert_eq!(totp_step(&secret, &code, now + 30), Some(now / 30));
+        assert_eq!(totp_step(&secret, &code, now - 30), Some(now / 30));
+        assert_eq!(totp_step(&secret, &code, now + 60), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod password_policy;
 pub mod pipeline;
 pub mod recovery;
 pub mod reply;
+pub mod sessions;
 pub mod settings;
 
 pub use keyring::KeyRing;

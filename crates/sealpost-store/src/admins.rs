@@ -128,13 +128,33 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Sets (or clears) the TOTP secret; a new secret starts without a used time step.
     pub async fn set_admin_totp(&self, id: &str, secret: Option<&str>) -> Result<()> {
-        sqlx::query(&self.sql("UPDATE admins SET totp_secret = ? WHERE id = ?"))
-            .bind(secret)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            &self.sql("UPDATE admins SET totp_secret = ?, totp_last_step = NULL WHERE id = ?"),
+        )
+        .bind(secret)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(())
+    }
+
+    /// Claims a TOTP time step for an admin: true only when `step` is newer than every step
+    /// used before. One conditional UPDATE, so two requests racing with one code cannot both
+    /// win.
+    pub async fn claim_admin_totp_step(&self, id: &str, step: i64) -> Result<bool> {
+        let n = sqlx::query(&self.sql(
+            "UPDATE admins SET totp_last_step = ? \
+             WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+        ))
+        .bind(step)
+        .bind(id)
+        .bind(step)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     pub async fn record_admin_login_success(&self, id: &str, now: i64) -> Result<()> {

@@ -31,7 +31,7 @@ pub use ledger::LedgerEntry;
 pub use nodes::NodeInfo;
 pub use opens::{TEMP_OPEN_CHUNK, TempOpenWriter};
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};
-pub use sessions::{SessionKind, SessionRecord};
+pub use sessions::{NewSession, SessionKind, SessionRecord};
 pub use stats::day_of;
 
 use std::borrow::Cow;

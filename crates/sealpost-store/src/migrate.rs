@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         mysql: include_str!("../migrations/mysql/0003_lockout.sql"),
     },
     Migration {
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_admin_totp_step.sql"),
+        postgres: include_str!("../migrations/postgres/0004_admin_totp_step.sql"),
+        mysql: include_str!("../migrations/mysql/0004_admin_totp_step.sql"),
+    },
+    Migration {
         version: 5,
         sqlite: include_str!("../migrations/sqlite/0005_recovery.sql"),
         postgres: include_str!("../migrations/postgres/0005_recovery.sql"),

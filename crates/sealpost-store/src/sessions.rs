@@ -38,18 +38,30 @@ impl std::fmt::Debug for SessionRecord {
     }
 }
 
+/// A session to store: the token's hash, never the token.
+#[derive(Clone, Copy)]
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub kind: SessionKind,
+    pub principal_id: &'a str,
+    pub csrf_token: &'a str,
+    pub ip: &'a str,
+    pub now: i64,
+    /// The first idle expiry; sliding moves it, the absolute lifetime bounds it.
+    pub expires_at: i64,
+}
+
 impl Store {
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_session(
-        &self,
-        token_hash: &str,
-        kind: SessionKind,
-        principal_id: &str,
-        csrf_token: &str,
-        ip: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<()> {
+    pub async fn create_session(&self, session: &NewSession<'_>) -> Result<()> {
+        let NewSession {
+            token_hash,
+            kind,
+            principal_id,
+            csrf_token,
+            ip,
+            now,
+            expires_at,
+        } = *session;
         sqlx::query(&self.sql(
             "INSERT INTO sessions (token_hash, kind, principal_id, csrf_token, ip, created_at, last_seen_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -14,6 +14,7 @@ use sealpost_store::{LedgerEntry, Store, StoreError, day_of};
 store_tests!(
     admins_lifecycle,
     admin_lockout_at_threshold,
+    totp_steps_are_single_use,
     counters_add_up_per_day,
     search_count_and_last_sender,
 );
@@ -64,6 +65,27 @@ async fn admins_lifecycle(store: Store) {
     assert_eq!(root.totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
     assert_eq!(root.last_login_at, Some(NOW + 5));
     assert!(store.admin_by_name("ROOT").await.unwrap().is_none());
+}
+
+async fn totp_steps_are_single_use(store: Store) {
+    store
+        .insert_admin("a1", "root", "hash", false, NOW)
+        .await
+        .unwrap();
+    // Before any code was used, any step is new.
+    assert!(store.claim_admin_totp_step("a1", 100).await.unwrap());
+    // The same step, and an older one, are refused; a newer one is accepted once.
+    assert!(!store.claim_admin_totp_step("a1", 100).await.unwrap());
+    assert!(!store.claim_admin_totp_step("a1", 99).await.unwrap());
+    assert!(store.claim_admin_totp_step("a1", 101).await.unwrap());
+    assert!(!store.claim_admin_totp_step("nobody", 500).await.unwrap());
+    // A new secret starts afresh.
+    store
+        .set_admin_totp("a1", Some("JBSWY3DPEHPK3PXP"))
+        .await
+        .unwrap();
+    assert!(store.claim_admin_totp_step("a1", 50).await.unwrap());
+    assert!(!store.claim_admin_totp_step("a1", 50).await.unwrap());
 }
 
 async fn admin_lockout_at_threshold(store: Store) {

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{NOW, add_account};
-use sealpost_store::{SessionKind, Store};
+use sealpost_store::{NewSession, SessionKind, Store};
 
 store_tests!(
     answer_failures_count_and_clear,
@@ -42,15 +42,15 @@ async fn password_change_ends_other_sessions(store: Store) {
     add_account(&store, "acc", "s@example.org", b"k").await;
     for token in ["keep", "other1", "other2"] {
         store
-            .create_session(
-                token,
-                SessionKind::Portal,
-                "acc",
-                "csrf",
-                "127.0.0.1",
-                NOW,
-                NOW + 600,
-            )
+            .create_session(&NewSession {
+                token_hash: token,
+                kind: SessionKind::Portal,
+                principal_id: "acc",
+                csrf_token: "csrf",
+                ip: "127.0.0.1",
+                now: NOW,
+                expires_at: NOW + 600,
+            })
             .await
             .unwrap();
     }

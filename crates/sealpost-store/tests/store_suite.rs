@@ -11,8 +11,8 @@ use std::collections::HashSet;
 
 use common::{NOW, account, add_account, all_bytes, enqueue};
 use sealpost_store::{
-    AccountStatus, LedgerEntry, LockPolicy, NewAccount, NewQueuedMail, NodeInfo, Principal,
-    Reservation, SessionKind, Store, StoreError,
+    AccountStatus, LedgerEntry, LockPolicy, NewAccount, NewQueuedMail, NewSession, NodeInfo,
+    Principal, Reservation, SessionKind, Store, StoreError,
 };
 
 database_tests!(migrate_twice_is_idempotent, concurrent_migrations_agree);
@@ -50,7 +50,7 @@ store_tests!(
 
 async fn migrate_twice_is_idempotent(url: String) {
     let store = Store::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 5]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     assert!(store.migrate().await.unwrap().is_empty());
     // Another node starting on the same database sees nothing to do either.
     let other = Store::connect(&url).await.unwrap();
@@ -80,7 +80,7 @@ async fn concurrent_migrations_agree(url: String) {
     all.sort_unstable();
     assert_eq!(
         all,
-        vec![1, 2, 3, 5],
+        vec![1, 2, 3, 4, 5],
         "each version applied exactly once: {ra:?} {rb:?}"
     );
     assert!(a.migrate().await.unwrap().is_empty());
@@ -337,27 +337,27 @@ async fn delete_account_removes_keys_and_sessions(store: Store) {
     add_account(&store, "stays", "stays@example.org", b"k9").await;
     store.add_key_version("gone", 2, b"k2", NOW).await.unwrap();
     store
-        .create_session(
-            "t-gone",
-            SessionKind::Portal,
-            "gone",
-            "csrf",
-            "192.0.2.1",
-            NOW,
-            NOW + 600,
-        )
+        .create_session(&NewSession {
+            token_hash: "t-gone",
+            kind: SessionKind::Portal,
+            principal_id: "gone",
+            csrf_token: "csrf",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 600,
+        })
         .await
         .unwrap();
     store
-        .create_session(
-            "t-stays",
-            SessionKind::Portal,
-            "stays",
-            "csrf",
-            "192.0.2.1",
-            NOW,
-            NOW + 600,
-        )
+        .create_session(&NewSession {
+            token_hash: "t-stays",
+            kind: SessionKind::Portal,
+            principal_id: "stays",
+            csrf_token: "csrf",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 600,
+        })
         .await
         .unwrap();
 
@@ -437,15 +437,15 @@ async fn login_failures_lock_at_threshold(store: Store) {
 
 async fn sessions_lifecycle(store: Store) {
     store
-        .create_session(
-            "s1",
-            SessionKind::Portal,
-            "p",
-            "csrf-1",
-            "192.0.2.1",
-            NOW,
-            NOW + 100,
-        )
+        .create_session(&NewSession {
+            token_hash: "s1",
+            kind: SessionKind::Portal,
+            principal_id: "p",
+            csrf_token: "csrf-1",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 100,
+        })
         .await
         .unwrap();
     let s = store
@@ -504,7 +504,15 @@ async fn sessions_lifecycle(store: Store) {
         ("s4", SessionKind::Portal, "q"),
     ] {
         store
-            .create_session(t, kind, who, "c", "192.0.2.2", NOW, NOW + 500)
+            .create_session(&NewSession {
+                token_hash: t,
+                kind,
+                principal_id: who,
+                csrf_token: "c",
+                ip: "192.0.2.2",
+                now: NOW,
+                expires_at: NOW + 500,
+            })
             .await
             .unwrap();
     }
@@ -568,27 +576,27 @@ async fn temp_opens_expire_and_purge(store: Store) {
         .await
         .unwrap();
     store
-        .create_session(
-            "old",
-            SessionKind::Portal,
-            "p",
-            "c",
-            "192.0.2.1",
-            NOW,
-            NOW + 5,
-        )
+        .create_session(&NewSession {
+            token_hash: "old",
+            kind: SessionKind::Portal,
+            principal_id: "p",
+            csrf_token: "c",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 5,
+        })
         .await
         .unwrap();
     store
-        .create_session(
-            "new",
-            SessionKind::Portal,
-            "p",
-            "c",
-            "192.0.2.1",
-            NOW,
-            NOW + 500,
-        )
+        .create_session(&NewSession {
+            token_hash: "new",
+            kind: SessionKind::Portal,
+            principal_id: "p",
+            csrf_token: "c",
+            ip: "192.0.2.1",
+            now: NOW,
+            expires_at: NOW + 500,
+        })
         .await
         .unwrap();
 

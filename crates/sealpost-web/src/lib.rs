@@ -1,11 +1,14 @@
-//! Sealpost's web front: the recipient portal (login, `/open`, reading messages) and the
-//! health endpoints. Pages are server-rendered (askama), work without JavaScript, and every
-//! response carries strict security headers.
+//! Sealpost's web front: the recipient portal (login, `/open`, reading messages), the
+//! administrators' UI under `/admin` (with `/metrics`), and the health endpoints. Pages are
+//! server-rendered (askama), work without JavaScript, and every response carries strict
+//! security headers. What a handler may assume is stated by its request guards (`guards`).
 
 mod admin;
 mod error;
+mod guards;
 mod handoff;
 mod i18n;
+mod legacy_host;
 mod pages;
 pub mod ratelimit;
 mod security;
@@ -51,28 +54,41 @@ impl Default for WebConfig {
     }
 }
 
-/// Portal and admin UI on one listener (the default).
+/// Portal and admin UI on one public listener (the default): the admin UI answers only
+/// `admin.allowed_networks`, and nobody while that is empty.
 pub fn router(state: AppState) -> Router {
-    build_router(state, true, true)
+    build_router(state, true, Some(guards::AdminListener::Public))
+}
+
+/// Portal and admin UI on one listener that is itself internal (`web.listen_is_internal`):
+/// the admin UI answers whoever reaches it, or the admin networks when set.
+pub fn internal_router(state: AppState) -> Router {
+    build_router(state, true, Some(guards::AdminListener::Internal))
 }
 
 /// Only the recipient portal: the public listener when the admin UI has its own.
 pub fn portal_router(state: AppState) -> Router {
-    build_router(state, true, false)
+    build_router(state, true, None)
 }
 
 /// Only the admin UI (and /metrics), for a listener on an internal network.
 pub fn admin_router(state: AppState) -> Router {
-    build_router(state, false, true)
+    build_router(state, false, Some(guards::AdminListener::Internal))
 }
 
-fn build_router(state: AppState, portal: bool, admin: bool) -> Router {
+fn build_router(state: AppState, portal: bool, admin: Option<guards::AdminListener>) -> Router {
     let mut router = Router::new();
     if portal {
         router = router.merge(portal_routes(&state));
     }
-    if admin {
-        router = router.merge(admin::routes());
+    if let Some(listener) = admin {
+        let admin_routes = admin::routes()
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                guards::admin_network_gate,
+            ))
+            .layer(axum::Extension(listener));
+        router = router.merge(admin_routes.merge(admin::metrics_routes()));
     }
     router
         .route("/static/portal.css", get(pages::assets::css))
@@ -91,22 +107,20 @@ fn build_router(state: AppState, portal: bool, admin: bool) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            admin::legacy_host_redirect,
+            legacy_host::redirect,
         ))
         .with_state(state)
 }
 
-/// The recipient portal.
+/// The recipient portal. Every route but `POST /open` (which comes cross-site from a
+/// `file://` page and changes nothing but a short-lived temporary) is behind the same-origin
+/// layer.
 fn portal_routes(state: &AppState) -> Router<AppState> {
     let upload_limit = state.web.max_upload_bytes;
-    Router::new()
+    let same_site = Router::new()
         .route("/", get(pages::home::home))
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
-        .route(
-            "/open",
-            post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
-        )
         .route("/open/{token}", get(pages::open::show))
         .route("/open/{token}/html", get(pages::open::html_body))
         .route("/open/{token}/part/{index}", get(pages::open::part))
@@ -134,6 +148,11 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/profile/password", post(pages::profile::change_password))
         .route("/profile/question", post(pages::profile::change_question))
         .route("/profile/language", post(pages::profile::change_language))
+        .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
+    Router::new().merge(same_site).route(
+        "/open",
+        post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
+    )
 }
 
 /// The connection info type handlers extract the peer address from.
@@ -181,8 +200,9 @@ async fn rate_limit(
             _ => None,
         };
         if let Some(limiter) = limiter {
-            let ip = security::client_ip(&state.settings.get(), Some(peer), request.headers())
-                .unwrap_or(peer.ip());
+            let ip =
+                guards::client_ip::client_ip(&state.settings.get(), Some(peer), request.headers())
+                    .unwrap_or(peer.ip());
             if !limiter.allow(ip) {
                 tracing::warn!(client = %ip, path = %request.uri().path(), "rate limit reached");
                 return WebError::TooManyRequests.into_response();

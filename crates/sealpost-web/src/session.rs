@@ -1,14 +1,15 @@
-//! Recipient sessions: a random token in a `__Host-` cookie, only its hash in the database.
+//! The optional portal session, for the pages that are reachable with or without one (and the
+//! pages not yet converted to [`crate::guards::Reader`]). The lifecycle itself is
+//! `sealpost_core::sessions`; the cookie is [`crate::guards::cookies`].
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sealpost_store::{Account, SessionKind};
+use sealpost_store::Account;
 
 use crate::AppState;
 use crate::error::WebError;
-
-pub const COOKIE: &str = "__Host-sealpost";
+use crate::guards::cookies;
+use crate::guards::csrf::ExpectedCsrf;
 
 /// The logged-in recipient of this request.
 pub struct PortalUser {
@@ -17,67 +18,30 @@ pub struct PortalUser {
     pub csrf: String,
 }
 
-/// Some(user) when a valid session cookie came with the request.
+/// Some(user) when a live session cookie came with the request (whether or not the
+/// generated password was replaced yet).
 pub struct MaybeUser(pub Option<PortalUser>);
 
-pub fn cookie_value<'a>(parts: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    parts
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-impl<S> FromRequestParts<S> for MaybeUser
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let Some(token) = cookie_value(&parts.headers, COOKIE) else {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookies::value(&parts.headers, cookies::PORTAL) else {
             return Ok(MaybeUser(None));
         };
-        let token_hash = sealpost_crypto::hash_token(token);
-        let now = sealpost_store::unix_now();
-        let Some(record) = state
-            .store
-            .session(&token_hash, SessionKind::Portal, now)
-            .await?
-        else {
-            return Ok(MaybeUser(None));
-        };
-        let Some(account) = state.store.account_by_id(&record.principal_id).await? else {
-            return Ok(MaybeUser(None));
-        };
-        if account.status != sealpost_store::AccountStatus::Active {
-            return Ok(MaybeUser(None));
-        }
-        let idle = state.settings.get().session_idle_secs;
-        // Sliding expiry, written at most once a minute to spare the database.
-        if now - record.last_seen_at > 60 {
-            state
-                .store
-                .touch_session(&token_hash, now, now + idle)
+        let live =
+            sealpost_core::sessions::resume_reader(&state.store, &state.settings.get(), token)
                 .await?;
-        }
-        Ok(MaybeUser(Some(PortalUser {
-            account,
-            token_hash,
-            csrf: record.csrf_token,
+        Ok(MaybeUser(live.map(|live| {
+            parts.extensions.insert(ExpectedCsrf(live.csrf.clone()));
+            PortalUser {
+                account: live.principal,
+                token_hash: live.token_hash,
+                csrf: live.csrf,
+            }
         })))
     }
-}
-
-pub fn set_cookie(token: &str, max_age: i64) -> String {
-    format!("{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
-}
-
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }

@@ -175,6 +175,10 @@ pub struct WebConfig {
     /// on this node, in MiB.
     pub max_parked_mib_per_client: u64,
     pub max_parked_mib: u64,
+    /// `listen` is reachable only from an internal network (like `admin_listen`): the admin UI
+    /// on it answers without `admin.allowed_networks`. Off by default: on a public `listen` the
+    /// admin UI answers only the admin networks, and nobody while none are set.
+    pub listen_is_internal: bool,
 }
 
 impl Default for WebConfig {
@@ -191,6 +195,7 @@ impl Default for WebConfig {
             max_concurrent_uploads: 16,
             max_parked_mib_per_client: 512,
             max_parked_mib: 8192,
+            listen_is_internal: false,
         }
     }
 }

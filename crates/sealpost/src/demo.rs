@@ -22,6 +22,25 @@ pub async fn run(config_file: Option<&Path>) -> Result<()> {
     config.validate()?;
     node::ensure_data_dir(&config.data_dir)?;
     let running = node::start(&config).await?;
+    // The demo serves the admin UI on its one listener, to this machine only (a production
+    // node leaves `admin.allowed_networks` empty and uses `web.admin_listen`). An admin's own
+    // choice is kept.
+    if running
+        .store
+        .setting_value("admin.allowed_networks")
+        .await?
+        .is_none()
+    {
+        running
+            .store
+            .set_setting(
+                "admin.allowed_networks",
+                "127.0.0.0/8, ::1/128",
+                sealpost_store::unix_now(),
+            )
+            .await?;
+        running.settings.reload(&running.store).await?;
+    }
     // The first admin of a fresh demo; later runs keep the admin (and its changed password).
     let admin_password = if running.store.count_admins().await? == 0 {
         let actor = sealpost_core::admin::Actor::cli();

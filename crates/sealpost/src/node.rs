@@ -252,6 +252,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         };
         let language = sealpost_web::LanguageSource(settings.clone());
         let main_router = match &config.web.admin_listen {
+            None if config.web.listen_is_internal => sealpost_web::internal_router(state.clone()),
             None => sealpost_web::router(state.clone()),
             Some(admin_listen) => {
                 let (addr, handle) = spawn_web(

@@ -196,7 +196,7 @@ async fn admin_login_csrf_and_session_separation() {
 #[tokio::test]
 async fn totp_when_required() {
     let node = TestNode::start().await;
-    let (client, csrf) = admin_session(&node, "root").await;
+    let (client, csrf) = admin_session_without_totp(&node, "root").await;
     // Make TOTP mandatory through the security settings form.
     let mut form: Vec<(String, String)> = node
         .node

@@ -3,25 +3,23 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use sealpost_core::admin::{
-    ADMIN_PASSWORD_MIN, AdminError, AdminLoginOutcome, admin_login, change_own_password,
-    enrol_totp, new_totp_secret, totp_uri,
+    ADMIN_PASSWORD_MIN, Actor, AdminError, AdminLoginOutcome, CurrentFactors, TotpEnrolment,
+    admin_login, change_own_password, enrol_totp, new_totp_secret, totp_uri,
 };
+use sealpost_core::sessions::{self, Principal};
 use sealpost_store::SessionKind;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{
-    AdminUser, COOKIE, clear_cookie, client_ip, ensure_admin_network, render, render_status,
-    set_cookie,
-};
+use super::{AdminUser, render, render_status};
+use crate::AppState;
 use crate::error::WebError;
-use crate::security::same_origin;
-use crate::session::cookie_value;
-use crate::{AppState, Peer};
+use crate::guards::csrf::NoFields;
+use crate::guards::{ClientIp, CsrfForm, cookies};
 
 /// Only admin pages are valid targets after sign-in.
 fn safe_admin_next(next: Option<&str>) -> String {
@@ -53,13 +51,7 @@ pub struct LoginQuery {
     bye: Option<String>,
 }
 
-pub async fn form(
-    State(state): State<AppState>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
-) -> Result<Response, WebError> {
-    ensure_admin_network(&state, Some(peer), &headers).await?;
+pub async fn form(Query(q): Query<LoginQuery>) -> Result<Response, WebError> {
     render(&LoginPage {
         next: safe_admin_next(q.next.as_deref()),
         name: String::new(),
@@ -79,18 +71,12 @@ pub struct LoginForm {
 
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): Peer,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    ensure_admin_network(&state, Some(peer), &headers).await?;
-    if !same_origin(&headers) {
-        return Err(WebError::Forbidden);
-    }
     let settings = state.settings.get();
-    let ip = client_ip(&settings, Some(peer), &headers)
-        .map(|i| i.to_string())
-        .unwrap_or_default();
+    let ip = ip.to_string();
     let next = safe_admin_next(form.next.as_deref());
     let outcome = admin_login(
         &state.store,
@@ -120,51 +106,33 @@ pub async fn submit(
             );
         }
     };
-    // A new session id at every sign-in; an old admin cookie is ended first.
-    if let Some(old) = cookie_value(&headers, COOKIE) {
-        state
-            .store
-            .delete_session(&sealpost_crypto::hash_token(old))
-            .await?;
-    }
-    let (token, token_hash) = sealpost_crypto::new_token();
-    let (csrf, _) = sealpost_crypto::new_token();
-    let now = sealpost_store::unix_now();
-    state
-        .store
-        .create_session(
-            &token_hash,
-            SessionKind::Admin,
-            &admin.id,
-            &csrf,
-            &ip,
-            now,
-            now + settings.admin_session_idle_secs,
-        )
-        .await?;
+    let started = sessions::start(
+        &state.store,
+        &settings,
+        &Principal {
+            kind: SessionKind::Admin,
+            id: &admin.id,
+            audit_actor: &Actor::admin(&admin.name, &ip).name,
+        },
+        cookies::value(&headers, cookies::ADMIN),
+        &ip,
+    )
+    .await?;
     Ok((
-        AppendHeaders([(header::SET_COOKIE, set_cookie(&token))]),
+        AppendHeaders([(header::SET_COOKIE, cookies::set_admin(&started.token))]),
         Redirect::to(&next),
     )
         .into_response())
 }
 
-/// A form whose only field is the CSRF token (actions without other input).
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    pub(crate) csrf: String,
-}
-
 pub async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
-    state.store.delete_session(&user.token_hash).await?;
+    sessions::end(&state.store, &user.token_hash).await?;
     Ok((
-        AppendHeaders([(header::SET_COOKIE, clear_cookie())]),
+        AppendHeaders([(header::SET_COOKIE, cookies::clear_admin())]),
         Redirect::to("/admin/login?bye=1"),
     )
         .into_response())
@@ -192,7 +160,6 @@ pub async fn password_form(user: AdminUser) -> Result<Response, WebError> {
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    csrf: String,
     current: Zeroizing<String>,
     new_password: Zeroizing<String>,
     repeat: Zeroizing<String>,
@@ -200,11 +167,9 @@ pub struct PasswordForm {
 
 pub async fn password_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
-    Form(form): Form<PasswordForm>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let current_ok = {
         let password = form.current.clone();
         let hash = user.admin.password_hash.clone();
@@ -284,42 +249,50 @@ pub async fn totp_form(
 
 #[derive(Deserialize)]
 pub struct TotpForm {
-    csrf: String,
     secret: String,
     code: String,
+    /// Needed only to replace an enrolled factor.
+    #[serde(default)]
+    current_password: Zeroizing<String>,
+    #[serde(default)]
+    current_code: String,
 }
 
 pub async fn totp_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
-    Form(form): Form<TotpForm>,
+    CsrfForm(form): CsrfForm<TotpForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let secret: String = form
         .secret
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .take(64)
         .collect();
-    let ok = enrol_totp(
+    let outcome = enrol_totp(
         &state.store,
         &user.admin,
         &secret,
         &form.code,
+        &CurrentFactors {
+            password: &form.current_password,
+            code: &form.current_code,
+        },
         &user.actor(),
     )
     .await
     .map_err(admin_error)?;
-    if ok {
-        return Ok(Redirect::to("/admin?done=totp").into_response());
-    }
-    let page = totp_page(
-        &state,
-        user,
-        secret,
-        Some("The code did not match. Check the time on your phone and try again.".into()),
-    );
+    let error = match outcome {
+        TotpEnrolment::Enrolled => return Ok(Redirect::to("/admin?done=totp").into_response()),
+        TotpEnrolment::WrongCode => {
+            "The code did not match. Check the time on your phone and try again."
+        }
+        TotpEnrolment::WrongCurrentFactor => {
+            "To replace the second factor, enter your current password and a current code from \
+             the authenticator you use now."
+        }
+    };
+    let page = totp_page(&state, user, secret, Some(error.into()));
     render_status(StatusCode::BAD_REQUEST, &page)
 }
 

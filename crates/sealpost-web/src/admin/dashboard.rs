@@ -1,15 +1,16 @@
 //! The monitoring dashboard and the Prometheus endpoint; both read the same snapshot.
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sealpost_core::metrics::{self, Dashboard, Period};
 use serde::Deserialize;
 
-use super::{AdminUser, chart, client_ip, fmt_time, in_admin_network, render};
+use super::{AdminUser, chart, fmt_time, render};
+use crate::AppState;
 use crate::error::WebError;
-use crate::{AppState, Peer};
+use crate::guards::{ClientIp, metrics_access};
 
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
@@ -114,31 +115,10 @@ pub async fn page(
 /// the network settings) or a client inside the admin networks.
 pub async fn metrics(
     State(state): State<AppState>,
-    ConnectInfo(peer): Peer,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let token_ok = match headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        Some(token) => {
-            let settings = state.settings.get();
-            let expected = &settings.metrics_token_hash;
-            !expected.is_empty()
-                && sealpost_crypto::ct_eq(
-                    sealpost_crypto::hash_token(token.trim()).as_bytes(),
-                    expected.as_bytes(),
-                )
-        }
-        None => false,
-    };
-    let network_ok = if token_ok {
-        true
-    } else {
-        let ip = client_ip(&state.settings.get(), Some(peer), &headers);
-        in_admin_network(&state, ip).await? == Some(true)
-    };
+    let network_ok = metrics_access(&state, &headers, ip).await?;
     if !network_ok {
         return Ok((
             StatusCode::FORBIDDEN,

@@ -5,19 +5,19 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin::{self, update_settings};
 use sealpost_core::settings::{Group, SettingDef, SettingError, Widget};
 use serde::Deserialize;
 
-use super::auth::CsrfForm;
 use super::auth::admin_error;
 use super::{AdminUser, render_status};
 use crate::AppState;
 use crate::error::WebError;
+use crate::guards::CsrfForm;
+use crate::guards::csrf::NoFields;
 
 pub struct FieldView {
     key: &'static str,
@@ -151,15 +151,10 @@ fn refusal(def: &SettingDef, error: SettingError) -> String {
 
 pub async fn submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
     Path(name): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    CsrfForm(form): CsrfForm<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(
-        &headers,
-        form.get("csrf").map(String::as_str).unwrap_or_default(),
-    )?;
     let group = Group::from_slug(&name).ok_or(WebError::NotFound)?;
     // A checkbox sends its value only when ticked.
     let submitted = |def: &SettingDef| match (form.get(def.key), def.widget) {
@@ -202,11 +197,9 @@ pub async fn submit(
 /// Connects to the configured next hop (the setting, else this node's relay) and reports.
 pub async fn test_hop(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let hop = state.settings.get().next_hop.clone();
     let result = if hop.is_empty() {
         (
@@ -236,11 +229,9 @@ pub async fn test_hop(
 /// Makes a new /metrics bearer token, shows it once, and stores only its hash.
 pub async fn new_metrics_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let token = admin::new_metrics_token(&state.store, &state.settings, &user.actor())
         .await
         .map_err(admin_error)?;

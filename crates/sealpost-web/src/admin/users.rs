@@ -2,9 +2,8 @@
 //! actions are the core functions the CLI uses too.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin;
 use sealpost_store::{Account, AccountStatus};
@@ -14,6 +13,7 @@ use super::auth::admin_error;
 use super::{AdminUser, fmt_date, fmt_opt_time, fmt_time, parse_date_end, render, render_status};
 use crate::AppState;
 use crate::error::WebError;
+use crate::guards::CsrfForm;
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -212,19 +212,16 @@ async fn user_page(
 
 #[derive(Deserialize)]
 pub struct ActionForm {
-    csrf: String,
     #[serde(default)]
     valid_until: String,
 }
 
 pub async fn action(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
+    CsrfForm(form): CsrfForm<ActionForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let a = account(&state, &id).await?;
     let actor = user.actor();
     let mut extra = String::new();
@@ -333,7 +330,6 @@ pub async fn confirm_delete(
 
 #[derive(Deserialize)]
 pub struct DeleteForm {
-    csrf: String,
     #[serde(default)]
     confirm: String,
 }
@@ -348,12 +344,10 @@ struct DeletedPage {
 
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AdminUser,
     Path(id): Path<String>,
-    Form(form): Form<DeleteForm>,
+    CsrfForm(form): CsrfForm<DeleteForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&headers, &form.csrf)?;
     let a = account(&state, &id).await?;
     if form.confirm != "yes" {
         return Ok(

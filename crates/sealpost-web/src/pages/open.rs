@@ -5,18 +5,18 @@
 
 use askama::Template;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use sealpost_core::open::{OpenError, OpenedMessage, open_for_account};
+use sealpost_core::open::OpenError;
 use sealpost_crypto::PayloadDecoder;
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
 
-use super::welcome::detour;
+use super::reply::size_text;
 use super::{open_upload, render};
 use crate::AppState;
 use crate::error::WebError;
-use crate::i18n::Tr;
-use crate::session::{MaybeUser, PortalUser};
+use crate::guards::page::page_ctx;
+use crate::guards::{Opened, PageCtx};
 
 /// Accepts `payload` as a form field (secure.htm's auto-submit) or an uploaded secure.htm file
 /// (the portal's upload form, for phones that cannot open attachments).
@@ -138,37 +138,6 @@ fn decode_envelope(text: &[u8]) -> Result<Vec<u8>, WebError> {
         .map_err(|e| WebError::Open(OpenError::from(e)))
 }
 
-/// Loads the parked envelope and opens it for the logged-in account.
-pub(crate) async fn load(
-    state: &AppState,
-    user: &PortalUser,
-    token: &str,
-) -> Result<OpenedMessage, WebError> {
-    let token_hash = sealpost_crypto::hash_token(token);
-    let now = sealpost_store::unix_now();
-    let envelope = match crate::handoff::take(&token_hash, now) {
-        Some(envelope) => envelope,
-        None => state
-            .store
-            .temp_open(&token_hash, now)
-            .await?
-            .ok_or(WebError::ExpiredOpen)?,
-    };
-    let max = state.settings.get().max_open_size;
-    Ok(open_for_account(&state.store, &state.keys, &user.account, envelope, max).await?)
-}
-
-pub(crate) fn login_redirect(token: &str) -> Response {
-    Redirect::to(&format!("/login?next=/open/{token}")).into_response()
-}
-
-pub(crate) fn valid_token(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 pub struct AttachmentRow {
     pub index: usize,
     pub filename: String,
@@ -177,11 +146,9 @@ pub struct AttachmentRow {
 
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage<'a> {
-    tr: Tr,
-    address: &'a str,
-    csrf: &'a str,
-    token: &'a str,
+struct MessagePage {
+    ctx: PageCtx,
+    token: String,
     subject: String,
     msg: DisplayMessage,
     attachments: Vec<AttachmentRow>,
@@ -189,6 +156,7 @@ struct MessagePage<'a> {
     /// Why the message cannot be answered here, shown where the form would be.
     reply_refused: Option<String>,
 }
+page_ctx!(MessagePage);
 
 /// What the reply form offers; None when the original has no address to reply to.
 pub struct ReplyForm {
@@ -196,16 +164,6 @@ pub struct ReplyForm {
     pub cc_options: Vec<String>,
     /// Empty when attachments are switched off.
     pub attachment_limit: String,
-}
-
-fn size_text(bytes: usize) -> String {
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
-    } else if bytes >= 1024 {
-        format!("{} KB", bytes.div_ceil(1024))
-    } else {
-        format!("{bytes} B")
-    }
 }
 
 /// Inline images for the sandboxed body frame, as `data:` URIs. The frame has an opaque
@@ -247,35 +205,20 @@ fn url_escape(s: &str) -> String {
         .collect()
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    MaybeUser(user): MaybeUser,
-) -> Result<Response, WebError> {
-    if !valid_token(&token) {
-        return Err(WebError::ExpiredOpen);
-    }
-    let Some(user) = user else {
-        return Ok(login_redirect(&token));
-    };
+pub async fn show(State(state): State<AppState>, opened: Opened) -> Result<Response, WebError> {
+    let Opened {
+        reader,
+        token,
+        message,
+    } = opened;
     let settings = state.settings.get();
-    if let Some(detour) = detour(&user, &settings, &format!("/open/{token}")) {
-        return Ok(detour);
-    }
-    let opened = load(&state, &user, &token).await?;
-    let msg = prepare_for_display(&opened.raw, &cid_url(&token))
-        .map_err(|_| WebError::Open(sealpost_core::open::OpenError::Damaged))?;
-    let tr = Tr::for_request(
-        &headers,
-        user.account.language.as_deref(),
-        &settings.default_language,
-    );
+    let msg = prepare_for_display(&message.raw, &cid_url(&token))
+        .map_err(|_| WebError::Open(OpenError::Damaged))?;
     let recipients =
-        sealpost_core::reply::reply_recipients(&opened.raw, &settings, &user.account.address);
+        sealpost_core::reply::reply_recipients(&message.raw, &settings, &reader.account.address);
     let reply_refused = match &recipients {
         Err(e @ sealpost_core::reply::ReplyError::ExternalRecipient) => {
-            e.catalogue_key().map(|key| tr.t(key))
+            e.catalogue_key().map(|key| reader.tr.t(key))
         }
         _ => None,
     };
@@ -289,7 +232,7 @@ pub async fn show(
         },
     });
     let subject = if msg.subject.trim().is_empty() {
-        tr.t("portal-no-subject")
+        reader.tr.t("portal-no-subject")
     } else {
         msg.subject.clone()
     };
@@ -304,10 +247,8 @@ pub async fn show(
         })
         .collect();
     Ok(render(&MessagePage {
-        tr,
-        address: &user.account.address,
-        csrf: &user.csrf,
-        token: &token,
+        ctx: reader.page(),
+        token,
         subject,
         msg,
         attachments,
@@ -318,23 +259,9 @@ pub async fn show(
 }
 
 /// The sanitised HTML body, shown in a sandboxed iframe with its own, even stricter policy.
-pub async fn html_body(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    MaybeUser(user): MaybeUser,
-) -> Result<Response, WebError> {
-    let Some(user) = user else {
-        return Err(WebError::Forbidden);
-    };
-    if detour(&user, &state.settings.get(), "/").is_some() {
-        return Err(WebError::Forbidden);
-    }
-    if !valid_token(&token) {
-        return Err(WebError::ExpiredOpen);
-    }
-    let opened = load(&state, &user, &token).await?;
-    let msg = prepare_for_display(&opened.raw, &inline_image_data(&opened.raw))
-        .map_err(|_| WebError::Open(sealpost_core::open::OpenError::Damaged))?;
+pub async fn html_body(Opened { message, .. }: Opened) -> Result<Response, WebError> {
+    let msg = prepare_for_display(&message.raw, &inline_image_data(&message.raw))
+        .map_err(|_| WebError::Open(OpenError::Damaged))?;
     let body = msg.html_body.unwrap_or_default();
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"></head><body>{body}</body></html>"
@@ -354,6 +281,7 @@ pub async fn html_body(
     Ok(response)
 }
 
+/// Decrypted content leaves the server only through here (attachments, the whole message).
 fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
     let safe = sealpost_mime::safe_filename(filename);
     let ascii: String = safe
@@ -380,21 +308,10 @@ fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
 }
 
 pub async fn part(
-    State(state): State<AppState>,
-    Path((token, index)): Path<(String, usize)>,
-    MaybeUser(user): MaybeUser,
+    Path((_, index)): Path<(String, usize)>,
+    Opened { message, .. }: Opened,
 ) -> Result<Response, WebError> {
-    let Some(user) = user else {
-        return Ok(login_redirect(&token));
-    };
-    if !valid_token(&token) {
-        return Err(WebError::ExpiredOpen);
-    }
-    if let Some(detour) = detour(&user, &state.settings.get(), &format!("/open/{token}")) {
-        return Ok(detour);
-    }
-    let opened = load(&state, &user, &token).await?;
-    let data = attachment(&opened.raw, index).ok_or(WebError::NotFound)?;
+    let data = attachment(&message.raw, index).ok_or(WebError::NotFound)?;
     Ok(download(
         &data.filename,
         "application/octet-stream",
@@ -404,21 +321,10 @@ pub async fn part(
 
 /// Inline images referenced by `cid:` from the HTML body; only images are served inline.
 pub async fn cid(
-    State(state): State<AppState>,
-    Path((token, cid)): Path<(String, String)>,
-    MaybeUser(user): MaybeUser,
+    Path((_, cid)): Path<(String, String)>,
+    Opened { message, .. }: Opened,
 ) -> Result<Response, WebError> {
-    let Some(user) = user else {
-        return Err(WebError::Forbidden);
-    };
-    if detour(&user, &state.settings.get(), "/").is_some() {
-        return Err(WebError::Forbidden);
-    }
-    if !valid_token(&token) {
-        return Err(WebError::ExpiredOpen);
-    }
-    let opened = load(&state, &user, &token).await?;
-    let data = part_by_content_id(&opened.raw, &cid).ok_or(WebError::NotFound)?;
+    let data = part_by_content_id(&message.raw, &cid).ok_or(WebError::NotFound)?;
     let ct = data.content_type.to_ascii_lowercase();
     if !INLINE_IMAGE_TYPES.iter().any(|a| ct.starts_with(a)) {
         return Err(WebError::NotFound);
@@ -435,34 +341,7 @@ pub async fn cid(
     Ok(response)
 }
 
-pub async fn eml(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    MaybeUser(user): MaybeUser,
-) -> Result<Response, WebError> {
-    let Some(user) = user else {
-        return Ok(login_redirect(&token));
-    };
-    if !valid_token(&token) {
-        return Err(WebError::ExpiredOpen);
-    }
-    if let Some(detour) = detour(&user, &state.settings.get(), &format!("/open/{token}")) {
-        return Ok(detour);
-    }
-    let opened = load(&state, &user, &token).await?;
-    let name = format!("message-{}.eml", &opened.header.message_id_hex()[..8]);
-    Ok(download(&name, "message/rfc822", opened.raw))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_checked_before_any_lookup() {
-        let (token, _) = sealpost_crypto::new_token();
-        assert!(valid_token(&token));
-        assert!(!valid_token("../../etc/passwd"));
-        assert!(!valid_token(""));
-    }
+pub async fn eml(Opened { message, .. }: Opened) -> Result<Response, WebError> {
+    let name = format!("message-{}.eml", &message.header.message_id_hex()[..8]);
+    Ok(download(&name, "message/rfc822", message.raw))
 }

@@ -3,20 +3,17 @@
 //! address outside that set, or any unexpected field, refuses the whole request.
 
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::reply::{self, ReplyDraft, ReplyError};
 use sealpost_mime::ReplyAttachment;
 
-use super::open::{load, login_redirect, valid_token};
 use super::render;
-use super::welcome::{detour, tr_for};
 use crate::AppState;
 use crate::error::WebError;
-use crate::i18n::Tr;
-use crate::security::same_origin;
-use crate::session::MaybeUser;
+use crate::guards::page::page_ctx;
+use crate::guards::{Opened, PageCtx};
 
 /// Human-readable size for limits shown on pages.
 pub fn size_text(bytes: usize) -> String {
@@ -45,24 +42,22 @@ fn hostname(public_url: &str) -> String {
 
 #[derive(Template)]
 #[template(path = "reply_sent.html")]
-struct SentPage<'a> {
-    tr: Tr,
-    address: &'a str,
-    csrf: &'a str,
-    token: &'a str,
+struct SentPage {
+    ctx: PageCtx,
+    token: String,
     to: String,
     copy: bool,
 }
+page_ctx!(SentPage);
 
 #[derive(Template)]
 #[template(path = "reply_error.html")]
-struct ErrorPage<'a> {
-    tr: Tr,
-    address: &'a str,
-    csrf: &'a str,
-    token: &'a str,
+struct ErrorPage {
+    ctx: PageCtx,
+    token: String,
     message: String,
 }
+page_ctx!(ErrorPage);
 
 /// The posted form, collected with the attachment budget enforced while reading.
 struct Posted {
@@ -132,50 +127,35 @@ async fn read_form(mut multipart: Multipart, max_attachments: usize) -> Result<P
     Ok(posted)
 }
 
+/// The opened original comes from the guard; the reply is queued only after the form's CSRF
+/// token matched (it is a field of the multipart form, read with its size budget).
 pub async fn send(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    MaybeUser(user): MaybeUser,
+    Opened {
+        reader,
+        token,
+        message,
+    }: Opened,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    if !same_origin(&headers) {
-        return Err(WebError::Forbidden);
-    }
-    if !valid_token(&token) {
-        return Err(WebError::ExpiredOpen);
-    }
-    let Some(user) = user else {
-        return Err(WebError::Forbidden);
-    };
     let settings = state.settings.get();
-    if detour(&user, &settings, &format!("/open/{token}")).is_some() {
-        return Err(WebError::Forbidden);
-    }
-    let tr = tr_for(&headers, &user, &settings);
     let limit = settings.reply_max_attachment_bytes;
-    let error_page = |tr: Tr, key: &str, status: StatusCode| -> Result<Response, WebError> {
-        let message = tr.tf(key, "size", &size_text(limit));
+    let error_page = |key: &str, status: StatusCode| -> Result<Response, WebError> {
         let html = render(&ErrorPage {
-            tr,
-            address: &user.account.address,
-            csrf: &user.csrf,
-            token: &token,
-            message,
+            message: reader.tr.tf(key, "size", &size_text(limit)),
+            ctx: reader.page(),
+            token: token.clone(),
         })?;
         Ok((status, html).into_response())
     };
     let posted = match read_form(multipart, limit).await {
         Ok(p) => p,
         Err(ReadError::TooLarge) => {
-            return error_page(tr, "portal-reply-too-large", StatusCode::PAYLOAD_TOO_LARGE);
+            return error_page("portal-reply-too-large", StatusCode::PAYLOAD_TOO_LARGE);
         }
         Err(ReadError::Refused) => return Err(WebError::BadRequest),
     };
-    if !sealpost_crypto::ct_eq(user.csrf.as_bytes(), posted.csrf.as_bytes()) {
-        return Err(WebError::Forbidden);
-    }
-    let opened = load(&state, &user, &token).await?;
+    reader.verify_csrf(&posted.csrf)?;
     let queued = reply::queue_reply(
         &state.store,
         &state.keys,
@@ -183,27 +163,27 @@ pub async fn send(
         Some(&state.delivery_wake),
         &hostname(&settings.public_url),
         &ReplyDraft {
-            account: &user.account,
-            original: &opened.raw,
+            account: &reader.account,
+            original: &message.raw,
             body: &posted.body,
             cc: &posted.cc,
             attachments: &posted.attachments,
-            lang: tr.lang,
+            lang: reader.tr.lang,
         },
     )
     .await;
     match queued {
         Ok(_) => Ok(Redirect::to(&format!("/open/{token}/sent")).into_response()),
         Err(ReplyError::NotAllowed) => {
-            tracing::warn!(account = %user.account.id, "reply with a recipient outside the original refused");
+            tracing::warn!(account = %reader.account.id, "reply with a recipient outside the original refused");
             Err(WebError::Forbidden)
         }
         Err(ReplyError::TooLarge) => {
-            error_page(tr, "portal-reply-too-large", StatusCode::PAYLOAD_TOO_LARGE)
+            error_page("portal-reply-too-large", StatusCode::PAYLOAD_TOO_LARGE)
         }
-        Err(ReplyError::Empty) => error_page(tr, "portal-reply-empty", StatusCode::BAD_REQUEST),
+        Err(ReplyError::Empty) => error_page("portal-reply-empty", StatusCode::BAD_REQUEST),
         Err(ReplyError::NoSender | ReplyError::Unparseable) => {
-            error_page(tr, "portal-reply-no-sender", StatusCode::BAD_REQUEST)
+            error_page("portal-reply-no-sender", StatusCode::BAD_REQUEST)
         }
         Err(e @ ReplyError::ExternalRecipient) => {
             tracing::info!(account = %user.account.id, "reply to an address outside the organisation refused");
@@ -215,29 +195,22 @@ pub async fn send(
 }
 
 /// The confirmation, shown only after the reply was committed to the queue (post/redirect/get,
-/// so reloading it sends nothing twice).
+/// so reloading it sends nothing twice). Like every reader page it needs a reader past the
+/// forced password change: the guard sends anyone else to sign in or to `/welcome`.
 pub async fn sent(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    MaybeUser(user): MaybeUser,
+    Opened {
+        reader,
+        token,
+        message,
+    }: Opened,
 ) -> Result<Response, WebError> {
-    if !valid_token(&token) {
-        return Err(WebError::ExpiredOpen);
-    }
-    let Some(user) = user else {
-        return Ok(login_redirect(&token));
-    };
     let settings = state.settings.get();
-    let opened = load(&state, &user, &token).await?;
-    let recipients = reply::reply_recipients(&opened.raw, &settings, &user.account.address)
+    let recipients = reply::reply_recipients(&message.raw, &settings, &reader.account.address)
         .map_err(|_| WebError::NotFound)?;
-    let tr = tr_for(&headers, &user, &settings);
     Ok(render(&SentPage {
-        tr,
-        address: &user.account.address,
-        csrf: &user.csrf,
-        token: &token,
+        ctx: reader.page(),
+        token,
         to: recipients.to,
         copy: settings.reply_encrypted_copy,
     })?

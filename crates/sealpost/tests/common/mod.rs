@@ -40,6 +40,10 @@ impl TestNode {
         config.smtp.listen = "127.0.0.1:0".into();
         config.web.listen = "127.0.0.1:0".into();
         config.web.tls = TlsSetting::Mode("self-signed".into());
+        // The test node's one listener is also its admin listener (reachable only from this
+        // machine), so the admin UI answers there without admin networks. A public listener
+        // would answer nobody until `admin.allowed_networks` is set.
+        config.web.listen_is_internal = true;
         config.delivery.relay = format!("smtp://{}", sink.addr);
         config.delivery.retry_base_secs = 1;
         config.delivery.retry_max_secs = 2;
@@ -57,16 +61,7 @@ impl TestNode {
             .set_setting("web.public_url", &base, sealpost_store::unix_now() + 1)
             .await
             .expect("setting");
-        // Admins must enrol TOTP by default; the admin tests sign in with a password alone
-        // and turn the requirement on where they test it.
-        node.store
-            .set_setting(
-                "security.admin_totp_required",
-                "false",
-                sealpost_store::unix_now() + 1,
-            )
-            .await
-            .expect("setting");
+
         node.settings.reload(&node.store).await.expect("reload");
         TestNode {
             node,
@@ -264,8 +259,46 @@ pub fn extract_attr(page: &str, marker: &str) -> Option<String> {
     Some(page[start..end].to_string())
 }
 
-/// An admin `name` signed in with its one-time password replaced; returns client and CSRF.
+/// An admin `name` signed in with its one-time password replaced and (TOTP being mandatory by
+/// default) a second factor enrolled; returns client and CSRF.
 pub async fn admin_session(node: &TestNode, name: &str) -> (reqwest::Client, String) {
+    let (client, _) = admin_session_with_password(node, name).await;
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    if r.status() == 303 && location(&r) == "/admin/totp" {
+        let page = page_text(node, &client, "/admin/totp").await;
+        let secret = extract_attr(&page, "name=\"secret\" value=\"").unwrap();
+        let r = client
+            .post(node.url("/admin/totp"))
+            .form(&[
+                ("csrf", csrf_of(&page).as_str()),
+                ("secret", secret.as_str()),
+                ("code", totp_code(&secret).as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "TOTP enrolled");
+    }
+    let r = client.get(node.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    (client, csrf_of(&page))
+}
+
+/// The current code of a base32 TOTP secret, computed as an authenticator app does.
+pub fn totp_code(secret: &str) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_string())
+        .to_bytes()
+        .unwrap();
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+        .unwrap()
+        .generate_current()
+        .unwrap()
+}
+
+/// An admin signed in with its one-time password replaced, before any second factor: with
+/// TOTP mandatory the next page is the enrolment. Returns client and the new password.
+pub async fn admin_session_with_password(node: &TestNode, name: &str) -> (reqwest::Client, String) {
     let otp = sealpost_core::admin::create_admin(
         &node.node.store,
         name,
@@ -296,6 +329,23 @@ pub async fn admin_session(node: &TestNode, name: &str) -> (reqwest::Client, Str
         .await
         .unwrap();
     assert_eq!(r.status(), 303, "password changed");
+    (client, new_password)
+}
+
+/// An admin session as before TOTP became mandatory: the requirement is switched off for the
+/// node first (for tests of switching it on).
+pub async fn admin_session_without_totp(node: &TestNode, name: &str) -> (reqwest::Client, String) {
+    node.node
+        .store
+        .set_setting(
+            "security.admin_totp_required",
+            "false",
+            sealpost_store::unix_now() + 1,
+        )
+        .await
+        .unwrap();
+    node.node.settings.reload(&node.node.store).await.unwrap();
+    let (client, _) = admin_session_with_password(node, name).await;
     let r = client.get(node.url("/admin")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();

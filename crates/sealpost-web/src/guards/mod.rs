@@ -1,0 +1,27 @@
+//! Request guards: extractors whose presence in a handler's signature states what the request
+//! was checked for, so handlers do not repeat those checks.
+//!
+//! - [`ClientIp`]: the client's address (the peer, or X-Forwarded-For from a trusted proxy).
+//! - [`Reader`]: a signed-in portal reader, active, within validity, past the forced change.
+//! - [`Opened`]: a [`Reader`] plus the parked envelope of `{token}`, opened for them.
+//! - [`CsrfForm`]: a form whose `csrf` field matches the session's token (portal and admin).
+//! - [`AdminUser`]: an admin session past the forced change and the mandatory TOTP.
+//! - [`PageCtx`]: what every page template shows (language, address, CSRF token).
+//!
+//! The same-origin check is a layer on the state-changing routes ([`csrf::require_same_origin`]).
+
+pub(crate) mod admin;
+pub mod client_ip;
+pub mod cookies;
+pub mod csrf;
+pub mod next;
+mod opened;
+pub mod page;
+mod reader;
+
+pub use admin::{AdminListener, AdminUser, admin_network_gate, metrics_access};
+pub use client_ip::ClientIp;
+pub use csrf::CsrfForm;
+pub use opened::Opened;
+pub use page::PageCtx;
+pub use reader::{Reader, ReaderRejection};
