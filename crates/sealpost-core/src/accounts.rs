@@ -101,7 +101,7 @@ pub async fn login(
         )
         .await?;
     crate::metrics::record(store, crate::metrics::LOGINS, 1);
-    audit::account_event(store, &account, audit::PORTAL_LOGIN, None, Some(ip)).await;
+    // The sign-in itself is audited when its session starts (`sessions::start`).
     Ok(LoginOutcome::Success(Box::new(account)))
 }
 

@@ -238,14 +238,7 @@ pub async fn admin_login(
     crate::lockout::release_source(store, ip).await?;
     store.record_admin_login_success(&admin.id, now).await?;
     crate::metrics::record(store, crate::metrics::ADMIN_LOGINS, 1);
-    audit(
-        store,
-        &Actor::admin(&admin.name, ip),
-        crate::audit::ADMIN_LOGIN,
-        None,
-        None,
-    )
-    .await;
+    // The sign-in itself is audited when its session starts (`sessions::start`).
     Ok(AdminLoginOutcome::Success(Box::new(admin)))
 }
 

@@ -90,18 +90,27 @@ pub enum ContentAccess {
 pub async fn content_access(
     store: &Store,
     account: &Account,
+    message_id: &str,
     access: ContentAccess,
     client_ip: &str,
 ) {
     let (action, counter, detail) = match access {
-        ContentAccess::Read => (MESSAGE_READ, crate::metrics::CONTENT_READS, None),
+        ContentAccess::Read => (
+            MESSAGE_READ,
+            crate::metrics::CONTENT_READS,
+            format!("message {message_id}"),
+        ),
         ContentAccess::Part { index } => (
             PART_DOWNLOADED,
             crate::metrics::PART_DOWNLOADS,
-            Some(format!("part {index}")),
+            format!("message {message_id} part {index}"),
         ),
-        ContentAccess::Eml => (EML_DOWNLOADED, crate::metrics::EML_DOWNLOADS, None),
+        ContentAccess::Eml => (
+            EML_DOWNLOADED,
+            crate::metrics::EML_DOWNLOADS,
+            format!("message {message_id}"),
+        ),
     };
     crate::metrics::record(store, counter, 1);
-    account_event(store, account, action, detail.as_deref(), Some(client_ip)).await;
+    account_event(store, account, action, Some(&detail), Some(client_ip)).await;
 }

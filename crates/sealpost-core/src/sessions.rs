@@ -96,8 +96,8 @@ pub async fn start(
         })
         .await?;
     let (action, account_id) = match principal.kind {
-        SessionKind::Portal => ("portal.login", Some(principal.id)),
-        SessionKind::Admin => ("admin.login", None),
+        SessionKind::Portal => (crate::audit::PORTAL_LOGIN, Some(principal.id)),
+        SessionKind::Admin => (crate::audit::ADMIN_LOGIN, None),
     };
     if let Err(e) = store
         .audit(

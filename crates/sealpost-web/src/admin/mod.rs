@@ -21,9 +21,6 @@ use axum::routing::{get, post};
 use crate::AppState;
 use crate::error::WebError;
 pub(crate) use crate::guards::AdminUser;
-pub(crate) use crate::guards::admin::ALLOWED_NETWORKS;
-pub(crate) use crate::guards::admin::METRICS_TOKEN_HASH;
-pub(crate) use crate::guards::client_ip::parse_network;
 pub(crate) use calendar::{fmt_date, fmt_opt_time, fmt_time, parse_date_end};
 
 pub fn routes() -> Router<AppState> {

@@ -9,41 +9,23 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin::Actor;
 use sealpost_store::Admin;
 
-use super::client_ip::{client_ip, parse_network};
+use super::client_ip::client_ip;
 use super::cookies;
 use super::csrf::ExpectedCsrf;
 use super::next::query_escape;
 use crate::AppState;
 use crate::error::WebError;
 
-/// Setting (name/value in the database): networks the admin UI and /metrics answer from on
-/// the public listener.
-pub const ALLOWED_NETWORKS: &str = "admin.allowed_networks";
-
-/// The networks the admin UI answers from on the public listener (empty: from nowhere; the
-/// admin UI is then only on `web.admin_listen`). The one place this setting is read.
-pub async fn admin_allowed_networks(state: &AppState) -> Result<Vec<ipnet::IpNet>, WebError> {
-    let configured = state
-        .store
-        .setting_value(ALLOWED_NETWORKS)
-        .await?
-        .unwrap_or_default();
-    Ok(configured
-        .split([',', '\n', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .filter_map(parse_network)
-        .collect())
+/// Whether `ip` is in one of the admin networks (`admin.allowed_networks`).
+fn in_admin_network(state: &AppState, ip: Option<IpAddr>) -> bool {
+    let settings = state.settings.get();
+    ip.is_some_and(|ip| {
+        settings
+            .admin_allowed_networks
+            .iter()
+            .any(|n| n.contains(&ip))
+    })
 }
-
-/// Whether `ip` is in one of the admin networks.
-pub async fn in_admin_network(state: &AppState, ip: Option<IpAddr>) -> Result<bool, WebError> {
-    let nets = admin_allowed_networks(state).await?;
-    Ok(ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))))
-}
-
-/// Setting: SHA-256 (hex) of the bearer token that may read /metrics.
-pub const METRICS_TOKEN_HASH: &str = "metrics.token_sha256";
 
 /// `/metrics` is open to a bearer token whose hash an admin set, or to the admin networks.
 pub async fn metrics_access(
@@ -56,7 +38,7 @@ pub async fn metrics_access(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if let Some(token) = bearer
-        && let Some(expected) = state.store.setting_value(METRICS_TOKEN_HASH).await?
+        && let expected = &state.settings.get().metrics_token_hash
         && !expected.is_empty()
         && sealpost_crypto::ct_eq(
             sealpost_crypto::hash_token(token.trim()).as_bytes(),
@@ -65,7 +47,7 @@ pub async fn metrics_access(
     {
         return Ok(true);
     }
-    in_admin_network(state, Some(ip)).await
+    Ok(in_admin_network(state, Some(ip)))
 }
 
 /// What kind of listener serves the admin UI.
@@ -95,10 +77,10 @@ pub async fn admin_network_gate(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = client_ip(&state.settings.get(), peer, request.headers());
-    let allowed = match admin_allowed_networks(&state).await {
-        Ok(nets) if nets.is_empty() => listener == AdminListener::Internal,
-        Ok(nets) => ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
-        Err(e) => return e.into_response(),
+    let allowed = if state.settings.get().admin_allowed_networks.is_empty() {
+        listener == AdminListener::Internal
+    } else {
+        in_admin_network(&state, ip)
     };
     if allowed {
         next.run(request).await

@@ -7,6 +7,7 @@ use askama::Template;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use sealpost_core::audit::{self, ContentAccess};
 use sealpost_core::open::OpenError;
 use sealpost_crypto::PayloadDecoder;
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
@@ -16,7 +17,7 @@ use super::{open_upload, render};
 use crate::AppState;
 use crate::error::WebError;
 use crate::guards::page::page_ctx;
-use crate::guards::{Opened, PageCtx};
+use crate::guards::{ClientIp, Opened, PageCtx};
 
 /// Accepts `payload` as a form field (secure.htm's auto-submit) or an uploaded secure.htm file
 /// (the portal's upload form, for phones that cannot open attachments).
@@ -205,13 +206,26 @@ fn url_escape(s: &str) -> String {
         .collect()
 }
 
-pub async fn show(State(state): State<AppState>, opened: Opened) -> Result<Response, WebError> {
+pub async fn show(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    opened: Opened,
+) -> Result<Response, WebError> {
     let Opened {
         reader,
         token,
         message,
     } = opened;
     let settings = state.settings.get();
+    let message_id = message.header.message_id_hex();
+    audit::content_access(
+        &state.store,
+        &reader.account,
+        &message_id,
+        ContentAccess::Read,
+        &ip.to_string(),
+    )
+    .await;
     let msg = prepare_for_display(&message.raw, &cid_url(&token))
         .map_err(|_| WebError::Open(OpenError::Damaged))?;
     let recipients =
@@ -308,10 +322,22 @@ fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
 }
 
 pub async fn part(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path((_, index)): Path<(String, usize)>,
-    Opened { message, .. }: Opened,
+    Opened {
+        reader, message, ..
+    }: Opened,
 ) -> Result<Response, WebError> {
     let data = attachment(&message.raw, index).ok_or(WebError::NotFound)?;
+    audit::content_access(
+        &state.store,
+        &reader.account,
+        &message.header.message_id_hex(),
+        ContentAccess::Part { index },
+        &ip.to_string(),
+    )
+    .await;
     Ok(download(
         &data.filename,
         "application/octet-stream",
@@ -341,7 +367,22 @@ pub async fn cid(
     Ok(response)
 }
 
-pub async fn eml(Opened { message, .. }: Opened) -> Result<Response, WebError> {
-    let name = format!("message-{}.eml", &message.header.message_id_hex()[..8]);
+pub async fn eml(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Opened {
+        reader, message, ..
+    }: Opened,
+) -> Result<Response, WebError> {
+    let message_id = message.header.message_id_hex();
+    audit::content_access(
+        &state.store,
+        &reader.account,
+        &message_id,
+        ContentAccess::Eml,
+        &ip.to_string(),
+    )
+    .await;
+    let name = format!("message-{}.eml", &message_id[..8]);
     Ok(download(&name, "message/rfc822", message.raw))
 }

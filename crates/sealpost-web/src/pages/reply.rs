@@ -186,9 +186,9 @@ pub async fn send(
             error_page("portal-reply-no-sender", StatusCode::BAD_REQUEST)
         }
         Err(e @ ReplyError::ExternalRecipient) => {
-            tracing::info!(account = %user.account.id, "reply to an address outside the organisation refused");
+            tracing::info!(account = %reader.account.id, "reply to an address outside the organisation refused");
             let key = e.catalogue_key().unwrap_or("portal-reply-no-sender");
-            error_page(tr, key, StatusCode::BAD_REQUEST)
+            error_page(key, StatusCode::BAD_REQUEST)
         }
         Err(ReplyError::Core(e)) => Err(WebError::Core(e)),
     }

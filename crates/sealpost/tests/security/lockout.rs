@@ -8,7 +8,6 @@ use sealpost_core::accounts::{
     set_secret_question,
 };
 use sealpost_core::admin::{AdminLoginOutcome, admin_login};
-use sealpost_core::audit::{ContentAccess, content_access};
 
 /// How many audit events of `action` the node recorded.
 async fn audited(node: &TestNode, action: &str) -> i64 {
@@ -245,7 +244,16 @@ async fn one_source_is_throttled_before_it_can_lock_more_accounts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn authentication_decisions_and_content_access_are_audited_and_counted() {
     let node = TestNode::start().await;
-    let r = provision(&node, "audited@example.com").await;
+    let mail = crlf(&format!(
+        "From: Anna Advisor <{ADVISOR}>\nTo: audited@example.com\nSubject: Statement [secure]\n\
+Message-ID: <audit-{}@bank.example>\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\n\
+Dear customer, the statement is attached.\n--b1\nContent-Type: application/pdf\n\
+Content-Disposition: attachment; filename=\"statement.pdf\"\n\
+Content-Transfer-Encoding: base64\n\nJVBERi0xLjQKJcOkw7zDtsOfCg==\n--b1--\n",
+        nanos()
+    ));
+    let r = provision_with(&node, "audited@example.com", &mail).await;
     let store = node.node.store.clone();
     // Through the portal: five wrong passwords lock the account.
     let client = node.client();
@@ -298,14 +306,24 @@ async fn authentication_decisions_and_content_access_are_audited_and_counted() {
             .status(),
         303
     );
+    // Read the message, download its attachment and the .eml through the portal itself:
+    // each handler that serves decrypted content audits it.
+    complete_first_login(&node, &client, NEW_PASSWORD).await;
     let account = account_of(&node, &r.address).await;
-    for access in [
-        ContentAccess::Read,
-        ContentAccess::Part { index: 1 },
-        ContentAccess::Eml,
-    ] {
-        content_access(&store, &account, access, "192.0.2.41").await;
-    }
+    let open = node.post_open(&client, &r.payload).await;
+    assert_eq!(open.status(), 303);
+    let message_page = location(&open);
+    let page = page_text(&node, &client, &message_page).await;
+    let at = page
+        .find("/part/")
+        .expect("an attachment link on the message page");
+    let start = page[..at].rfind('"').unwrap() + 1;
+    let end = at + page[at..].find('"').unwrap();
+    let part_link = page[start..end].replace("&#x2f;", "/");
+    let part_index = part_link.rsplit('/').next().unwrap().to_string();
+    assert_eq!(get(&node, &client, &part_link).await.status(), 200);
+    let eml = format!("{message_page}/message.eml");
+    assert_eq!(get(&node, &client, &eml).await.status(), 200);
 
     let events = store.recent_audit(100).await.unwrap();
     let of = |action: &str| -> Vec<&sealpost_store::AuditEvent> {
@@ -329,13 +347,18 @@ async fn authentication_decisions_and_content_access_are_audited_and_counted() {
             assert!(e.ip.is_some(), "{action} has the client address");
         }
     }
-    assert_eq!(
-        of("portal.part_downloaded")[0].detail.as_deref(),
-        Some("part 1")
+    let part_detail = of("portal.part_downloaded")[0]
+        .detail
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        part_detail.starts_with("message ")
+            && part_detail.ends_with(&format!(" part {part_index}")),
+        "{part_detail}"
     );
     assert_eq!(
         of("portal.message_read")[0].ip.as_deref(),
-        Some("192.0.2.41")
+        Some("127.0.0.1")
     );
     for e in &events {
         let text = format!("{e:?}");
