@@ -311,6 +311,8 @@ async fn admin_ui_on_the_public_listener_answers_only_the_admin_networks() {
         )
         .await
         .unwrap();
+    // Every node reads settings from its snapshot; a node notices a change within seconds.
+    w.state.settings.reload(&w.state.store).await.unwrap();
     assert_eq!(send(&router, login(LOOPBACK)).await.status(), 200);
     assert_eq!(send(&router, login(OUTSIDE)).await.status(), 404);
     // Its own listener answers whoever reaches it while no admin networks are set, and only
