@@ -398,9 +398,10 @@ pub enum ResetOutcome {
 }
 
 /// Checks an answer (and, under `answer+code`, the mailed code: both must be right). Every
-/// address costs one Argon2 verification and one attempt, whether it has an account, a
-/// question, or neither; the attempt is counted *before* checking, so parallel guesses cannot
-/// exceed the limit. A wrong code costs an attempt like a wrong answer.
+/// address costs one Argon2 verification, whether it has an account, a question, or neither.
+/// An answer attempt is counted *before* checking, so parallel guesses cannot exceed the
+/// limit; under `answer+code` only an answer that comes with the right code is counted (a
+/// wrong code uses up one of that code's own tries), so a stranger cannot block the reset.
 pub async fn reset_with_answer(
     store: &Store,
     keys: &KeyRing,
@@ -417,8 +418,15 @@ pub async fn reset_with_answer(
         return Ok(ResetOutcome::Throttled);
     }
     let account = store.account_by_address(&address).await?;
+    let with_code = settings.recovery_policy == RecoveryPolicy::AnswerAndCode;
     let Some(account) = account else {
-        let count = unknown_count(&sealpost_crypto::hash_token(&address), true);
+        // Under answer+code an unknown address answers like a known one whose code is wrong:
+        // "wrong", never "blocked" (see below), so the answers tell nobody which exists.
+        let count = if with_code {
+            0
+        } else {
+            unknown_count(&sealpost_crypto::hash_token(&address), true)
+        };
         dummy_verify(answer).await?;
         crate::metrics::record(store, crate::metrics::ANSWER_FAILED, 1);
         audit::write(
@@ -436,6 +444,30 @@ pub async fn reset_with_answer(
             ResetOutcome::Wrong
         });
     };
+    // Under answer+code the mailed code is checked first, and only a right one lets the
+    // answer spend one of the account's attempts: whoever cannot read the mailbox can neither
+    // guess the answer nor use up the holder's attempts and so block the self-service reset
+    // (each code has its own few tries and few codes are sent per hour).
+    let code = if with_code {
+        match check_code(store, keys, &account, code).await? {
+            Some(matched) => Some(matched),
+            None => {
+                dummy_verify(answer).await?;
+                crate::metrics::record(store, crate::metrics::ANSWER_FAILED, 1);
+                audit::account_event(
+                    store,
+                    &account,
+                    audit::SECRET_ANSWER_WRONG,
+                    Some("code"),
+                    Some(ip),
+                )
+                .await;
+                return Ok(ResetOutcome::Wrong);
+            }
+        }
+    } else {
+        None
+    };
     // One conditional update reserves the attempt, so parallel answers cannot exceed `max`.
     let Some(count) = store.reserve_answer_attempt(&account.id, max).await? else {
         dummy_verify(answer).await?;
@@ -447,13 +479,6 @@ pub async fn reset_with_answer(
     ) {
         (Some(_), Some(h)) if account.status == AccountStatus::Active => Some(h.clone()),
         _ => None,
-    };
-    let code = match settings.recovery_policy {
-        RecoveryPolicy::AnswerOnly => None,
-        RecoveryPolicy::AnswerAndCode if hash.is_some() => {
-            Some(check_code(store, keys, &account, code).await?)
-        }
-        RecoveryPolicy::AnswerAndCode => Some(None),
     };
     let ok = match hash {
         Some(hash) => {
@@ -467,9 +492,8 @@ pub async fn reset_with_answer(
     let ok = ok
         && match code {
             None => true,
-            Some(None) => false,
             // Both factors are right; the code counts only for whoever uses it up first.
-            Some(Some(matched)) => consume_code(store, &account, matched).await?,
+            Some(matched) => consume_code(store, &account, matched).await?,
         };
     if !ok {
         crate::metrics::record(store, crate::metrics::ANSWER_FAILED, 1);

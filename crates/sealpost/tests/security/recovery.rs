@@ -463,3 +463,53 @@ async fn admin_reset_mails_a_one_time_link_never_the_password() {
     );
     node.stop().await;
 }
+
+/// Finding 20 (recovery side): a stranger who cannot read the account's mailbox cannot use up
+/// the holder's answer attempts and so block the self-service reset. Without the mailed code
+/// no answer attempt of the account is spent; an unknown address answers exactly alike (never
+/// "blocked"); the holder then resets with the code and the answer.
+#[tokio::test]
+async fn a_stranger_without_the_mailed_code_cannot_block_the_holders_reset() {
+    let node = TestNode::start().await;
+    let r = provision(&node, "target@example.com").await;
+    let _session = logged_in(&node, &r).await;
+    let stranger = raw_client();
+    let limit = node.node.settings.get().secret_answer_max_attempts;
+    // More guesses than the account's answer limit, fewer than the per-source budget (which
+    // throttles the stranger's address after 20 failures in all).
+    let guesses = limit + 3;
+    assert!(2 * guesses < 20);
+    for guess in 0..guesses {
+        let answer = format!("guess {guess}");
+        let known = forgot_answer(&stranger, &node, &r.address, Some("123456"), &answer).await;
+        let unknown = forgot_answer(
+            &stranger,
+            &node,
+            "nobody@example.com",
+            Some("123456"),
+            &answer,
+        )
+        .await;
+        assert_eq!(known.0, 401, "guess {guess}: {}", known.1);
+        assert_eq!(
+            question_blanked(&known.1, &r.address),
+            question_blanked(&unknown.1, "nobody@example.com"),
+            "guess {guess}: known and unknown addresses answer alike"
+        );
+    }
+    assert_eq!(
+        account(&node, &r.address).await.failed_answers,
+        0,
+        "no answer attempt of the account was spent without its code"
+    );
+
+    let holder = raw_client();
+    let before = node.sink.received().len();
+    let (status, _) = forgot_address(&holder, &node, &r.address).await;
+    assert_eq!(status, 200);
+    let code = mailed_code(&wait_for_kind(&node, "code", &r.address, before).await);
+    let (status, done) = forgot_answer(&holder, &node, &r.address, Some(&code), ANSWER).await;
+    assert_eq!(status, 200, "the holder still resets: {done}");
+    assert!(done.contains("New password: "));
+    node.stop().await;
+}
