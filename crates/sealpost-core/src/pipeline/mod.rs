@@ -168,11 +168,15 @@ impl Gateway {
                     language: plan.language(&settings).to_string(),
                     key_id,
                     key: key.clone(),
+                    keep_subject: crate::address_domain(plan.address())
+                        .map_or(&*settings, |domain| settings.for_domain(domain))
+                        .keep_subject,
                 }
             })
             .collect();
         let common = CarrierCommon {
-            headers: seal::carrier_headers(&header, &policy, &settings),
+            headers: seal::carrier_headers(&header, &policy, true, &settings),
+            neutral_headers: seal::carrier_headers(&header, &policy, false, &settings),
             public_url: settings.public_url.clone(),
             branding: branding.clone(),
             hostname: self.hostname.clone(),

@@ -17,6 +17,9 @@ pub(super) struct SealJob {
     pub language: String,
     pub key_id: KeyId,
     pub key: RecipientKey,
+    /// The carrier shows the real subject (`mail.keep_subject` for the recipient's domain);
+    /// else the neutral one.
+    pub keep_subject: bool,
 }
 
 /// One recipient's sealed copy.
@@ -28,7 +31,10 @@ pub(super) struct SealedCopy {
 
 /// Everything the carriers of one message share.
 pub(super) struct CarrierCommon {
+    /// The header values as the sender wrote them (trigger removed).
     pub headers: OriginalHeaders,
+    /// The same with the neutral subject, for domains that do not keep the subject.
+    pub neutral_headers: OriginalHeaders,
     pub public_url: String,
     pub branding: Branding,
     pub hostname: String,
@@ -40,10 +46,11 @@ pub(super) struct CarrierCommon {
 pub(super) fn carrier_headers(
     header: &InboundHeader,
     policy: &TriggerPolicy,
+    keep_subject: bool,
     settings: &Settings,
 ) -> OriginalHeaders {
     let mut headers = header.carrier_headers(policy);
-    if !settings.keep_subject {
+    if !keep_subject {
         headers.subject = settings.neutral_subject.trim().to_string();
     }
     headers
@@ -70,8 +77,13 @@ pub(super) async fn seal_all(
                     &prepared,
                 )?;
                 let payload = sealpost_crypto::encode_payload(&sealed);
+                let original = if job.keep_subject {
+                    &common.headers
+                } else {
+                    &common.neutral_headers
+                };
                 let carrier = build_carrier(&CarrierInput {
-                    original: &common.headers,
+                    original,
                     recipient: &job.rcpt,
                     payload_b64: &payload,
                     public_url: &common.public_url,
@@ -103,23 +115,18 @@ mod tests {
         };
         let raw = b"From: a@bank.example\r\nSubject: Kredit 4711 [secure]\r\n\r\nbody\r\n";
         let header = InboundHeader::parse(raw);
-        let keep = Settings::default();
+        let defaults = Settings::default();
         assert_eq!(
-            carrier_headers(&header, &policy, &keep).subject,
+            carrier_headers(&header, &policy, true, &defaults).subject,
             "Kredit 4711"
         );
-        let neutral = Settings {
-            keep_subject: false,
-            ..Settings::default()
-        };
-        assert_eq!(carrier_headers(&header, &policy, &neutral).subject, "");
+        assert_eq!(carrier_headers(&header, &policy, false, &defaults).subject, "");
         let own = Settings {
-            keep_subject: false,
             neutral_subject: "Nachricht Ihrer Bank".into(),
             ..Settings::default()
         };
         assert_eq!(
-            carrier_headers(&header, &policy, &own).subject,
+            carrier_headers(&header, &policy, false, &own).subject,
             "Nachricht Ihrer Bank"
         );
     }

@@ -215,6 +215,38 @@ async fn with_keep_subject_off_the_carrier_shows_a_neutral_subject_and_the_porta
     assert!(!String::from_utf8_lossy(&carrier.data).contains("Kreditvertrag"));
 }
 
+/// `mail.keep_subject` is a per-recipient-domain setting: a domain's override decides for
+/// that domain's carriers only, within one message.
+#[tokio::test]
+async fn keep_subject_follows_the_recipients_domain_override() {
+    let node = TestNode::start().await;
+    set_setting(&node, "mail.keep_subject@neutral.example", "false").await;
+    let secret = "Kreditvertrag 4712 Muster";
+    let (plain, neutral) = ("kept@example.com", "hidden@neutral.example");
+    for address in [plain, neutral] {
+        provision(&node, address).await;
+    }
+    let before = node.sink.received().len();
+    let results = node
+        .send(ADVISOR, &[plain, neutral], &plain_mail(plain, secret))
+        .await;
+    assert_eq!(results, vec![RcptResult::Delivered, RcptResult::Delivered]);
+    let mails = node.wait_for_mails(before + 2).await;
+    let subject_for = |to: &str| {
+        let carrier = mails[before..]
+            .iter()
+            .find(|m| kind_of(m) == "carrier" && m.rcpt_to.iter().any(|r| r == to))
+            .unwrap_or_else(|| panic!("a carrier to {to}"));
+        header_value(&carrier.data, "Subject").unwrap_or_default()
+    };
+    assert!(subject_for(plain).contains("Kreditvertrag 4712"));
+    let hidden = subject_for(neutral);
+    assert!(
+        !hidden.contains("Kreditvertrag"),
+        "the override hides the subject for its domain: {hidden:?}"
+    );
+}
+
 // mime
 
 /// A flagged mail from the advisor whose Reply-To points outside the organisation.
