@@ -120,7 +120,10 @@ mod tests {
             carrier_headers(&header, &policy, true, &defaults).subject,
             "Kredit 4711"
         );
-        assert_eq!(carrier_headers(&header, &policy, false, &defaults).subject, "");
+        assert_eq!(
+            carrier_headers(&header, &policy, false, &defaults).subject,
+            ""
+        );
         let own = Settings {
             neutral_subject: "Nachricht Ihrer Bank".into(),
             ..Settings::default()

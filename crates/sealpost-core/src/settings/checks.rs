@@ -23,22 +23,24 @@ pub fn header_name(name: String) -> Checked<String> {
     }
 }
 
-/// A domain name, lower-cased: letters, digits and hyphens between dots.
+/// A domain name as mail addresses use it, in the normalised spelling of
+/// [`crate::normalise_domain`] (lower-case U-labels).
 pub fn domain(name: &str) -> Checked<String> {
-    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    let labels_ok = name.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    });
-    if name.is_empty() || name.len() > 253 || !labels_ok {
-        Err(format!("{name:?} is not a domain name"))
+    let trimmed = name.trim().trim_end_matches('.');
+    // The host part of a mailbox, in either spelling (A-label or U-label), checked like an
+    // address's domain; stored in the one form addresses are normalised to, so that a domain
+    // written as `xn--mnchen-3ya.example` matches mail to `max@MÜNCHEN.example`.
+    let valid = !trimmed.is_empty()
+        && !trimmed.starts_with('[')
+        && sealpost_smtp::address::validate_mailbox(&format!("postmaster@{trimmed}")).is_ok();
+    if valid {
+        Ok(crate::normalise_domain(trimmed))
     } else {
-        Ok(name)
+        Err(format!("{:?} is not a domain name", name.trim()))
     }
 }
 
-/// A list of domain names, lower-cased.
+/// Every entry a domain (see [`domain`]).
 pub fn domains(items: Vec<String>) -> Checked<Vec<String>> {
     items.iter().map(|d| domain(d)).collect()
 }

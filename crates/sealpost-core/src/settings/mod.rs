@@ -250,7 +250,7 @@ impl Settings {
     /// The settings for mail to `domain`: its overrides if it has any, else these.
     pub fn for_domain(&self, domain: &str) -> &Settings {
         self.domain_overrides
-            .get(&domain.trim_end_matches('.').to_ascii_lowercase())
+            .get(&crate::normalise_domain(domain.trim_end_matches('.')))
             .map_or(self, |own| &own.settings)
     }
 

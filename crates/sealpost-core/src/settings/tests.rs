@@ -221,3 +221,35 @@ fn internal_domains_match_exactly() {
     assert!(!s.is_internal("a@notbank.example"));
     assert!(!s.is_internal("a@sub.bank.example"));
 }
+
+/// A domain entered in either IDNA spelling is stored as addresses are normalised, so internal
+/// domains and per-domain overrides match mail to either spelling.
+#[test]
+fn idn_domains_are_stored_in_the_spelling_addresses_use() {
+    for written in [
+        "XN--MNCHEN-3YA.example",
+        "München.EXAMPLE",
+        "münchen.example.",
+    ] {
+        assert_eq!(
+            checks::domain(written).unwrap(),
+            "münchen.example",
+            "{written}"
+        );
+    }
+    assert!(checks::domain("not a domain").is_err());
+    assert!(checks::domain("a@b").is_err());
+    let s = Settings::from_pairs(&[
+        (
+            "policy.internal_domains".to_string(),
+            "xn--mnchen-3ya.example".to_string(),
+        ),
+        (
+            "mail.keep_subject@XN--MNCHEN-3YA.example".to_string(),
+            "false".to_string(),
+        ),
+    ]);
+    assert!(s.is_internal(&crate::normalise_address("Max@MÜNCHEN.example")));
+    assert!(!s.for_domain("München.example").keep_subject);
+    assert!(!s.for_domain("xn--mnchen-3ya.example").keep_subject);
+}
