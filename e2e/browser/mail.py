@@ -6,7 +6,8 @@ waits); answers are one JSON object on stdout.
   mail.py send SMTP_PORT OUTBOX WORK       send the flagged mail; write secure.htm, the
                                            generated password and the sent parts into WORK
   mail.py reply OUTBOX MESSAGE_ID          wait for the portal reply to MESSAGE_ID
-  mail.py reset OUTBOX ADDRESS             wait for the password-reset mail to ADDRESS
+  mail.py reset OUTBOX ADDRESS             wait for the password-reset mail to ADDRESS and
+                                           give its one-time link
   mail.py code OUTBOX ADDRESS              wait for the one-time recovery code mailed to ADDRESS
   mail.py carrier OUTBOX                   how the carrier mail looks to a strict mail client:
                                            defects under email.policy.strict and the text of
@@ -153,11 +154,15 @@ def reply(outbox, message_id):
 
 
 def reset(outbox, address):
+    """The one-time link of an administrator's reset: on a line of its own in the text."""
     def match(m):
         if m["X-Sealpost-Kind"] != "password-reset" or address not in str(m["To"] or ""):
             return None
-        return password_line(m)
-    return {"password": wait_for(outbox, match, "the password-reset mail")}
+        for line in m.get_content().splitlines():
+            if "/reset/" in line:
+                return line.strip()
+        return None
+    return {"link": wait_for(outbox, match, "the password-reset mail")}
 
 
 def carrier_view(outbox):

@@ -2,7 +2,8 @@
 # Browser end-to-end suite: a real Sealpost node (debug build, SQLite, maildir next hop), a real
 # SMTP submission, and the recipient's whole path in Debian's Chromium driven by playwright-core:
 # secure.htm from disk, first login, reading (HTML body, inline image, attachment), secure reply,
-# forgotten password, an admin's password reset, the phone layout and the upload fallback; also
+# forgotten password (code and answer), an admin's TOTP enrolment and password reset (the
+# mailed one-time link), the phone layout and the upload fallback; also
 # the carrier under a strict mail parser and secure.htm's network requests (none but the POST).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
@@ -49,6 +50,11 @@ internal_domains = ["bank.example"]
 default_language = "en"
 org_name = "Example Bank"
 TOML
+# The admin UI answers on the public listener only to the admin networks; an operator
+# allows this machine with the settings CLI before the first start.
+if ! "$bin" settings set admin.allowed_networks "127.0.0.0/8, ::1/128" --config "$work/sealpost.toml" >/dev/null; then
+  echo "FAIL sealpost settings set admin.allowed_networks"; echo "0 passed, 1 failed"; exit 1
+fi
 "$bin" serve --config "$work/sealpost.toml" >"$work/node.log" 2>&1 &
 node_pid=$!
 up=""

@@ -561,10 +561,12 @@ def psql(sql):
     return r.stdout.strip()
 
 
-def http(port, method, path, body=None, headers=None, timeout=10):
-    """(status, body text) of one plain-HTTP request to the node's web listener."""
+def http(port, method, path, body=None, headers=None, timeout=10, source=None):
+    """(status, body text) of one plain-HTTP request to the node's web listener, from the
+    loopback address `source` when given (each 127.x.y.z is a client address of its own)."""
     import http.client
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                   source_address=(source, 0) if source else None)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
@@ -664,6 +666,43 @@ def scenario_db_down(args, root):
             log("  could not drop %s: %r" % (db, e))
 
 
+def check_per_client_cap(port, cap=64, extra=6):
+    """One address holding `cap` idle web connections: its further connections are closed at
+    once (before any HTTP), while another address is still served."""
+    flooder = "127.0.9.1"
+
+    def connect():
+        s = socket.socket()
+        s.bind((flooder, 0))
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+        return s
+
+    held = [connect() for _ in range(cap)]
+    time.sleep(0.5)  # let the node accept (and count) them
+    closed = 0
+    for _ in range(extra):
+        s = connect()
+        s.settimeout(2)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            closed += s.recv(64) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            closed += 1
+        except socket.timeout:
+            pass
+        finally:
+            s.close()
+    st, _ = http(port, "GET", "/healthz", timeout=5, source="127.0.9.2")
+    log("  one address holding %d connections: %d of %d more closed at once; another address: %d"
+        % (cap, closed, extra, st))
+    check("overload: connections over the per-client cap are closed at once",
+          closed == extra, "%d of %d" % (closed, extra))
+    check("overload: other clients are served meanwhile", st == 200, str(st))
+    for s in held:
+        s.close()
+
+
 def scenario_overload(args, root):
     log("\n[6] overload: 500 concurrent SMTP sessions (max_connections 300), 200 portal clients")
     work = os.path.join(root, "overload")
@@ -706,11 +745,15 @@ def scenario_overload(args, root):
     log("  /healthz %d in %.3fs with the sessions open" % (st, dt))
     check("overload: /healthz answers 200 in < 1 s", st == 200 and dt < 1.0, "%d %.3fs" % (st, dt))
 
+    # 200 clients, each from a loopback address of its own: the web listener caps open
+    # connections per client address (web.max_connections_per_client, 64 by default), so 200
+    # from one address would be one client flooding, which is checked below.
     web = [None] * 200
 
     def client(i):
         try:
-            web[i] = str(http(node.web_port, "GET", "/login", timeout=15)[0])
+            web[i] = str(http(node.web_port, "GET", "/login", timeout=15,
+                              source="127.0.%d.%d" % (1 + i // 250, 1 + i % 250))[0])
         except Exception as e:
             web[i] = "error:%s" % type(e).__name__
 
@@ -726,6 +769,7 @@ def scenario_overload(args, root):
     log("  200 concurrent GET /login in %.1fs: %s" % (time.time() - t, wc))
     check("overload: every portal client answered 200/429/503",
           sum(wc.get(c, 0) for c in ("200", "429", "503")) == 200, str(wc))
+    check_per_client_cap(node.web_port)
 
     for s in socks:
         if s is not None:

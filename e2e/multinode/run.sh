@@ -98,8 +98,10 @@ for port in "$a_web" "$b_web"; do
 done
 
 # The forced first-login password change is the portal's own subject (tests/portal.rs); here the
-# generated password is used directly. Nodes pick the change up within seconds.
-psql "$db_url" -qc "UPDATE settings SET value = 'false', updated_at = updated_at + 1000 WHERE name = 'security.force_password_change'" >/dev/null
+# generated password is used directly. Set with the settings CLI as an operator would (validated
+# and audited); both nodes pick the change up within seconds.
+SEALPOST_KEYS__MASTER_KEY="$master_key" "$root/target/debug/sealpost" settings set \
+  security.force_password_change false --config "$work/a.toml" >/dev/null
 sleep 4
 
 export LB="https://127.0.0.1:$lb_port" A_SMTP="$a_smtp" B_SMTP="$b_smtp" SINK_DIR="$work/sink" \
