@@ -9,14 +9,20 @@ pub struct Tr {
 
 impl Tr {
     pub fn for_request(headers: &HeaderMap, account_lang: Option<&str>, default: &str) -> Self {
-        if let Some(lang) = account_lang.and_then(sealpost_i18n::resolve) {
-            return Tr { lang };
-        }
         let accept = headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok());
         Tr {
             lang: sealpost_i18n::negotiate(accept, default),
+        }
+        .preferring(account_lang)
+    }
+
+    /// The account's own language where the portal has it, else this one (the browser's).
+    pub fn preferring(self, account_lang: Option<&str>) -> Self {
+        match account_lang.and_then(sealpost_i18n::resolve) {
+            Some(lang) => Tr { lang },
+            None => self,
         }
     }
 

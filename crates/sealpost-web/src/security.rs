@@ -41,7 +41,3 @@ fn set_default(h: &mut HeaderMap, name: HeaderName, value: &'static str) {
     }
 }
 
-// Re-exported for the pages not yet converted to the request guards.
-pub(crate) use crate::guards::client_ip::client_ip;
-pub(crate) use crate::guards::csrf::same_origin;
-pub(crate) use crate::guards::next::safe_next;
