@@ -40,4 +40,3 @@ fn set_default(h: &mut HeaderMap, name: HeaderName, value: &'static str) {
         h.insert(name, HeaderValue::from_static(value));
     }
 }
-

@@ -177,7 +177,14 @@ pub async fn change_password(
         Some(&user.token_hash),
     )
     .await?;
-    notify(&state, &settings, &user, NoticeEvent::PasswordChanged, client).await;
+    notify(
+        &state,
+        &settings,
+        &user,
+        NoticeEvent::PasswordChanged,
+        client,
+    )
+    .await;
     Ok(Redirect::to("/profile?saved=password").into_response())
 }
 
@@ -230,7 +237,14 @@ pub async fn change_question(
         return page(&user, &settings, None, error, StatusCode::BAD_REQUEST);
     };
     accounts::set_secret_question(&state.store, &user.account, &question, answer).await?;
-    notify(&state, &settings, &user, NoticeEvent::QuestionChanged, client).await;
+    notify(
+        &state,
+        &settings,
+        &user,
+        NoticeEvent::QuestionChanged,
+        client,
+    )
+    .await;
     Ok(Redirect::to("/profile?saved=question").into_response())
 }
 

@@ -68,7 +68,9 @@ fn show(
 ) -> Result<Response, WebError> {
     let settings = state.settings.get();
     let account = shown.account;
-    let tr = ctx.tr.preferring(account.and_then(|a| a.language.as_deref()));
+    let tr = ctx
+        .tr
+        .preferring(account.and_then(|a| a.language.as_deref()));
     let error = shown.error_key.map(|k| tr.t(k));
     let status = match (account, &error) {
         _ if shown.done => StatusCode::OK,
@@ -128,8 +130,14 @@ pub async fn submit(
         return show(&state, ctx, link, shown);
     }
     let client = ip.to_string();
-    if !recovery::set_password_by_link(&state.store, &settings, &link.token, &form.password, &client)
-        .await?
+    if !recovery::set_password_by_link(
+        &state.store,
+        &settings,
+        &link.token,
+        &form.password,
+        &client,
+    )
+    .await?
     {
         return show(&state, ctx, link, Shown::form(None));
     }
