@@ -358,7 +358,8 @@ async fn welcome_takes_a_forced_change_and_refuses_an_account_past_it() {
     assert_eq!(location(&r), "/profile", "nothing to replace: on to next");
     // Without a forced change the welcome form would set a password without the current one.
     let body = format!(
-        "csrf={csrf}&next=/&password=Correct-Horse-9-Battery&password2=Correct-Horse-9-Battery"
+        "csrf={csrf}&next=/&password=Correct-Horse-9-Battery&password2=Correct-Horse-9-Battery\
+         &question=pet&answer=Rocket"
     );
     let r = send(&router, post_as("/welcome", &token, &body)).await;
     assert_eq!(r.status(), 403);
