@@ -34,3 +34,21 @@ impl Tr {
         sealpost_i18n::tf(self.lang, key, &[(name, value)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_account_language_wins_over_the_browser_when_the_portal_has_it() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("de"));
+        let browser = Tr::for_request(&headers, None, "en");
+        assert_eq!(browser.lang, "de");
+        assert_eq!(browser.clone().preferring(Some("en")).lang, "en");
+        assert_eq!(browser.clone().preferring(Some("xx")).lang, "de");
+        assert_eq!(browser.preferring(None).lang, "de");
+        assert_eq!(Tr::for_request(&headers, Some("en"), "de").lang, "en");
+    }
+}
