@@ -390,6 +390,51 @@ pub async fn find_account(store: &Store, address_or_id: &str) -> Result<Account,
         .ok_or(AdminError::NoSuchAccount)
 }
 
+/// The account with this id, for the admin's account pages (None: no such account).
+pub async fn account_by_id(store: &Store, id: &str) -> Result<Option<Account>, CoreError> {
+    Ok(store.account_by_id(id).await?)
+}
+
+/// One page of the accounts whose address contains a search text, for the admin's list.
+#[derive(Debug)]
+pub struct AccountPage {
+    pub accounts: Vec<Account>,
+    /// How many accounts match the search in all.
+    pub total: i64,
+    /// The page shown (1-based), clamped to the pages there are.
+    pub page: i64,
+    /// How many pages the search has (at least one, even when empty).
+    pub pages: i64,
+}
+
+/// Page `page` (1-based, clamped) of `page_size` accounts whose address contains `search`,
+/// ordered by address.
+pub async fn account_page(
+    store: &Store,
+    search: &str,
+    page: i64,
+    page_size: i64,
+) -> Result<AccountPage, CoreError> {
+    let page_size = page_size.max(1);
+    let total = store.count_accounts_matching(search).await?;
+    let pages = ((total + page_size - 1) / page_size).max(1);
+    let page = page.clamp(1, pages);
+    let accounts = store
+        .search_accounts(&search.to_lowercase(), page_size, (page - 1) * page_size)
+        .await?;
+    Ok(AccountPage {
+        accounts,
+        total,
+        page,
+        pages,
+    })
+}
+
+/// The key versions of an account with the time each was created, oldest first.
+pub async fn key_history(store: &Store, account_id: &str) -> Result<Vec<(u32, i64)>, CoreError> {
+    Ok(store.key_versions(account_id).await?)
+}
+
 /// Host name for Message-IDs of mails the admin side generates: the portal's host.
 pub(crate) fn mail_hostname(settings: &Settings) -> String {
     let rest = settings

@@ -2,9 +2,9 @@
 //! who (account, admin, or `anonymous`), what, when and from which client address. Never
 //! message content, secrets, or the address someone typed for an account that does not exist.
 
-use sealpost_store::{Account, Store};
+use sealpost_store::{Account, AuditEvent, Store};
 
-use crate::unix_now;
+use crate::{CoreError, unix_now};
 
 /// The actor of events without a known principal (an unknown address or name, a throttled
 /// client).
@@ -113,4 +113,9 @@ pub async fn content_access(
     };
     crate::metrics::record(store, counter, 1);
     account_event(store, account, action, Some(&detail), Some(client_ip)).await;
+}
+
+/// The newest `limit` events, newest first, for the admin's audit page.
+pub async fn recent(store: &Store, limit: i64) -> Result<Vec<AuditEvent>, CoreError> {
+    Ok(store.recent_audit(limit).await?)
 }

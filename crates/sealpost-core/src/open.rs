@@ -78,6 +78,16 @@ pub async fn check_upload(store: &Store, envelope: &[u8]) -> Result<EnvelopeHead
     }
 }
 
+/// The parked envelope of a temporary open by the hash of its token, unless it has expired
+/// (or was never parked here).
+pub async fn parked_envelope(
+    store: &Store,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<Vec<u8>>, CoreError> {
+    Ok(store.temp_open(token_hash, now).await?)
+}
+
 /// Opens `envelope` (taken: it is decrypted in place, then wiped) for `account`.
 pub async fn open_for_account(
     store: &Store,

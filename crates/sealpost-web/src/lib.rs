@@ -12,7 +12,6 @@ mod legacy_host;
 mod pages;
 pub mod ratelimit;
 mod security;
-mod session;
 pub mod tls;
 
 use std::net::SocketAddr;

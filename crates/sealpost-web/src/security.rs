@@ -40,8 +40,3 @@ fn set_default(h: &mut HeaderMap, name: HeaderName, value: &'static str) {
         h.insert(name, HeaderValue::from_static(value));
     }
 }
-
-// Re-exported for the pages not yet converted to the request guards.
-pub(crate) use crate::guards::client_ip::client_ip;
-pub(crate) use crate::guards::csrf::same_origin;
-pub(crate) use crate::guards::next::safe_next;

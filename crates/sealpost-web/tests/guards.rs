@@ -286,6 +286,117 @@ async fn post_open_stays_open_to_cross_site_posts() {
     assert_ne!(r.status(), 403);
 }
 
+// --- The profile, welcome, reset and forgot pages on the guards ------------------------
+
+fn post_as(path: &str, token: &str, body: &str) -> Request<Body> {
+    form(
+        with_cookie(request("POST", path, LOOPBACK), token).header("sec-fetch-site", "same-origin"),
+        body,
+    )
+}
+
+#[tokio::test]
+async fn profile_needs_a_reader_and_its_forms_a_same_origin_post_with_the_csrf_token() {
+    let w = world(|_| {}).await;
+    let router = sealpost_web::router(w.state.clone());
+    let r = send(&router, get("/profile")).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/login?next=/profile");
+    let (forced, _) = reader(&w, "forced@example.com", true).await;
+    let r = send(&router, get_as("/profile", &forced)).await;
+    assert_eq!(location(&r), "/welcome?next=/profile");
+
+    let (token, csrf) = reader(&w, "profile@example.com", false).await;
+    let r = send(&router, get_as("/profile", &token)).await;
+    assert_eq!(r.status(), 200);
+    let page = text(r).await;
+    assert!(page.contains("profile@example.com") && page.contains(&csrf));
+
+    let body = format!("csrf={csrf}&language=en");
+    let cross_site = form(
+        with_cookie(request("POST", "/profile/language", LOOPBACK), &token)
+            .header("sec-fetch-site", "cross-site"),
+        &body,
+    );
+    assert_eq!(send(&router, cross_site).await.status(), 403, "cross-site");
+    let r = send(
+        &router,
+        post_as("/profile/language", &token, "csrf=forged&language=en"),
+    )
+    .await;
+    assert_eq!(r.status(), 403, "wrong CSRF token");
+    let r = send(
+        &router,
+        post_as("/profile/language", &forced, "csrf=x&language=en"),
+    )
+    .await;
+    assert_eq!(r.status(), 403, "forced change pending");
+    let r = send(&router, post_as("/profile/language", &token, &body)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/profile?saved=language");
+}
+
+#[tokio::test]
+async fn welcome_takes_a_forced_change_and_refuses_an_account_past_it() {
+    let w = world(|_| {}).await;
+    let router = sealpost_web::router(w.state.clone());
+    let r = send(&router, get("/welcome?next=/profile")).await;
+    assert_eq!(location(&r), "/login?next=/profile");
+    let (forced, forced_csrf) = reader(&w, "welcome@example.com", true).await;
+    let r = send(&router, get_as("/welcome?next=/profile", &forced)).await;
+    assert_eq!(r.status(), 200, "the forced change is allowed here");
+    assert!(text(r).await.contains(&forced_csrf));
+    let r = send(
+        &router,
+        post_as("/welcome", &forced, "csrf=forged&password=x&password2=x"),
+    )
+    .await;
+    assert_eq!(r.status(), 403, "wrong CSRF token");
+
+    let (token, csrf) = reader(&w, "done@example.com", false).await;
+    let r = send(&router, get_as("/welcome?next=/profile", &token)).await;
+    assert_eq!(location(&r), "/profile", "nothing to replace: on to next");
+    // Without a forced change the welcome form would set a password without the current one.
+    let body = format!(
+        "csrf={csrf}&next=/&password=Correct-Horse-9-Battery&password2=Correct-Horse-9-Battery\
+         &question=pet&answer=Rocket"
+    );
+    let r = send(&router, post_as("/welcome", &token, &body)).await;
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn reset_and_forgot_forms_are_checked_by_the_guards() {
+    let w = world(|_| {}).await;
+    let router = sealpost_web::router(w.state.clone());
+    let (link, _) = sealpost_crypto::new_token();
+    let path = format!("/reset/{link}");
+    assert_eq!(
+        send(&router, get(&path)).await.status(),
+        404,
+        "unknown link"
+    );
+    let post = |body: String| {
+        form(
+            request("POST", &path, LOOPBACK).header("sec-fetch-site", "same-origin"),
+            &body,
+        )
+    };
+    let fields = "password=Correct-Horse-9-Battery&password2=Correct-Horse-9-Battery";
+    let r = send(&router, post(format!("csrf=forged&{fields}"))).await;
+    assert_eq!(r.status(), 403, "form token not derived from the link");
+    let derived = sealpost_crypto::hash_token(&format!("reset-form\n{link}"));
+    let r = send(&router, post(format!("csrf={derived}&{fields}"))).await;
+    assert_eq!(r.status(), 404, "right form token, unknown link");
+
+    assert_eq!(send(&router, get("/forgot")).await.status(), 200);
+    let cross_site = form(
+        request("POST", "/forgot", LOOPBACK).header("sec-fetch-site", "cross-site"),
+        "address=someone@example.com",
+    );
+    assert_eq!(send(&router, cross_site).await.status(), 403);
+}
+
 // --- AdminUser and the admin network rule ----------------------------------------------
 
 #[tokio::test]

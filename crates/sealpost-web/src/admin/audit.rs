@@ -29,9 +29,7 @@ struct AuditPage {
 }
 
 pub async fn page(State(state): State<AppState>, user: AdminUser) -> Result<Response, WebError> {
-    let rows = state
-        .store
-        .recent_audit(SHOWN)
+    let rows = sealpost_core::audit::recent(&state.store, SHOWN)
         .await?
         .into_iter()
         .map(|e| Row {

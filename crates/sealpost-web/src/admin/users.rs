@@ -78,15 +78,11 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let q: String = query.q.trim().chars().take(320).collect();
-    let total = state.store.count_accounts_matching(&q).await?;
-    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, pages);
-    let accounts = state
-        .store
-        .search_accounts(&q.to_lowercase(), PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        .await?;
+    let found = admin::account_page(&state.store, &q, query.page.unwrap_or(1), PAGE_SIZE).await?;
+    let (total, page, pages) = (found.total, found.page, found.pages);
     let now = sealpost_store::unix_now();
-    let rows = accounts
+    let rows = found
+        .accounts
         .iter()
         .map(|a| Row {
             id: a.id.clone(),
@@ -134,9 +130,7 @@ pub struct ShowQuery {
 }
 
 async fn account(state: &AppState, id: &str) -> Result<Account, WebError> {
-    state
-        .store
-        .account_by_id(id)
+    admin::account_by_id(&state.store, id)
         .await?
         .ok_or(WebError::NotFound)
 }
@@ -177,9 +171,7 @@ async fn user_page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let now = sealpost_store::unix_now();
-    let keys = state
-        .store
-        .key_versions(&a.id)
+    let keys = admin::key_history(&state.store, &a.id)
         .await?
         .into_iter()
         .map(|(v, t)| (v, fmt_time(t)))

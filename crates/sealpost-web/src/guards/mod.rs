@@ -2,8 +2,10 @@
 //! was checked for, so handlers do not repeat those checks.
 //!
 //! - [`ClientIp`]: the client's address (the peer, or X-Forwarded-For from a trusted proxy).
-//! - [`Reader`]: a signed-in portal reader, active, within validity, past the forced change.
+//! - [`SignedIn`]: a signed-in portal reader, active, within validity (forced change allowed).
+//! - [`Reader`]: a [`SignedIn`] reader past the forced change.
 //! - [`Opened`]: a [`Reader`] plus the parked envelope of `{token}`, opened for them.
+//! - [`ResetLink`]: the token of a reset link, whose derived form token [`CsrfForm`] checks.
 //! - [`CsrfForm`]: a form whose `csrf` field matches the session's token (portal and admin).
 //! - [`AdminUser`]: an admin session past the forced change and the mandatory TOTP.
 //! - [`PageCtx`]: what every page template shows (language, address, CSRF token).
@@ -18,10 +20,12 @@ pub mod next;
 mod opened;
 pub mod page;
 mod reader;
+mod reset_link;
 
 pub use admin::{AdminListener, AdminUser, admin_network_gate, metrics_access};
 pub use client_ip::ClientIp;
 pub use csrf::CsrfForm;
 pub use opened::Opened;
 pub use page::PageCtx;
-pub use reader::{Reader, ReaderRejection};
+pub use reader::{Reader, ReaderRejection, SignedIn};
+pub use reset_link::ResetLink;

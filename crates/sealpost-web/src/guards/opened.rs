@@ -59,9 +59,7 @@ async fn load(state: &AppState, account: &Account, token: &str) -> Result<Opened
     let now = sealpost_store::unix_now();
     let envelope = match crate::handoff::take(&token_hash, now) {
         Some(envelope) => envelope,
-        None => state
-            .store
-            .temp_open(&token_hash, now)
+        None => sealpost_core::open::parked_envelope(&state.store, &token_hash, now)
             .await?
             .ok_or(WebError::ExpiredOpen)?,
     };

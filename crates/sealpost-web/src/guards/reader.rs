@@ -1,6 +1,6 @@
 //! The signed-in portal reader of a request.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,32 +14,78 @@ use crate::AppState;
 use crate::error::WebError;
 use crate::i18n::Tr;
 
-/// A reader whose session is live (idle timeout, absolute lifetime, account active and
-/// within validity, all checked now) and who has replaced any generated password.
-pub struct Reader {
+/// A portal reader whose session is live (idle timeout, absolute lifetime, account active and
+/// within validity, all checked now), whether or not a generated password is still to be
+/// replaced: for the pages that work during the forced change (the welcome page, sign-out).
+/// As `Option<SignedIn>` it takes the optional session and refuses nothing.
+pub struct SignedIn {
     pub account: Account,
     /// The session to keep when a password change ends the reader's other sessions.
-    #[allow(dead_code)]
     pub token_hash: String,
     pub csrf: String,
     /// The page language: the account's, else the browser's, else the default.
     pub tr: Tr,
 }
 
+/// A [`SignedIn`] reader who has replaced any generated password: every other portal page.
+pub struct Reader {
+    pub account: Account,
+    /// The session to keep when a password change ends the reader's other sessions.
+    pub token_hash: String,
+    pub csrf: String,
+    /// The page language: the account's, else the browser's, else the default.
+    pub tr: Tr,
+}
+
+impl SignedIn {
+    /// The context of a page shown to this reader.
+    pub fn page(&self) -> PageCtx {
+        page_of(&self.account, &self.csrf, &self.tr)
+    }
+
+    /// The live session of the request's cookie, if any; leaves its CSRF token for
+    /// [`super::CsrfForm`].
+    async fn of_request(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, WebError> {
+        let Some(token) = cookies::value(&parts.headers, cookies::PORTAL) else {
+            return Ok(None);
+        };
+        let settings = state.settings.get();
+        let live = sealpost_core::sessions::resume_reader(&state.store, &settings, token).await?;
+        Ok(live.map(|live| {
+            parts.extensions.insert(ExpectedCsrf(live.csrf.clone()));
+            let tr = Tr::for_request(
+                &parts.headers,
+                live.principal.language.as_deref(),
+                &settings.default_language,
+            );
+            SignedIn {
+                account: live.principal,
+                token_hash: live.token_hash,
+                csrf: live.csrf,
+                tr,
+            }
+        }))
+    }
+}
+
 impl Reader {
     /// The context of a page shown to this reader.
     pub fn page(&self) -> PageCtx {
-        PageCtx {
-            tr: self.tr.clone(),
-            address: self.account.address.clone(),
-            csrf: self.csrf.clone(),
-        }
+        page_of(&self.account, &self.csrf, &self.tr)
     }
 
     /// For forms that are not url-encoded (the multipart reply): the submitted token must be
     /// this session's.
     pub fn verify_csrf(&self, submitted: &str) -> Result<(), WebError> {
         ExpectedCsrf(self.csrf.clone()).verify(submitted)
+    }
+}
+
+fn page_of(account: &Account, csrf: &str, tr: &Tr) -> PageCtx {
+    PageCtx {
+        tr: tr.clone(),
+        address: account.address.clone(),
+        csrf: csrf.to_string(),
     }
 }
 
@@ -76,6 +122,41 @@ fn is_navigation(parts: &Parts) -> bool {
     matches!(parts.method, Method::GET | Method::HEAD) && !framed
 }
 
+/// Refuses a request without the guard's reader: a navigation is redirected, anything else
+/// is forbidden.
+fn refuse(parts: &Parts, redirect: fn(String) -> ReaderRejection) -> ReaderRejection {
+    if is_navigation(parts) {
+        redirect(return_to(parts.uri.path()))
+    } else {
+        ReaderRejection::Error(WebError::Forbidden)
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ReaderRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match SignedIn::of_request(parts, state).await? {
+            Some(signed_in) => Ok(signed_in),
+            None => Err(refuse(parts, ReaderRejection::SignIn)),
+        }
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for SignedIn {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        SignedIn::of_request(parts, state).await
+    }
+}
+
 impl FromRequestParts<AppState> for Reader {
     type Rejection = ReaderRejection;
 
@@ -83,38 +164,16 @@ impl FromRequestParts<AppState> for Reader {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let settings = state.settings.get();
-        let live = match cookies::value(&parts.headers, cookies::PORTAL) {
-            Some(token) => sealpost_core::sessions::resume_reader(&state.store, &settings, token)
-                .await
-                .map_err(WebError::Core)?,
-            None => None,
-        };
-        let navigation = is_navigation(parts);
-        let refuse = |redirect: fn(String) -> ReaderRejection| {
-            if navigation {
-                redirect(return_to(parts.uri.path()))
-            } else {
-                ReaderRejection::Error(WebError::Forbidden)
-            }
-        };
-        let Some(live) = live else {
-            return Err(refuse(ReaderRejection::SignIn));
-        };
-        if must_change_password(&live.principal, &settings) {
-            return Err(refuse(ReaderRejection::Welcome));
+        let signed_in =
+            <SignedIn as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        if must_change_password(&signed_in.account, &state.settings.get()) {
+            return Err(refuse(parts, ReaderRejection::Welcome));
         }
-        parts.extensions.insert(ExpectedCsrf(live.csrf.clone()));
-        let tr = Tr::for_request(
-            &parts.headers,
-            live.principal.language.as_deref(),
-            &settings.default_language,
-        );
         Ok(Reader {
-            account: live.principal,
-            token_hash: live.token_hash,
-            csrf: live.csrf,
-            tr,
+            account: signed_in.account,
+            token_hash: signed_in.token_hash,
+            csrf: signed_in.csrf,
+            tr: signed_in.tr,
         })
     }
 }

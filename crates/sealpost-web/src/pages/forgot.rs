@@ -8,8 +8,8 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sealpost_core::accounts::{
     self, MAX_ANSWER_CHARS, ResetOutcome, ResetStart, question_text, reset_question,
@@ -19,10 +19,10 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::render;
+use crate::AppState;
 use crate::error::WebError;
+use crate::guards::{ClientIp, PageCtx};
 use crate::i18n::Tr;
-use crate::security::same_origin;
-use crate::{AppState, Peer};
 
 /// Longer input is no address; refusing it early keeps lookups cheap.
 const MAX_ADDRESS_CHARS: usize = 320;
@@ -47,33 +47,19 @@ struct DonePage<'a> {
     password: &'a str,
 }
 
-fn tr(state: &AppState, headers: &HeaderMap) -> Tr {
-    Tr::for_request(headers, None, &state.settings.get().default_language)
-}
-
 fn asks_code(state: &AppState) -> bool {
     state.settings.get().recovery_policy == RecoveryPolicy::AnswerAndCode
-}
-
-/// The client's address as recorded in audits and notices.
-pub(super) fn client_text(
-    state: &AppState,
-    peer: std::net::SocketAddr,
-    headers: &HeaderMap,
-) -> String {
-    crate::security::client_ip(&state.settings.get(), Some(peer), headers)
-        .unwrap_or(peer.ip())
-        .to_string()
 }
 
 fn show(page: ForgotPage, status: StatusCode) -> Result<Response, WebError> {
     Ok((status, render(&page)?).into_response())
 }
 
-pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+/// The forgot pages have no session: [`PageCtx`] gives the browser's language.
+pub async fn form(ctx: PageCtx) -> Result<Response, WebError> {
     show(
         ForgotPage {
-            tr: tr(&state, &headers),
+            tr: ctx.tr,
             address: String::new(),
             question: None,
             ask_code: false,
@@ -148,15 +134,11 @@ fn blocked(tr: Tr, address: String) -> Result<Response, WebError> {
 
 pub async fn submit_address(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ctx: PageCtx,
     Form(form): Form<AddressForm>,
 ) -> Result<Response, WebError> {
-    if !same_origin(&headers) {
-        return Err(WebError::Forbidden);
-    }
     let address = clean_address(&form.address)?;
-    let tr = tr(&state, &headers);
-    question_step(&state, tr, address, true, None, StatusCode::OK).await
+    question_step(&state, ctx.tr, address, true, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -170,20 +152,17 @@ pub struct AnswerForm {
 
 pub async fn submit_answer(
     State(state): State<AppState>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    ctx: PageCtx,
     Form(form): Form<AnswerForm>,
 ) -> Result<Response, WebError> {
-    if !same_origin(&headers) {
-        return Err(WebError::Forbidden);
-    }
     let address = clean_address(&form.address)?;
     if form.answer.chars().count() > MAX_ANSWER_CHARS {
         return Err(WebError::BadRequest);
     }
-    let tr = tr(&state, &headers);
+    let tr = ctx.tr;
     let settings = state.settings.get();
-    let ip = client_text(&state, peer, &headers);
+    let ip = ip.to_string();
     let outcome = accounts::reset_with_answer(
         &state.store,
         &state.keys,

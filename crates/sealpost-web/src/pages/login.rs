@@ -17,8 +17,7 @@ use crate::error::WebError;
 use crate::guards::csrf::NoFields;
 use crate::guards::next::{safe_next, welcome_url};
 use crate::guards::page::page_ctx;
-use crate::guards::{ClientIp, CsrfForm, PageCtx, cookies};
-use crate::session::MaybeUser;
+use crate::guards::{ClientIp, CsrfForm, PageCtx, SignedIn, cookies};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -41,7 +40,7 @@ pub struct LoginQuery {
 pub async fn form(
     ctx: PageCtx,
     Query(q): Query<LoginQuery>,
-    MaybeUser(user): MaybeUser,
+    user: Option<SignedIn>,
 ) -> Result<Response, WebError> {
     let next = safe_next(q.next.as_deref());
     if user.is_some() {
@@ -135,7 +134,7 @@ pub async fn submit(
 /// the CSRF form refuses a request without one.
 pub async fn logout(
     State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
+    user: Option<SignedIn>,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
     if let Some(user) = user {

@@ -47,7 +47,7 @@ pub async fn post_open(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
-    let client = crate::security::client_ip(&settings, peer, request.headers())
+    let client = crate::guards::client_ip::client_ip(&settings, peer, request.headers())
         .or(peer.map(|p| p.ip()))
         .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
     let ttl =

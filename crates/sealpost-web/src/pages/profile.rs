@@ -3,9 +3,8 @@
 //! counts like a failed sign-in) and mails the holder a notice.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
 use sealpost_core::accounts::{self, needs_new_question, question_text};
@@ -15,14 +14,13 @@ use sealpost_mime::security_mail::NoticeEvent;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::forgot::client_text;
 use super::render;
-use super::welcome::{QuestionOption, detour, question_options, tr_for};
+use super::welcome::{QuestionOption, question_options};
+use crate::AppState;
 use crate::error::WebError;
+use crate::guards::page::page_ctx;
+use crate::guards::{ClientIp, CsrfForm, PageCtx, Reader};
 use crate::i18n::Tr;
-use crate::security::same_origin;
-use crate::session::{MaybeUser, PortalUser};
-use crate::{AppState, Peer};
 
 /// "2026-11-26 10:00 UTC"; the portal has no notion of the reader's time zone.
 pub fn format_time(unix: i64) -> String {
@@ -37,10 +35,8 @@ pub struct LanguageOption {
 
 #[derive(Template)]
 #[template(path = "profile.html")]
-struct ProfilePage<'a> {
-    tr: Tr,
-    address: &'a str,
-    csrf: &'a str,
+struct ProfilePage {
+    ctx: PageCtx,
     created_on: String,
     last_login: String,
     prev_login: String,
@@ -56,6 +52,7 @@ struct ProfilePage<'a> {
     notice: Option<String>,
     error: Option<String>,
 }
+page_ctx!(ProfilePage);
 
 fn login_text(tr: &Tr, at: Option<i64>, ip: Option<&str>) -> String {
     match at {
@@ -69,14 +66,14 @@ fn login_text(tr: &Tr, at: Option<i64>, ip: Option<&str>) -> String {
 }
 
 fn page(
-    user: &PortalUser,
+    user: &Reader,
     settings: &Settings,
-    tr: Tr,
     notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let a = &user.account;
+    let tr = &user.tr;
     let languages = sealpost_i18n::available()
         .iter()
         .map(|code| LanguageOption {
@@ -86,11 +83,9 @@ fn page(
         })
         .collect();
     let html = render(&ProfilePage {
-        address: &a.address,
-        csrf: &user.csrf,
         created_on: format_time(a.created_at),
-        last_login: login_text(&tr, a.last_login_at, a.last_login_ip.as_deref()),
-        prev_login: login_text(&tr, a.prev_login_at, a.prev_login_ip.as_deref()),
+        last_login: login_text(tr, a.last_login_at, a.last_login_ip.as_deref()),
+        prev_login: login_text(tr, a.prev_login_at, a.prev_login_ip.as_deref()),
         valid_until: a
             .valid_until
             .map(format_time)
@@ -101,13 +96,13 @@ fn page(
             .as_deref()
             .map(|q| question_text(q, tr.lang)),
         question_unusable: a.secret_question.is_some() && needs_new_question(a, settings),
-        questions: question_options(&tr),
+        questions: question_options(tr),
         allow_own: settings.allow_own_questions,
         languages,
         min_length: settings.password_min_length.to_string(),
         notice,
         error,
-        tr,
+        ctx: user.page(),
     })?;
     Ok((status, html).into_response())
 }
@@ -119,51 +114,38 @@ pub struct ProfileQuery {
 
 pub async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    user: Reader,
     Query(q): Query<ProfileQuery>,
-    MaybeUser(user): MaybeUser,
 ) -> Result<Response, WebError> {
-    let Some(user) = user else {
-        return Ok(Redirect::to("/login?next=/profile").into_response());
-    };
-    let settings = state.settings.get();
-    if let Some(detour) = detour(&user, &settings, "/profile") {
-        return Ok(detour);
-    }
-    let tr = tr_for(&headers, &user, &settings);
+    let tr = &user.tr;
     let notice = match q.saved.as_deref() {
         Some("password") => Some(tr.t("portal-password-saved")),
         Some("question") => Some(tr.t("portal-question-saved")),
         Some("language") => Some(tr.t("portal-language-saved")),
         _ => None,
     };
-    page(&user, &settings, tr, notice, None, StatusCode::OK)
+    page(&user, &state.settings.get(), notice, None, StatusCode::OK)
 }
 
-/// The checks every profile form shares: same origin, a session, its CSRF token, no pending
-/// forced password change.
-fn authorised(
-    headers: &HeaderMap,
-    user: Option<PortalUser>,
-    csrf: &str,
+/// Re-authentication by the current password (a wrong one counts like a failed sign-in);
+/// Some(page) with the error when it is wrong.
+async fn wrong_current(
+    state: &AppState,
     settings: &Settings,
-) -> Result<PortalUser, WebError> {
-    if !same_origin(headers) {
-        return Err(WebError::Forbidden);
+    user: &Reader,
+    current: &str,
+    client: ClientIp,
+) -> Result<Option<Response>, WebError> {
+    let client = client.to_string();
+    if accounts::reauthenticate(&state.store, settings, &user.account, current, &client).await? {
+        return Ok(None);
     }
-    let user = user.ok_or(WebError::Forbidden)?;
-    if !sealpost_crypto::ct_eq(user.csrf.as_bytes(), csrf.as_bytes()) {
-        return Err(WebError::Forbidden);
-    }
-    if detour(&user, settings, "/profile").is_some() {
-        return Err(WebError::Forbidden);
-    }
-    Ok(user)
+    let error = Some(user.tr.t("portal-pw-wrong-current"));
+    page(user, settings, None, error, StatusCode::BAD_REQUEST).map(Some)
 }
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    csrf: String,
     current: Zeroizing<String>,
     password: Zeroizing<String>,
     password2: Zeroizing<String>,
@@ -171,26 +153,13 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
-    MaybeUser(user): MaybeUser,
-    Form(form): Form<PasswordForm>,
+    client: ClientIp,
+    user: Reader,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, WebError> {
     let settings = state.settings.get();
-    let user = authorised(&headers, user, &form.csrf, &settings)?;
-    let tr = tr_for(&headers, &user, &settings);
-    let client = client_text(&state, peer, &headers);
-    if !accounts::reauthenticate(
-        &state.store,
-        &settings,
-        &user.account,
-        &form.current,
-        &client,
-    )
-    .await?
-    {
-        let error = Some(tr.t("portal-pw-wrong-current"));
-        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+    if let Some(refused) = wrong_current(&state, &settings, &user, &form.current, client).await? {
+        return Ok(refused);
     }
     if let Err(v) = password_policy::check(
         &form.password,
@@ -198,8 +167,8 @@ pub async fn change_password(
         &user.account.address,
         settings.password_min_length,
     ) {
-        let error = Some(tr.t(v.key()));
-        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+        let error = Some(user.tr.t(v.key()));
+        return page(&user, &settings, None, error, StatusCode::BAD_REQUEST);
     }
     accounts::change_password(
         &state.store,
@@ -213,8 +182,7 @@ pub async fn change_password(
         &settings,
         &user,
         NoticeEvent::PasswordChanged,
-        peer,
-        &headers,
+        client,
     )
     .await;
     Ok(Redirect::to("/profile?saved=password").into_response())
@@ -222,7 +190,6 @@ pub async fn change_password(
 
 #[derive(Deserialize)]
 pub struct QuestionForm {
-    csrf: String,
     #[serde(default)]
     question: Option<String>,
     #[serde(default)]
@@ -237,38 +204,24 @@ pub struct QuestionForm {
 async fn notify(
     state: &AppState,
     settings: &Settings,
-    user: &PortalUser,
+    user: &Reader,
     event: NoticeEvent,
-    peer: std::net::SocketAddr,
-    headers: &HeaderMap,
+    client: ClientIp,
 ) {
-    let client = client_text(state, peer, headers);
+    let client = client.to_string();
     recovery::notify(&state.store, settings, &user.account, event, Some(&client)).await;
     state.delivery_wake.notify_one();
 }
 
 pub async fn change_question(
     State(state): State<AppState>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
-    MaybeUser(user): MaybeUser,
-    Form(form): Form<QuestionForm>,
+    client: ClientIp,
+    user: Reader,
+    CsrfForm(form): CsrfForm<QuestionForm>,
 ) -> Result<Response, WebError> {
     let settings = state.settings.get();
-    let user = authorised(&headers, user, &form.csrf, &settings)?;
-    let client = client_text(&state, peer, &headers);
-    if !accounts::reauthenticate(
-        &state.store,
-        &settings,
-        &user.account,
-        &form.current,
-        &client,
-    )
-    .await?
-    {
-        let tr = tr_for(&headers, &user, &settings);
-        let error = Some(tr.t("portal-pw-wrong-current"));
-        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+    if let Some(refused) = wrong_current(&state, &settings, &user, &form.current, client).await? {
+        return Ok(refused);
     }
     let question = accounts::stored_question(
         form.question.as_deref().filter(|q| !q.is_empty()),
@@ -280,9 +233,8 @@ pub async fn change_question(
         question,
         answer.is_empty() || answer.chars().count() > accounts::MAX_ANSWER_CHARS,
     ) else {
-        let tr = tr_for(&headers, &user, &settings);
-        let error = Some(tr.t("portal-question-required"));
-        return page(&user, &settings, tr, None, error, StatusCode::BAD_REQUEST);
+        let error = Some(user.tr.t("portal-question-required"));
+        return page(&user, &settings, None, error, StatusCode::BAD_REQUEST);
     };
     accounts::set_secret_question(&state.store, &user.account, &question, answer).await?;
     notify(
@@ -290,8 +242,7 @@ pub async fn change_question(
         &settings,
         &user,
         NoticeEvent::QuestionChanged,
-        peer,
-        &headers,
+        client,
     )
     .await;
     Ok(Redirect::to("/profile?saved=question").into_response())
@@ -299,18 +250,14 @@ pub async fn change_question(
 
 #[derive(Deserialize)]
 pub struct LanguageForm {
-    csrf: String,
     language: String,
 }
 
 pub async fn change_language(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeUser(user): MaybeUser,
-    Form(form): Form<LanguageForm>,
+    user: Reader,
+    CsrfForm(form): CsrfForm<LanguageForm>,
 ) -> Result<Response, WebError> {
-    let settings = state.settings.get();
-    let user = authorised(&headers, user, &form.csrf, &settings)?;
     if !accounts::set_language(&state.store, &user.account, &form.language).await? {
         return Err(WebError::BadRequest);
     }

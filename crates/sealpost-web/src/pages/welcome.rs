@@ -10,9 +10,8 @@
 //! the credentials mail).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
 use sealpost_core::accounts::{
@@ -25,32 +24,10 @@ use zeroize::Zeroizing;
 use super::render;
 use crate::AppState;
 use crate::error::WebError;
+use crate::guards::next::{query_escape, safe_next};
+use crate::guards::page::page_ctx;
+use crate::guards::{CsrfForm, PageCtx, SignedIn};
 use crate::i18n::Tr;
-use crate::security::{safe_next, same_origin};
-use crate::session::{MaybeUser, PortalUser};
-
-/// Where a user who still has to replace a generated password is sent instead of `next`.
-pub fn welcome_url(next: &str) -> String {
-    format!("/welcome?next={}", query_escape(next))
-}
-
-/// Some(redirect) when the user must first replace their generated password.
-pub fn detour(user: &PortalUser, settings: &Settings, next: &str) -> Option<Response> {
-    must_change_password(&user.account, settings)
-        .then(|| Redirect::to(&welcome_url(next)).into_response())
-}
-
-pub fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 /// A standard question for a `<select>`: its id and its text in the page's language.
 pub struct QuestionOption {
@@ -68,20 +45,10 @@ pub fn question_options(tr: &Tr) -> Vec<QuestionOption> {
         .collect()
 }
 
-pub fn tr_for(headers: &HeaderMap, user: &PortalUser, settings: &Settings) -> Tr {
-    Tr::for_request(
-        headers,
-        user.account.language.as_deref(),
-        &settings.default_language,
-    )
-}
-
 #[derive(Template)]
 #[template(path = "welcome.html")]
-struct WelcomePage<'a> {
-    tr: Tr,
-    address: &'a str,
-    csrf: &'a str,
+struct WelcomePage {
+    ctx: PageCtx,
     next: String,
     min_length: String,
     ask_question: bool,
@@ -89,17 +56,19 @@ struct WelcomePage<'a> {
     allow_own: bool,
     error: Option<String>,
 }
+page_ctx!(WelcomePage);
 
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
 }
 
+/// The one page a reader who must still replace a generated password may see, so it takes
+/// [`SignedIn`] rather than [`crate::guards::Reader`] (which would send them here).
 pub async fn form(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<NextQuery>,
-    MaybeUser(user): MaybeUser,
+    user: Option<SignedIn>,
 ) -> Result<Response, WebError> {
     let next = safe_next(q.next.as_deref());
     let Some(user) = user else {
@@ -109,36 +78,31 @@ pub async fn form(
     if !must_change_password(&user.account, &settings) {
         return Ok(Redirect::to(&next).into_response());
     }
-    let tr = tr_for(&headers, &user, &settings);
-    page(&user, &settings, tr, next, None, StatusCode::OK)
+    page(&user, &settings, next, None, StatusCode::OK)
 }
 
 fn page(
-    user: &PortalUser,
+    user: &SignedIn,
     settings: &Settings,
-    tr: Tr,
     next: String,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let questions = question_options(&tr);
+    let ctx = user.page();
     let html = render(&WelcomePage {
-        address: &user.account.address,
-        csrf: &user.csrf,
+        questions: question_options(&ctx.tr),
+        ctx,
         next,
         min_length: settings.password_min_length.to_string(),
         ask_question: needs_new_question(&user.account, settings),
-        questions,
         allow_own: settings.allow_own_questions,
         error,
-        tr,
     })?;
     Ok((status, html).into_response())
 }
 
 #[derive(Deserialize)]
 pub struct WelcomeForm {
-    csrf: String,
     next: Option<String>,
     password: Zeroizing<String>,
     password2: Zeroizing<String>,
@@ -150,24 +114,19 @@ pub struct WelcomeForm {
     answer: Option<Zeroizing<String>>,
 }
 
+/// Only while the password must still be replaced: this form sets a password without asking
+/// for the current one, so an account past the forced change is refused (its profile asks).
 pub async fn submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeUser(user): MaybeUser,
-    Form(form): Form<WelcomeForm>,
+    user: SignedIn,
+    CsrfForm(form): CsrfForm<WelcomeForm>,
 ) -> Result<Response, WebError> {
-    if !same_origin(&headers) {
-        return Err(WebError::Forbidden);
-    }
-    let Some(user) = user else {
-        return Err(WebError::Forbidden);
-    };
-    if !sealpost_crypto::ct_eq(user.csrf.as_bytes(), form.csrf.as_bytes()) {
-        return Err(WebError::Forbidden);
-    }
     let settings = state.settings.get();
+    if !must_change_password(&user.account, &settings) {
+        return Err(WebError::Forbidden);
+    }
     let next = safe_next(form.next.as_deref());
-    let tr = tr_for(&headers, &user, &settings);
+    let tr = &user.tr;
     if let Err(v) = password_policy::check(
         &form.password,
         &form.password2,
@@ -175,7 +134,7 @@ pub async fn submit(
         settings.password_min_length,
     ) {
         let error = Some(tr.t(v.key()));
-        return page(&user, &settings, tr, next, error, StatusCode::BAD_REQUEST);
+        return page(&user, &settings, next, error, StatusCode::BAD_REQUEST);
     }
     let question = if needs_new_question(&user.account, &settings) {
         let question = accounts::stored_question(
@@ -192,7 +151,7 @@ pub async fn submit(
             (Some(q), Some(a)) => Some((q, Zeroizing::new(a.to_string()))),
             _ => {
                 let error = Some(tr.t("portal-question-required"));
-                return page(&user, &settings, tr, next, error, StatusCode::BAD_REQUEST);
+                return page(&user, &settings, next, error, StatusCode::BAD_REQUEST);
             }
         }
     } else {
