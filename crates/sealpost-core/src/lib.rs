@@ -18,6 +18,7 @@ pub mod recovery;
 pub mod reply;
 pub mod sessions;
 pub mod settings;
+pub mod url;
 
 pub use keyring::KeyRing;
 pub use settings::{Settings, SettingsHandle};

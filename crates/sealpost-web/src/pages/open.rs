@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::audit::{self, ContentAccess};
 use sealpost_core::open::OpenError;
+use sealpost_core::url;
 use sealpost_crypto::PayloadDecoder;
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
 
@@ -191,19 +192,7 @@ const INLINE_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "
 const MAX_INLINE_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 
 fn cid_url(token: &str) -> impl Fn(&str) -> Option<String> + '_ {
-    move |cid: &str| Some(format!("/open/{token}/cid/{}", url_escape(cid)))
-}
-
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    move |cid: &str| Some(format!("/open/{token}/cid/{}", url::encode(cid, url::COMPONENT)))
 }
 
 pub async fn show(
@@ -304,7 +293,7 @@ fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
         .collect();
     let disposition = format!(
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        url_escape(&safe)
+        url::encode(&safe, url::COMPONENT)
     );
     let mut response = (StatusCode::OK, bytes).into_response();
     let h = response.headers_mut();
