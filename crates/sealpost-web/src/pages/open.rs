@@ -7,8 +7,7 @@ use askama::Template;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use sealpost_core::audit::{self, ContentAccess};
-use sealpost_core::open::OpenError;
+use sealpost_core::open::{ContentAccess, OpenError, content_access};
 use sealpost_core::url;
 use sealpost_crypto::PayloadDecoder;
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
@@ -207,7 +206,7 @@ pub async fn show(
     } = opened;
     let settings = state.settings.get();
     let message_id = message.header.message_id_hex();
-    audit::content_access(
+    content_access(
         &state.store,
         &reader.account,
         &message_id,
@@ -319,7 +318,7 @@ pub async fn part(
     }: Opened,
 ) -> Result<Response, WebError> {
     let data = attachment(&message.raw, index).ok_or(WebError::NotFound)?;
-    audit::content_access(
+    content_access(
         &state.store,
         &reader.account,
         &message.header.message_id_hex(),
@@ -364,7 +363,7 @@ pub async fn eml(
     }: Opened,
 ) -> Result<Response, WebError> {
     let message_id = message.header.message_id_hex();
-    audit::content_access(
+    content_access(
         &state.store,
         &reader.account,
         &message_id,
