@@ -64,12 +64,18 @@ mod tests {
 
     #[test]
     fn hosts_of_urls() {
-        assert_eq!(host("https://secure.bank.example"), Some("secure.bank.example"));
+        assert_eq!(
+            host("https://secure.bank.example"),
+            Some("secure.bank.example")
+        );
         assert_eq!(host("https://p.example:8443/x?y"), Some("p.example"));
         assert_eq!(host("http://[::1]:8080/"), Some("::1"));
         assert_eq!(host("https://"), None);
         assert_eq!(host("p.example"), None);
-        assert_eq!(authority("https://p.example:8443/open"), Some("p.example:8443"));
+        assert_eq!(
+            authority("https://p.example:8443/open"),
+            Some("p.example:8443")
+        );
         assert_eq!(strip_port("[::1]:8080"), "[::1]");
         assert_eq!(strip_port("p.example:25"), "p.example");
         assert_eq!(strip_port("p.example"), "p.example");
@@ -83,7 +89,10 @@ mod tests {
 
     #[test]
     fn encodes_components() {
-        assert_eq!(encode("Bank AG: ä/~", COMPONENT), "Bank%20AG%3A%20%C3%A4%2F~");
+        assert_eq!(
+            encode("Bank AG: ä/~", COMPONENT),
+            "Bank%20AG%3A%20%C3%A4%2F~"
+        );
         assert_eq!(encode("/open/a b", QUERY_VALUE), "/open/a%20b");
         assert_eq!(encode("anna@x.example&", QUERY_VALUE), "anna@x.example%26");
     }

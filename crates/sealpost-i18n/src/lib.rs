@@ -221,7 +221,10 @@ mod tests {
                     continue;
                 }
                 for (key, _) in parse(contents) {
-                    assert!(seen.insert(key), "{lang}/{file}.messages: duplicate key {key}");
+                    assert!(
+                        seen.insert(key),
+                        "{lang}/{file}.messages: duplicate key {key}"
+                    );
                 }
             }
         }

@@ -24,7 +24,10 @@ pub fn ensure(data_dir: &Path, public_url: &str) -> Result<(PathBuf, PathBuf)> {
         .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    if let Some(host) = sealpost_core::url::host(public_url).map(str::to_string).filter(|h| !names.contains(h)) {
+    if let Some(host) = sealpost_core::url::host(public_url)
+        .map(str::to_string)
+        .filter(|h| !names.contains(h))
+    {
         names.push(host);
     }
     // A bounded lifetime (like public CAs' 397 days) instead of rcgen's practically endless

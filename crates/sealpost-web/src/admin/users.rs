@@ -221,7 +221,13 @@ pub async fn action(
         "reset-password" => {
             let settings = state.settings.get();
             match admin::reset_user_password(&state.store, &settings, &a, &actor).await {
-                Ok(sent) => extra = format!("&to={}&via={}", url::encode(&sent.to, url::COMPONENT), sent.delivery),
+                Ok(sent) => {
+                    extra = format!(
+                        "&to={}&via={}",
+                        url::encode(&sent.to, url::COMPONENT),
+                        sent.delivery
+                    )
+                }
                 Err(admin::AdminError::NoResetAddress) => {
                     return user_page(
                         &state,
@@ -330,9 +336,11 @@ pub async fn delete(
 ) -> Result<Response, WebError> {
     let a = account(&state, &id).await?;
     if form.confirm != "yes" {
-        return Ok(
-            Redirect::to(&format!("/admin/users/{}/delete", url::encode(&a.id, url::COMPONENT))).into_response(),
-        );
+        return Ok(Redirect::to(&format!(
+            "/admin/users/{}/delete",
+            url::encode(&a.id, url::COMPONENT)
+        ))
+        .into_response());
     }
     admin::delete_account(&state.store, &a, &user.actor())
         .await

@@ -191,7 +191,12 @@ const INLINE_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "
 const MAX_INLINE_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 
 fn cid_url(token: &str) -> impl Fn(&str) -> Option<String> + '_ {
-    move |cid: &str| Some(format!("/open/{token}/cid/{}", url::encode(cid, url::COMPONENT)))
+    move |cid: &str| {
+        Some(format!(
+            "/open/{token}/cid/{}",
+            url::encode(cid, url::COMPONENT)
+        ))
+    }
 }
 
 pub async fn show(

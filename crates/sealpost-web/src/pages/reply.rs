@@ -202,4 +202,3 @@ pub async fn sent(
     })?
     .into_response())
 }
-
