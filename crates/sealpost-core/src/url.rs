@@ -52,6 +52,14 @@ pub fn host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// Whether `url` is an absolute http(s) URL with a host and no white space (the form the
+/// public URL must have).
+pub fn is_web_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(char::is_whitespace)
+        && host(url).is_some()
+}
+
 /// The host generated mails name in their Message-IDs: the public URL's host, or
 /// `localhost` when the URL has none.
 pub fn mail_host(public_url: &str) -> String {
@@ -85,6 +93,12 @@ mod tests {
         );
         assert_eq!(mail_host("https://127.0.0.1:1234"), "127.0.0.1");
         assert_eq!(mail_host(""), "localhost");
+        assert!(is_web_url("https://secure.bank.example/"));
+        assert!(is_web_url("http://127.0.0.1:8080"));
+        assert!(!is_web_url("https://"));
+        assert!(!is_web_url("https:///open"));
+        assert!(!is_web_url("ftp://p.example"));
+        assert!(!is_web_url("https://p.example/a b"));
     }
 
     #[test]
