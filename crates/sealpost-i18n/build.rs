@@ -1,4 +1,4 @@
-//! Generates the table of message catalogues from `locales/<lang>/<name>.ftl`.
+//! Generates the table of message catalogues from `locales/<lang>/<name>.messages`.
 //!
 //! Scanning the directory at build time (instead of a hand-written list) means
 //! adding a language is adding one folder; `include_str!` keeps the texts in the
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut files: Vec<PathBuf> = fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
+            .filter(|p| p.extension().is_some_and(|x| x == "messages"))
             .collect();
         files.sort();
         for file in files {

@@ -286,16 +286,12 @@ pub fn decoy_question(keys: &KeyRing, address: &str) -> String {
 
 fn decoy_index(keys: &KeyRing, address: &str) -> usize {
     let subkey = keys.master().derive_subkey("decoy-question");
-    let mut keyed = Zeroizing::new(sealpost_crypto::hash_token(&hex_of(&subkey[..])));
+    let mut keyed = Zeroizing::new(sealpost_crypto::hash_token(&hex::encode(&subkey[..])));
     keyed.push('\n');
     keyed.push_str(&normalise_address(address));
     // SHA-256 over (secret || address): a keyed hash is all we need to pick an index.
     let digest = sealpost_crypto::hash_token(&keyed);
     usize::from_str_radix(&digest[..8], 16).unwrap_or(0)
-}
-
-pub(crate) fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// In-process attempt counts for addresses without an account. Known accounts count in the

@@ -299,17 +299,7 @@ pub fn totp_check(secret: &str, code: &str) -> bool {
 
 /// The otpauth:// URI an authenticator app imports.
 pub fn totp_uri(secret: &str, admin_name: &str, issuer: &str) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
+    let enc = |s: &str| crate::url::encode(s, crate::url::COMPONENT);
     format!(
         "otpauth://totp/{}:{}?secret={secret}&issuer={}&algorithm=SHA1&digits=6&period=30",
         enc(issuer),
@@ -435,21 +425,6 @@ pub async fn key_history(store: &Store, account_id: &str) -> Result<Vec<(u32, i6
     Ok(store.key_versions(account_id).await?)
 }
 
-/// Host name for Message-IDs of mails the admin side generates: the portal's host.
-pub(crate) fn mail_hostname(settings: &Settings) -> String {
-    let rest = settings
-        .public_url
-        .split_once("://")
-        .map(|(_, r)| r)
-        .unwrap_or(&settings.public_url);
-    let host = rest.split(['/', ':']).next().unwrap_or_default();
-    if host.is_empty() {
-        "localhost".to_string()
-    } else {
-        host.to_string()
-    }
-}
-
 /// What an administrator's reset sent, and to whom (for the admin page and the CLI).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetSent {
@@ -559,7 +534,7 @@ async fn mail_password_to_sender(
         public_url: &settings.public_url,
         lang: &lang,
         branding: &crate::recovery::branding(settings),
-        hostname: &mail_hostname(settings),
+        hostname: &crate::url::mail_host(&settings.public_url),
     });
     // The password first: should queueing fail, the admin sees the error and retries; the
     // other order could mail a password that never took effect.
@@ -768,6 +743,6 @@ mod tests {
             public_url: "https://secure.bank.example:8443/x".into(),
             ..Settings::default()
         };
-        assert_eq!(mail_hostname(&s), "secure.bank.example");
+        assert_eq!(crate::url::mail_host(&s.public_url), "secure.bank.example");
     }
 }

@@ -74,47 +74,6 @@ pub(crate) async fn account_event(
     .await;
 }
 
-/// What a reader did with decrypted content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentAccess {
-    /// The message was shown in the portal.
-    Read,
-    /// Part number `index` of the message (attachment, inline image, HTML body) was fetched.
-    Part { index: usize },
-    /// The whole message was downloaded as `.eml`.
-    Eml,
-}
-
-/// Records an access to decrypted content (audit event and `/metrics` counter); the portal's
-/// handlers call it once per page, part or download they serve.
-pub async fn content_access(
-    store: &Store,
-    account: &Account,
-    message_id: &str,
-    access: ContentAccess,
-    client_ip: &str,
-) {
-    let (action, counter, detail) = match access {
-        ContentAccess::Read => (
-            MESSAGE_READ,
-            crate::metrics::CONTENT_READS,
-            format!("message {message_id}"),
-        ),
-        ContentAccess::Part { index } => (
-            PART_DOWNLOADED,
-            crate::metrics::PART_DOWNLOADS,
-            format!("message {message_id} part {index}"),
-        ),
-        ContentAccess::Eml => (
-            EML_DOWNLOADED,
-            crate::metrics::EML_DOWNLOADS,
-            format!("message {message_id}"),
-        ),
-    };
-    crate::metrics::record(store, counter, 1);
-    account_event(store, account, action, Some(&detail), Some(client_ip)).await;
-}
-
 /// The newest `limit` events, newest first, for the admin's audit page.
 pub async fn recent(store: &Store, limit: i64) -> Result<Vec<AuditEvent>, CoreError> {
     Ok(store.recent_audit(limit).await?)

@@ -1,6 +1,8 @@
-//! The Sealpost domain: run-time settings, the encryption pipeline that turns an inbound mail
-//! into queued outbound mails, the delivery worker, and the recipient account lifecycle.
-//! No HTTP and no SMTP wire handling lives here.
+//! The Sealpost domain: the settings registry, the encryption pipeline that turns an inbound
+//! mail into queued outbound mails, the delivery worker, recipient accounts and their
+//! recovery, sessions of both kinds, the administrators' operations, audit and metrics, and the
+//! URL helpers every crate above this one shares. No HTTP and no SMTP wire handling lives
+//! here: the SMTP client and the next-hop probe are in `sealpost-smtp`.
 
 pub mod accounts;
 pub mod admin;
@@ -18,6 +20,7 @@ pub mod recovery;
 pub mod reply;
 pub mod sessions;
 pub mod settings;
+pub mod url;
 
 pub use keyring::KeyRing;
 pub use settings::{Settings, SettingsHandle};

@@ -4,7 +4,7 @@
 use sealpost_crypto::{EnvelopeError, EnvelopeHeader};
 use sealpost_store::{Account, Store};
 
-use crate::{CoreError, KeyRing, unix_now};
+use crate::{CoreError, KeyRing, audit, metrics, unix_now};
 
 /// Why an envelope cannot be shown; each has its own page in the portal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,4 +122,45 @@ pub async fn open_for_account(
         tracing::warn!(error = %e, "ledger update failed");
     }
     Ok(OpenedMessage { header, raw })
+}
+
+/// What a reader did with decrypted content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentAccess {
+    /// The message was shown in the portal.
+    Read,
+    /// Part number `index` of the message (attachment, inline image, HTML body) was fetched.
+    Part { index: usize },
+    /// The whole message was downloaded as `.eml`.
+    Eml,
+}
+
+/// Records an access to decrypted content (audit event and `/metrics` counter); the portal's
+/// handlers call it once per page, part or download they serve.
+pub async fn content_access(
+    store: &Store,
+    account: &Account,
+    message_id: &str,
+    access: ContentAccess,
+    client_ip: &str,
+) {
+    let (action, counter, detail) = match access {
+        ContentAccess::Read => (
+            audit::MESSAGE_READ,
+            metrics::CONTENT_READS,
+            format!("message {message_id}"),
+        ),
+        ContentAccess::Part { index } => (
+            audit::PART_DOWNLOADED,
+            metrics::PART_DOWNLOADS,
+            format!("message {message_id} part {index}"),
+        ),
+        ContentAccess::Eml => (
+            audit::EML_DOWNLOADED,
+            metrics::EML_DOWNLOADS,
+            format!("message {message_id}"),
+        ),
+    };
+    metrics::record(store, counter, 1);
+    audit::account_event(store, account, action, Some(&detail), Some(client_ip)).await;
 }

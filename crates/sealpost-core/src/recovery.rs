@@ -87,7 +87,7 @@ async fn mail_holder(
     build: impl FnOnce(&SecurityMailBase) -> Vec<u8>,
 ) -> Result<(), CoreError> {
     let branding = branding(settings);
-    let hostname = crate::admin::mail_hostname(settings);
+    let hostname = crate::url::mail_host(&settings.public_url);
     let lang = account
         .language
         .as_deref()
@@ -109,7 +109,7 @@ async fn mail_holder(
 /// reversed at once; without the master key it cannot be.
 fn code_hash(keys: &KeyRing, account_id: &str, code: &str) -> String {
     let subkey = keys.master().derive_subkey("recovery-code");
-    let mut input = Zeroizing::new(crate::accounts::hex_of(&subkey[..]));
+    let mut input = Zeroizing::new(hex::encode(&subkey[..]));
     input.push('\n');
     input.push_str(account_id);
     input.push('\n');

@@ -42,7 +42,7 @@ pub enum ReplyError {
 }
 
 impl ReplyError {
-    /// The portal catalogue's key (`portal.ftl`) of the message the reply form shows for this
+    /// The portal catalogue's key (`portal.messages`) of the message the reply form shows for this
     /// error; None for failures that are not the reader's to understand (tampering, internal
     /// errors), which get the generic error pages. The size message takes a `size` argument.
     pub fn catalogue_key(&self) -> Option<&'static str> {

@@ -1,9 +1,10 @@
 //! Message catalogues for Sealpost.
 //!
-//! Texts live in `locales/<lang>/<name>.ftl` as `key = value` lines. `build.rs`
+//! Texts live in `locales/<lang>/<name>.messages` as `key = value` lines. `build.rs`
 //! embeds every file, so adding a language is adding a folder. The format is
 //! deliberately tiny (no plurals, no selectors): generated mails and pages only
-//! need fixed sentences with `{name}` placeholders.
+//! need fixed sentences with `{name}` placeholders. (It is not Fluent: keys are dotted,
+//! placeholders have no `$`, and a value is one line with `\n` for line breaks.)
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -220,7 +221,10 @@ mod tests {
                     continue;
                 }
                 for (key, _) in parse(contents) {
-                    assert!(seen.insert(key), "{lang}/{file}.ftl: duplicate key {key}");
+                    assert!(
+                        seen.insert(key),
+                        "{lang}/{file}.messages: duplicate key {key}"
+                    );
                 }
             }
         }

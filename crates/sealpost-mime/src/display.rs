@@ -330,33 +330,17 @@ pub fn attachment(raw: &[u8], index: usize) -> Option<AttachmentData> {
     msg.attachment(index).map(data)
 }
 
-/// Decodes %XX escapes: `cid:` URLs are URL-encoded Content-IDs (RFC 2392).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(value) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(value);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// A Content-ID without `cid:` and angle brackets, its %XX escapes decoded: `cid:` URLs are
+/// URL-encoded Content-IDs (RFC 2392).
 fn normalise_cid(cid: &str) -> String {
     let cid = cid.trim();
     let cid = cid
         .strip_prefix("cid:")
         .or_else(|| cid.strip_prefix("CID:"))
         .unwrap_or(cid);
-    percent_decode(cid.trim_start_matches('<').trim_end_matches('>'))
+    percent_encoding::percent_decode_str(cid.trim_start_matches('<').trim_end_matches('>'))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The part whose Content-ID is `cid` (with or without "cid:" / angle brackets).

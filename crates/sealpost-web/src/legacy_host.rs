@@ -3,6 +3,7 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sealpost_core::url;
 
 use crate::AppState;
 
@@ -25,22 +26,16 @@ pub async fn redirect(
         .or_else(|| request.uri().host())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let bare = strip_port(&host);
+    let bare = url::strip_port(&host);
     let is_legacy = settings.legacy_hosts.iter().any(|l| {
-        let l = l
-            .trim()
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_ascii_lowercase();
+        let l = l.trim().to_ascii_lowercase();
+        let l = url::authority(&l).unwrap_or(l.trim_end_matches('/'));
         l == host || l == bare
     });
-    let public_host = settings
-        .public_url
-        .split_once("://")
-        .map(|(_, r)| r.split('/').next().unwrap_or_default().to_ascii_lowercase())
-        .unwrap_or_default();
-    if !is_legacy || public_host == host || strip_port(&public_host) == bare {
+    let public_host = url::authority(&settings.public_url)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !is_legacy || public_host == host || url::strip_port(&public_host) == bare {
         return next.run(request).await;
     }
     let path = request
@@ -50,14 +45,4 @@ pub async fn redirect(
         .unwrap_or("/");
     let target = format!("{}{}", settings.public_url.trim_end_matches('/'), path);
     (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, target)]).into_response()
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split(']')
-            .next()
-            .map_or(host, |h| &host[..h.len() + 1]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
 }

@@ -1,4 +1,4 @@
-//! Per-client request limits, kept in memory on each node (DESIGN §5): they slow down
+//! Per-client request limits, kept in memory on each node: they slow down
 //! password guessing and floods from one address. Lockouts that must hold across nodes are
 //! counted in the database instead (see `accounts::login`).
 

@@ -371,11 +371,9 @@ impl Config {
         {
             return invalid(format!("delivery.relay: {e}"));
         }
-        if !(self.web.public_url.starts_with("https://")
-            || self.web.public_url.starts_with("http://"))
-        {
+        if !sealpost_core::url::is_web_url(&self.web.public_url) {
             return invalid(format!(
-                "web.public_url {:?} must start with https://",
+                "web.public_url {:?} must be an https:// URL with a host name",
                 self.web.public_url
             ));
         }

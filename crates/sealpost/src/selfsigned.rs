@@ -24,7 +24,10 @@ pub fn ensure(data_dir: &Path, public_url: &str) -> Result<(PathBuf, PathBuf)> {
         .create(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    if let Some(host) = host_of(public_url).filter(|h| !names.contains(h)) {
+    if let Some(host) = sealpost_core::url::host(public_url)
+        .map(str::to_string)
+        .filter(|h| !names.contains(h))
+    {
         names.push(host);
     }
     // A bounded lifetime (like public CAs' 397 days) instead of rcgen's practically endless
@@ -40,17 +43,6 @@ pub fn ensure(data_dir: &Path, public_url: &str) -> Result<(PathBuf, PathBuf)> {
     write_private(&key, key_pair.serialize_pem().as_bytes())?;
     std::fs::write(&cert, generated.pem()).with_context(|| format!("write {}", cert.display()))?;
     Ok((cert, key))
-}
-
-fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split('/').next()?;
-    let host = if authority.starts_with('[') {
-        authority.split(']').next()?.trim_start_matches('[')
-    } else {
-        authority.split(':').next()?
-    };
-    (!host.is_empty()).then(|| host.to_string())
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -101,15 +93,5 @@ mod tests {
             pem,
             "renewed when old"
         );
-    }
-
-    #[test]
-    fn hosts_are_taken_from_urls() {
-        assert_eq!(
-            host_of("https://portal.bank.example:8443/x").as_deref(),
-            Some("portal.bank.example")
-        );
-        assert_eq!(host_of("https://[::1]:8443").as_deref(), Some("::1"));
-        assert_eq!(host_of("nonsense"), None);
     }
 }

@@ -1,4 +1,4 @@
-//! Attacks against a real node (issue 8): user enumeration, CSRF on every state-changing
+//! Attacks against a real node: user enumeration, CSRF on every state-changing
 //! route, stored XSS through mail fields, header injection through the reply, the reply's
 //! recipient restriction, SMTP network restriction, session fixation and the separation of
 //! portal and admin sessions. Each test checks the observable result (status, page, mail at
@@ -7,7 +7,7 @@
 
 mod common;
 
-// Regression tests of the security review (issue 12), one module per area.
+// Regression tests of the security review, one module per area.
 #[path = "security/lockout.rs"]
 mod lockout;
 #[path = "security/mail_policy.rs"]

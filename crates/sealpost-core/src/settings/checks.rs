@@ -47,14 +47,10 @@ pub fn domains(items: Vec<String>) -> Checked<Vec<String>> {
 
 /// An absolute http(s) URL, kept without a trailing slash.
 pub fn web_url(url: String) -> Checked<String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !url.contains(char::is_whitespace) => {
-            Ok(url.trim_end_matches('/').to_string())
-        }
-        _ => Err("enter a URL starting with https://".to_string()),
+    if crate::url::is_web_url(&url) {
+        Ok(url.trim_end_matches('/').to_string())
+    } else {
+        Err("enter a URL starting with https://".to_string())
     }
 }
 

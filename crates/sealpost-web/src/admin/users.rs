@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::admin;
+use sealpost_core::url;
 use sealpost_store::{Account, AccountStatus};
 use serde::Deserialize;
 
@@ -47,16 +48,7 @@ pub struct ListQuery {
 }
 
 fn query_link(q: &str, page: i64) -> String {
-    let enc: String = q
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let enc = url::encode(q, url::QUERY_VALUE);
     format!("/admin/users?q={enc}&page={page}")
 }
 
@@ -221,7 +213,13 @@ pub async fn action(
         "reset-password" => {
             let settings = state.settings.get();
             match admin::reset_user_password(&state.store, &settings, &a, &actor).await {
-                Ok(sent) => extra = format!("&to={}&via={}", urlencode(&sent.to), sent.delivery),
+                Ok(sent) => {
+                    extra = format!(
+                        "&to={}&via={}",
+                        url::encode(&sent.to, url::COMPONENT),
+                        sent.delivery
+                    )
+                }
                 Err(admin::AdminError::NoResetAddress) => {
                     return user_page(
                         &state,
@@ -280,21 +278,9 @@ pub async fn action(
     }
     Ok(Redirect::to(&format!(
         "/admin/users/{}?done={action}{extra}",
-        urlencode(&a.id)
+        url::encode(&a.id, url::COMPONENT)
     ))
     .into_response())
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[derive(Template)]
@@ -342,9 +328,11 @@ pub async fn delete(
 ) -> Result<Response, WebError> {
     let a = account(&state, &id).await?;
     if form.confirm != "yes" {
-        return Ok(
-            Redirect::to(&format!("/admin/users/{}/delete", urlencode(&a.id))).into_response(),
-        );
+        return Ok(Redirect::to(&format!(
+            "/admin/users/{}/delete",
+            url::encode(&a.id, url::COMPONENT)
+        ))
+        .into_response());
     }
     admin::delete_account(&state.store, &a, &user.actor())
         .await

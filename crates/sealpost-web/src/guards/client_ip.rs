@@ -1,5 +1,5 @@
 //! The client's address, by one rule: the peer, or the nearest untrusted X-Forwarded-For hop
-//! when the peer is a trusted proxy (DESIGN §6).
+//! when the peer is a trusted proxy.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sealpost_core::url;
 use serde::de::DeserializeOwned;
 
 use crate::error::WebError;
@@ -90,10 +91,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            origin
-                .split_once("://")
-                .map(|(_, rest)| rest == host)
-                .unwrap_or(false)
+            url::authority(origin) == Some(host)
         }
     }
 }

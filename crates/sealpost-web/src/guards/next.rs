@@ -2,6 +2,8 @@
 //! internal paths, so a crafted `next` can never send them to another site (`/%09/evil`,
 //! `//evil`, `\evil`) or break the redirect header (CR/LF).
 
+use sealpost_core::url;
+
 use crate::guards::opened::valid_token;
 
 /// `next` if it is one of the portal's known destinations, else `/`.
@@ -29,17 +31,10 @@ pub fn return_to(path: &str) -> String {
     safe_next(Some(path))
 }
 
-/// Percent-encodes a query value (only safe path characters stay as they are).
+/// Percent-encodes a query value (a path such as `next=/open/…` stays readable).
 pub fn query_escape(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
+    url::encode(s, url::QUERY_VALUE)
 }
-
-const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
 
 /// The sign-in page that returns to `next` afterwards.
 pub fn login_url(next: &str) -> String {

@@ -7,8 +7,8 @@ use askama::Template;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use sealpost_core::audit::{self, ContentAccess};
-use sealpost_core::open::OpenError;
+use sealpost_core::open::{ContentAccess, OpenError, content_access};
+use sealpost_core::url;
 use sealpost_crypto::PayloadDecoder;
 use sealpost_mime::display::{DisplayMessage, attachment, part_by_content_id, prepare_for_display};
 
@@ -191,19 +191,12 @@ const INLINE_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "
 const MAX_INLINE_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 
 fn cid_url(token: &str) -> impl Fn(&str) -> Option<String> + '_ {
-    move |cid: &str| Some(format!("/open/{token}/cid/{}", url_escape(cid)))
-}
-
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    move |cid: &str| {
+        Some(format!(
+            "/open/{token}/cid/{}",
+            url::encode(cid, url::COMPONENT)
+        ))
+    }
 }
 
 pub async fn show(
@@ -218,7 +211,7 @@ pub async fn show(
     } = opened;
     let settings = state.settings.get();
     let message_id = message.header.message_id_hex();
-    audit::content_access(
+    content_access(
         &state.store,
         &reader.account,
         &message_id,
@@ -304,7 +297,7 @@ fn download(filename: &str, content_type: &str, bytes: Vec<u8>) -> Response {
         .collect();
     let disposition = format!(
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        url_escape(&safe)
+        url::encode(&safe, url::COMPONENT)
     );
     let mut response = (StatusCode::OK, bytes).into_response();
     let h = response.headers_mut();
@@ -330,7 +323,7 @@ pub async fn part(
     }: Opened,
 ) -> Result<Response, WebError> {
     let data = attachment(&message.raw, index).ok_or(WebError::NotFound)?;
-    audit::content_access(
+    content_access(
         &state.store,
         &reader.account,
         &message.header.message_id_hex(),
@@ -375,7 +368,7 @@ pub async fn eml(
     }: Opened,
 ) -> Result<Response, WebError> {
     let message_id = message.header.message_id_hex();
-    audit::content_access(
+    content_access(
         &state.store,
         &reader.account,
         &message_id,

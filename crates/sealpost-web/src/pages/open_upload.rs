@@ -449,42 +449,20 @@ fn open_error(e: EnvelopeError) -> WebError {
     WebError::Open(OpenError::from(e))
 }
 
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
-    Some((hex_digit(hi)? << 4) | hex_digit(lo)?)
+    let mut byte = [0u8; 1];
+    hex::decode_to_slice([hi, lo], &mut byte).ok()?;
+    Some(byte[0])
 }
 
-/// A (short) key, percent-decoded as application/x-www-form-urlencoded does; an invalid
-/// escape stays as it is.
+/// A (short) key, percent-decoded as application/x-www-form-urlencoded does ('+' is a
+/// space, and only then are escapes decoded); an invalid escape stays as it is.
 fn percent_decoded(key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key.len());
-    let mut i = 0;
-    while let Some(&b) = key.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                if let (Some(&hi), Some(&lo)) = (key.get(i + 1), key.get(i + 2))
-                    && let Some(byte) = hex_pair(hi, lo)
-                {
-                    out.push(byte);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    out
+    let spaced: Vec<u8> = key
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_encoding::percent_decode(&spaced).collect()
 }
 
 #[cfg(test)]
@@ -593,6 +571,12 @@ mod tests {
             assert_eq!(fast, slow, "from {start}");
         }
         assert!(unescape_into(b"abcdefgh%G1", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn keys_decode_plus_before_escapes_and_keep_invalid_escapes() {
+        assert_eq!(percent_decoded(b"pay%6Coad"), b"payload");
+        assert_eq!(percent_decoded(b"a+b%2Bc%zz%4"), b"a b+c%zz%4");
     }
 
     fn form_encode(text: &str) -> String {

@@ -26,20 +26,6 @@ pub fn size_text(bytes: usize) -> String {
     }
 }
 
-/// The host of the public URL, for Message-IDs of replies (the web layer has no other name).
-fn hostname(public_url: &str) -> String {
-    let rest = public_url
-        .split_once("://")
-        .map(|(_, r)| r)
-        .unwrap_or(public_url);
-    let host = rest.split(['/', ':']).next().unwrap_or_default();
-    if host.is_empty() {
-        "localhost".to_string()
-    } else {
-        host.to_string()
-    }
-}
-
 #[derive(Template)]
 #[template(path = "reply_sent.html")]
 struct SentPage {
@@ -161,7 +147,7 @@ pub async fn send(
         &state.keys,
         &settings,
         Some(&state.delivery_wake),
-        &hostname(&settings.public_url),
+        &sealpost_core::url::mail_host(&settings.public_url),
         &ReplyDraft {
             account: &reader.account,
             original: &message.raw,
@@ -215,19 +201,4 @@ pub async fn sent(
         copy: settings.reply_encrypted_copy,
     })?
     .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostnames_come_from_the_public_url() {
-        assert_eq!(
-            hostname("https://secure.bank.example:8443/x"),
-            "secure.bank.example"
-        );
-        assert_eq!(hostname("https://127.0.0.1:1234"), "127.0.0.1");
-        assert_eq!(hostname(""), "localhost");
-    }
 }

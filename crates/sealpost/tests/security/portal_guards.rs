@@ -1,4 +1,4 @@
-//! Request guards, redirects, session lifetime, admin listener and TOTP (issue 12 findings 6, 12, 13, 16, 18; issue 13).
+//! Request guards, redirects, session lifetime, admin listener and TOTP.
 
 #[allow(unused_imports)]
 use super::*;
@@ -156,7 +156,7 @@ async fn an_account_past_its_validity_or_disabled_loses_its_session_at_once() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Issue 13: `/open/{t}/sent` needs a reader past the forced password change.
+// `/open/{t}/sent` needs a reader past the forced password change.
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Recovery and factor changes: mailbox code, notices, re-authentication, standard questions, reset links (issue 12 findings 3, 4, 10, 19).
+//! Recovery and factor changes: mailbox code, notices, re-authentication, standard questions, reset links.
 
 #[allow(unused_imports)]
 use super::*;

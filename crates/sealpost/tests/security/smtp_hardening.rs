@@ -1,4 +1,4 @@
-//! SMTP: smuggling, pipelining, addresses (issue 12 finding 1 and the address rules).
+//! SMTP: smuggling, pipelining, addresses and the address rules.
 
 use super::*;
 use sealpost_smtp::inbound::BareLineEnds;

@@ -1,4 +1,4 @@
-//! Forged uploads, web listener limits, breached passwords, branded framework errors (issue 12 findings 2, 11 and the password list).
+//! Forged uploads, web listener limits, breached passwords, branded framework errors.
 
 #[allow(unused_imports)]
 use super::*;
