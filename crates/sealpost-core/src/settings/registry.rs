@@ -192,7 +192,7 @@ registry! {
         /// networks; empty = on the admin listener only.
         admin_allowed_networks: Vec<IpNet> = Vec::new() => "admin.allowed_networks" {
             label: "Admin networks",
-            help: "If set, the admin UI answers only clients in these networks, and /metrics answers them without a token.",
+            help: "On the public listener the admin UI answers only clients in these networks (nobody while empty); on web.admin_listen it answers everyone until networks are set. /metrics answers these networks without a token.",
         }
     }
     Branding {
