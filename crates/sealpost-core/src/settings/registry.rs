@@ -102,7 +102,7 @@ registry! {
     }
     Security {
         /// Minimum length of a recipient's chosen password.
-        password_min_length: usize = 10 => "security.password_min_length" {
+        password_min_length: usize = 12 => "security.password_min_length" {
             label: "Minimum password length",
         }
         /// A generated password must be replaced at the first login.
