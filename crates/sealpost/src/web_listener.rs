@@ -102,10 +102,15 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// How much longer than the whole-request deadline a connection may stay silent: the request
+/// deadline answers first, with its 408; then the connection is closed.
+const IDLE_GRACE: Duration = Duration::from_secs(3);
+
 /// A TCP connection that holds its slot while it is open, and fails with a timeout once it
 /// has moved no byte either way for `idle` while hyper waits to read (an idle keep-alive
-/// connection). `idle` is the whole-request deadline, so no request that is still allowed to
-/// run is cut off by it.
+/// connection). `idle` is the whole-request deadline plus [`IDLE_GRACE`], so no request that
+/// is still allowed to run is cut off by it, and a stalled request meets the request deadline
+/// (a branded 408) first, not a broken body (which would answer 400).
 #[derive(Debug)]
 pub struct CountedStream {
     inner: TcpStream,
@@ -262,7 +267,7 @@ pub fn spawn_web(
     let cap = LimitedAcceptor {
         cap: ConnectionCap::new(limits.max_connections, limits.max_connections_per_client),
         first_byte: limits.header_timeout,
-        idle: limits.request_timeout,
+        idle: limits.request_timeout + IDLE_GRACE,
     };
     match tls {
         Some(tls) => {
