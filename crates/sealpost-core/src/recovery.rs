@@ -156,7 +156,9 @@ pub fn send_code_detached(store: &Store, keys: &KeyRing, settings: &Settings, ac
     let (store, keys, settings) = (store.clone(), keys.clone(), settings.clone());
     tokio::spawn(async move {
         if let Err(e) = send_code(&store, &keys, &settings, &account).await {
-            tracing::warn!(error = %e, "recovery code not sent");
+            // `e` is a store or mail-building error: it never holds the code (only its keyed hash
+            // reaches the store), so it can be logged.
+            tracing::warn!(account = %account.id, error = %e, "recovery code not sent");
         }
     });
 }

@@ -7,14 +7,15 @@
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::date::Date;
-use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 use sealpost_i18n::{t, tf};
 
 use crate::branding::Branding;
-use crate::util::{new_message_id, one_line, to_crlf};
+use crate::kind::MailKind;
+use crate::outgoing::{common_headers, finish};
+use crate::util::{one_line, to_crlf};
 
 /// Who the mail is from and to, and how it looks; shared by every mail of this module.
 pub struct SecurityMailBase<'a> {
@@ -65,7 +66,7 @@ pub fn build_code_mail(base: &SecurityMailBase, code: &str, valid_minutes: i64) 
         ),
         t(lang, "code.not_you"),
     ];
-    build(base, "code", &t(lang, "code.subject"), &body)
+    build(base, MailKind::Code, &t(lang, "code.subject"), &body)
 }
 
 /// A notice of a security event (`X-Sealpost-Kind: notice`): what, when, from where.
@@ -87,7 +88,7 @@ pub fn build_notice(
         facts,
         t(lang, "notice.not_you"),
     ];
-    build(base, "notice", &t(lang, "notice.subject"), &body)
+    build(base, MailKind::Notice, &t(lang, "notice.subject"), &body)
 }
 
 /// The one-time link of an administrator's reset (`X-Sealpost-Kind: password-reset`).
@@ -104,7 +105,12 @@ pub fn build_reset_link_mail(base: &SecurityMailBase, link: &str, valid_hours: i
             &[("hours", &valid_hours.to_string())],
         ),
     ];
-    build(base, "password-reset", &t(lang, "link.subject"), &body)
+    build(
+        base,
+        MailKind::PasswordReset,
+        &t(lang, "link.subject"),
+        &body,
+    )
 }
 
 /// A mailbox for `<…>` and the text: no whitespace, controls, brackets or commas, so an
@@ -117,20 +123,10 @@ fn mailbox(address: &str) -> String {
         .collect()
 }
 
-fn organisation(branding: &Branding) -> &str {
-    let org = branding.org_name.trim();
-    if org.is_empty() { "Sealpost" } else { org }
-}
-
 /// Greeting, paragraphs, regards and signature, as one plain-text mail.
-fn build(
-    base: &SecurityMailBase,
-    kind: &'static str,
-    subject: &str,
-    paragraphs: &[String],
-) -> Vec<u8> {
+fn build(base: &SecurityMailBase, kind: MailKind, subject: &str, paragraphs: &[String]) -> Vec<u8> {
     let lang = base.lang;
-    let org = organisation(base.branding);
+    let org = base.branding.org();
     let mut parts = vec![t(lang, "common.greeting")];
     parts.extend(paragraphs.iter().cloned());
     parts.push(format!("{}\n{org}", t(lang, "common.regards")));
@@ -146,7 +142,7 @@ fn build(
     parts.push(signature.join("\n"));
     let mut text = parts.join("\n\n");
     text.push('\n');
-    MessageBuilder::new()
+    let builder = MessageBuilder::new()
         .from(Address::new_address(
             Some(org.to_string()),
             mailbox(base.from),
@@ -154,17 +150,13 @@ fn build(
         .to(Address::new_address(None::<&str>, mailbox(base.to)))
         .subject(Text::new(subject.to_string()))
         .date(Date::now())
-        .header("Auto-Submitted", Raw::new("auto-generated"))
-        .message_id(MessageId::new(new_message_id(base.hostname)))
-        .header("MIME-Version", Raw::new("1.0"))
-        .header("X-Sealpost-Kind", Raw::new(kind))
-        .body(MimePart::new(
+        .header("Auto-Submitted", Raw::new("auto-generated"));
+    finish(
+        common_headers(builder, kind, base.hostname).body(MimePart::new(
             "text/plain",
             BodyPart::Text(to_crlf(&text).into()),
-        ))
-        .write_to_vec()
-        // Writing into a Vec cannot fail; an empty mail is what callers refuse to queue.
-        .unwrap_or_default()
+        )),
+    )
 }
 
 #[cfg(test)]

@@ -196,6 +196,8 @@ async fn rate_limit(
                 Some(&state.rate_limits.auth)
             }
             "/open" => Some(&state.rate_limits.open),
+            // A reset link sets a password: guessing links is an attempt like guessing one.
+            path if path.starts_with("/reset/") => Some(&state.rate_limits.auth),
             _ => None,
         };
         if let Some(limiter) = limiter {

@@ -513,3 +513,32 @@ async fn a_stranger_without_the_mailed_code_cannot_block_the_holders_reset() {
     assert!(done.contains("New password: "));
     node.stop().await;
 }
+
+/// The one-time reset link's form sets a password, so posting to guessed links is rate-limited
+/// per client like the sign-in: after the burst (20) the client gets 429.
+#[tokio::test]
+async fn reset_link_posts_are_rate_limited_per_client() {
+    let node = TestNode::start().await;
+    let client = raw_client();
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let (token, _) = sealpost_crypto::new_token();
+        let r = client
+            .post(node.url(&format!("/reset/{token}")))
+            .header("origin", node.base.clone())
+            .form(&[("csrf", "guess"), ("password", "x"), ("password2", "x")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(
+        statuses[..20].iter().all(|s| *s != 429),
+        "the burst is served: {statuses:?}"
+    );
+    assert_eq!(
+        statuses[24], 429,
+        "then the client is throttled: {statuses:?}"
+    );
+    node.stop().await;
+}
