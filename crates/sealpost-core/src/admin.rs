@@ -533,7 +533,7 @@ async fn mail_password_to_sender(
         password: &password,
         public_url: &settings.public_url,
         lang: &lang,
-        branding: &crate::recovery::branding(settings),
+        branding: &settings.branding(),
         hostname: &crate::url::mail_host(&settings.public_url),
     });
     // The password first: should queueing fail, the admin sees the error and retries; the

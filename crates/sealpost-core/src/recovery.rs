@@ -4,7 +4,6 @@
 //! mails leave through the outbound queue like every generated mail.
 
 use rand::Rng;
-use sealpost_mime::Branding;
 use sealpost_mime::security_mail::{
     NoticeEvent, SecurityMailBase, build_code_mail, build_notice, build_reset_link_mail,
 };
@@ -37,15 +36,6 @@ pub fn utc_text(unix: i64) -> String {
             t.minute()
         ),
         Err(_) => String::new(),
-    }
-}
-
-/// The branding of generated mails, from the settings.
-pub(crate) fn branding(settings: &Settings) -> Branding {
-    Branding {
-        org_name: settings.org_name.clone(),
-        accent_color: settings.accent_color.clone(),
-        footer: String::new(),
     }
 }
 
@@ -86,7 +76,7 @@ async fn mail_holder(
     mail_kind: &'static str,
     build: impl FnOnce(&SecurityMailBase) -> Vec<u8>,
 ) -> Result<(), CoreError> {
-    let branding = branding(settings);
+    let branding = settings.branding();
     let hostname = crate::url::mail_host(&settings.public_url);
     let lang = account
         .language

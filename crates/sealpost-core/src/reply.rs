@@ -8,7 +8,7 @@
 //! silently replaced.
 
 use sealpost_mime::{
-    Branding, CarrierInput, MailKind, ReplyAddresses, ReplyAttachment, ReplyInput, ReplySource,
+    CarrierInput, MailKind, ReplyAddresses, ReplyAttachment, ReplyInput, ReplySource,
     build_carrier, build_reply, reply_addresses, reply_source,
 };
 use sealpost_store::{Account, LedgerEntry, NewQueuedMail, Store};
@@ -279,11 +279,7 @@ async fn encrypted_copy(
         sealpost_crypto::seal(&key, key_id, &account.address, now, raw).map_err(CoreError::from)?;
     let payload = sealpost_crypto::encode_payload(&sealed);
     let original = sealpost_mime::original_headers(raw);
-    let branding = Branding {
-        org_name: settings.org_name.clone(),
-        accent_color: settings.accent_color.clone(),
-        footer: String::new(),
-    };
+    let branding = settings.branding();
     let lang = account
         .language
         .clone()
@@ -296,6 +292,7 @@ async fn encrypted_copy(
         lang: &lang,
         branding: &branding,
         hostname,
+        notes: &sealpost_mime::CarrierNotes::default(),
     });
     let ledger = LedgerEntry {
         envelope_id: header.message_id_hex(),

@@ -7,6 +7,12 @@ pub struct Branding {
     /// "#RRGGBB"; anything else is replaced by the default when used.
     pub accent_color: String,
     pub footer: String,
+    /// How a recipient reaches the organisation to check a mail is genuine (phone or URL),
+    /// shown in the "Why did I get this, and is it genuine?" block; empty = not shown.
+    pub support_contact: String,
+    /// Imprint (legal notice) and privacy links of the portal and the mails; empty = none.
+    pub imprint_url: String,
+    pub privacy_url: String,
 }
 
 const DEFAULT_ACCENT: &str = "#1f5fa8";
@@ -17,6 +23,9 @@ impl Default for Branding {
             org_name: "Sealpost".to_string(),
             accent_color: DEFAULT_ACCENT.to_string(),
             footer: String::new(),
+            support_contact: String::new(),
+            imprint_url: String::new(),
+            privacy_url: String::new(),
         }
     }
 }
@@ -41,7 +50,7 @@ impl Branding {
     }
 
     /// The organisation's name, "Sealpost" when none is configured.
-    pub(crate) fn org(&self) -> &str {
+    pub fn org(&self) -> &str {
         let org = self.org_name.trim();
         if org.is_empty() { "Sealpost" } else { org }
     }

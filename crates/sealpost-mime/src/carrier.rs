@@ -36,6 +36,8 @@ pub struct CarrierInput<'a> {
     pub lang: &'a str,
     pub branding: &'a Branding,
     pub hostname: &'a str,
+    /// Facts of other features the carrier shows (ledger id, expiry, phrase, delivery, ...).
+    pub notes: &'a crate::carrier_notes::CarrierNotes,
 }
 
 fn carrier_text(input: &CarrierInput, sender: &str) -> String {
@@ -237,6 +239,7 @@ References: <p1@x> <p2@x>\r\n\r\n"
             lang,
             branding: &branding,
             hostname: "gw.bank.example",
+            notes: &crate::CarrierNotes::default(),
         })
     }
 
@@ -311,6 +314,7 @@ References: <p1@x> <p2@x>\r\n\r\n"
             lang: "de",
             branding: &branding,
             hostname: "bad host\r\nX-Evil: 1",
+            notes: &crate::CarrierNotes::default(),
         });
         assert_crlf(&raw);
         let msg = MessageParser::default().parse(&raw).unwrap();

@@ -14,6 +14,7 @@
 pub mod bounce;
 pub mod branding;
 pub mod carrier;
+pub mod carrier_notes;
 pub mod display;
 pub mod filename;
 pub mod inbound;
@@ -32,6 +33,7 @@ mod snapshots;
 pub use bounce::{BounceInput, build_bounce};
 pub use branding::Branding;
 pub use carrier::{CarrierInput, build_carrier};
+pub use carrier_notes::{CarrierDelivery, CarrierNotes, FirstContact};
 pub use display::{
     AttachmentData, AttachmentInfo, DisplayMessage, attachment, part_by_content_id,
     prepare_for_display, prepare_for_display_with, sanitise_html,

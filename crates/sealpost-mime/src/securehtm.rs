@@ -192,6 +192,7 @@ mod tests {
             org_name: "Bank <Example> & Co".into(),
             accent_color: "#aa0033".into(),
             footer: "Bank Example AG · Musterstraße 1".into(),
+            ..Branding::default()
         }
     }
 

@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 
 use crate::{
-    BounceInput, Branding, CarrierInput, CredentialsInput, CredentialsKind, ReplyAttachment,
-    ReplyInput, build_bounce, build_carrier, build_credentials, build_reply, original_headers,
-    reply_source,
+    BounceInput, Branding, CarrierInput, CarrierNotes, CredentialsInput, CredentialsKind,
+    ReplyAttachment, ReplyInput, build_bounce, build_carrier, build_credentials, build_reply,
+    original_headers, reply_source,
 };
 
 const PAYLOAD: &str = "U1BYAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkrLw==";
@@ -80,6 +80,7 @@ fn carriers() {
         org_name: "Bank & Co".into(),
         accent_color: "#aa0000".into(),
         footer: "Bank & Co AG, Musterstraße 1".into(),
+        ..Branding::default()
     };
     for lang in ["en", "de"] {
         let raw = build_carrier(&CarrierInput {
@@ -90,6 +91,7 @@ fn carriers() {
             lang,
             branding: &branding,
             hostname: "gw.bank.example",
+            notes: &CarrierNotes::default(),
         });
         check(&format!("carrier-{lang}"), &raw);
     }
@@ -106,6 +108,7 @@ fn carriers() {
         lang: "de",
         branding: &Branding::default(),
         hostname: "gw.bank.example",
+        notes: &CarrierNotes::default(),
     });
     check("carrier-fallback", &raw);
 }

@@ -152,11 +152,7 @@ impl Gateway {
             });
         }
 
-        let branding = Branding {
-            org_name: settings.org_name.clone(),
-            accent_color: settings.accent_color.clone(),
-            footer: String::new(),
-        };
+        let branding = settings.branding();
         let jobs = provisioned
             .plans
             .iter()

@@ -4,7 +4,7 @@
 
 use sealpost_crypto::{KeyId, RecipientKey};
 use sealpost_mime::inbound::{InboundHeader, OriginalHeaders, TriggerPolicy};
-use sealpost_mime::{Branding, CarrierInput, build_carrier};
+use sealpost_mime::{Branding, CarrierInput, CarrierNotes, build_carrier};
 
 use crate::{CoreError, Settings};
 
@@ -90,6 +90,10 @@ pub(super) async fn seal_all(
                     lang: &job.language,
                     branding: &common.branding,
                     hostname: &common.hostname,
+                    notes: &CarrierNotes {
+                        ledger_id: Some(header.message_id_hex()),
+                        ..CarrierNotes::default()
+                    },
                 });
                 Ok(SealedCopy {
                     envelope_id: header.message_id_hex(),

@@ -178,6 +178,15 @@ pub struct DomainSettings {
 }
 
 impl Settings {
+    /// The organisation's look of generated mails, secure.htm and the portal.
+    pub fn branding(&self) -> sealpost_mime::Branding {
+        sealpost_mime::Branding {
+            org_name: self.org_name.clone(),
+            accent_color: self.accent_color.clone(),
+            ..sealpost_mime::Branding::default()
+        }
+    }
+
     /// Applies stored pairs over the defaults. Unknown names are ignored and invalid values
     /// keep the default, so one bad row cannot stop a node.
     pub fn from_pairs(pairs: &[(String, String)]) -> Self {
