@@ -465,7 +465,12 @@ References: <p1@x> <p2@x>\r\n\r\n"
 
     const PAYLOAD: &str = "U1BYAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkrLw==";
 
-    fn carrier_with(lang: &str, payload: &str, branding: &Branding, notes: &CarrierNotes) -> Vec<u8> {
+    fn carrier_with(
+        lang: &str,
+        payload: &str,
+        branding: &Branding,
+        notes: &CarrierNotes,
+    ) -> Vec<u8> {
         let original = orig();
         build_carrier(&CarrierInput {
             original: &original,
@@ -480,7 +485,12 @@ References: <p1@x> <p2@x>\r\n\r\n"
     }
 
     fn carrier(lang: &str) -> Vec<u8> {
-        carrier_with(lang, PAYLOAD, &Branding::default(), &CarrierNotes::default())
+        carrier_with(
+            lang,
+            PAYLOAD,
+            &Branding::default(),
+            &CarrierNotes::default(),
+        )
     }
 
     fn with_delivery(delivery: CarrierDelivery) -> Vec<u8> {
@@ -496,7 +506,10 @@ References: <p1@x> <p2@x>\r\n\r\n"
         let raw = with_delivery(CarrierDelivery::Attachment);
         let msg = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(msg.attachment_count(), 1);
-        assert_eq!(msg.attachment(0).unwrap().attachment_name(), Some("secure.htm"));
+        assert_eq!(
+            msg.attachment(0).unwrap().attachment_name(),
+            Some("secure.htm")
+        );
 
         let raw = with_delivery(CarrierDelivery::Datafile);
         assert_crlf(&raw);
@@ -528,12 +541,19 @@ References: <p1@x> <p2@x>\r\n\r\n"
         assert_eq!(msg.attachment_count(), 0);
         let html = msg.body_html(0).unwrap();
         assert!(html.contains(&format!("href=\"{url}\" style=\"display:inline-block")));
-        assert!(msg.body_text(0).unwrap().contains(&format!("Read the message: {url}")));
+        assert!(
+            msg.body_text(0)
+                .unwrap()
+                .contains(&format!("Read the message: {url}"))
+        );
 
         let raw = with_delivery(CarrierDelivery::Link { url, attach: true });
         let msg = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(msg.attachment_count(), 1);
-        assert_eq!(msg.attachment(0).unwrap().attachment_name(), Some("secure.htm"));
+        assert_eq!(
+            msg.attachment(0).unwrap().attachment_name(),
+            Some("secure.htm")
+        );
     }
 
     #[test]
@@ -598,9 +618,9 @@ References: <p1@x> <p2@x>\r\n\r\n"
             assert!(html.contains("href=\"https://bank.example/privacy\""));
             assert!(!text.to_lowercase().contains("end-to-end"));
             // The expiry is in secure.htm too.
-            let page = crate::util::html_unescape(
-                &String::from_utf8_lossy(msg.attachment(0).unwrap().contents()),
-            );
+            let page = crate::util::html_unescape(&String::from_utf8_lossy(
+                msg.attachment(0).unwrap().contents(),
+            ));
             assert!(page.contains(words[1]), "{page}");
         }
     }
@@ -620,8 +640,13 @@ References: <p1@x> <p2@x>\r\n\r\n"
                 .unwrap()
                 .into_owned()
         };
-        assert!(text_for(FirstContact::Existing).contains("Sign in with your e-mail address and your password."));
-        assert!(text_for(FirstContact::Sender).contains("the sender will give you your login details"));
+        assert!(
+            text_for(FirstContact::Existing)
+                .contains("Sign in with your e-mail address and your password.")
+        );
+        assert!(
+            text_for(FirstContact::Sender).contains("the sender will give you your login details")
+        );
         let plain = text_for(FirstContact::Existing);
         assert!(!plain.contains("Message ID"));
         assert!(!plain.contains("security phrase:"));
@@ -665,7 +690,12 @@ References: <p1@x> <p2@x>\r\n\r\n"
             .collect();
         let payload = payload.join("\n");
         for lang in ["en", "de"] {
-            let raw = carrier_with(lang, &payload, &Branding::default(), &CarrierNotes::default());
+            let raw = carrier_with(
+                lang,
+                &payload,
+                &Branding::default(),
+                &CarrierNotes::default(),
+            );
             let msg = MessageParser::default().parse(&raw).unwrap();
             let att = msg.attachment(0).unwrap();
             assert_eq!(att.content_transfer_encoding(), Some("7bit"));

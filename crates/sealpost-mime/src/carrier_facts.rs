@@ -89,11 +89,7 @@ pub(crate) fn why_block(
     let org = branding.org();
     let mut out = vec![
         t(lang, "carrier.why_heading"),
-        tf(
-            lang,
-            "carrier.why_who",
-            &[("sender", sender), ("org", org)],
-        ),
+        tf(lang, "carrier.why_who", &[("sender", sender), ("org", org)]),
         tf(lang, "carrier.why_host", &[("host", host)]),
     ];
     let contact = branding.support_contact.trim();
@@ -137,7 +133,10 @@ mod tests {
     fn host_in_words() {
         for (url, host) in [
             ("https://secure.bank.example/", "secure.bank.example"),
-            ("https://Secure.Bank.example:8443/portal", "secure.bank.example"),
+            (
+                "https://Secure.Bank.example:8443/portal",
+                "secure.bank.example",
+            ),
             ("https://user@p.example", "p.example"),
             ("https://[::1]:8443", "[::1]"),
             ("https://127.0.0.1:8443", "127.0.0.1"),
@@ -191,7 +190,10 @@ mod tests {
         let links = legal_links("de", &b);
         assert_eq!(
             links,
-            vec![("Impressum".to_string(), "https://bank.example/imprint".into())]
+            vec![(
+                "Impressum".to_string(),
+                "https://bank.example/imprint".into()
+            )]
         );
     }
 }

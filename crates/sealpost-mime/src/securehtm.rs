@@ -78,12 +78,17 @@ pub fn render_secure_htm(input: &SecureHtm) -> String {
     if let Some(at) = input.expires_at {
         facts.push_str(&format!(
             "<p class=\"facts\">{}</p>\n",
-            html_escape(&tf(lang, "carrier.expires", &[("date", &expiry_date(lang, at))]))
+            html_escape(&tf(
+                lang,
+                "carrier.expires",
+                &[("date", &expiry_date(lang, at))]
+            ))
         ));
     }
     // The link is built around the escaped URL so the sentence stays one translatable unit
     // while the URL becomes clickable.
-    let mobile = e("securehtm.mobile").replace("{url}", &format!("<a href=\"{portal}/\">{portal}</a>"));
+    let mobile =
+        e("securehtm.mobile").replace("{url}", &format!("<a href=\"{portal}/\">{portal}</a>"));
     let offline = e("securehtm.offline");
     let why = why_block(lang, input.sender, branding, &host, false);
     let mut why_html = String::from("<div class=\"why\">\n");
@@ -336,7 +341,10 @@ mod tests {
     #[test]
     fn page_names_sender_date_host_and_expiry() {
         let html = html_unescape(&page("https://secure.bank.example:8443/", "en"));
-        assert!(html.contains("From: Müller, Hans <hans@bank.example>"), "{html}");
+        assert!(
+            html.contains("From: Müller, Hans <hans@bank.example>"),
+            "{html}"
+        );
         assert!(html.contains("Sent: 5 March 2024, 10:15"));
         assert!(html.contains("You will be taken to secure.bank.example."));
         assert!(html.contains("This message can be read until 4 April 2024."));

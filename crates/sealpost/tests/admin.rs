@@ -688,11 +688,20 @@ async fn per_domain_overrides_are_edited_in_the_admin_ui() {
                 .status()
         }
     };
-    assert_eq!(set("delivery.profile", "datafile.example", "htm").await, 400);
-    assert_eq!(set("policy.trigger_keywords", "datafile.example", "[x]").await, 400);
+    assert_eq!(
+        set("delivery.profile", "datafile.example", "htm").await,
+        400
+    );
+    assert_eq!(
+        set("policy.trigger_keywords", "datafile.example", "[x]").await,
+        400
+    );
     assert_eq!(set("delivery.profile", "", "datafile").await, 400);
     assert!(node.node.settings.get().domain_overrides.is_empty());
-    assert_eq!(set("delivery.profile", "datafile.example", "datafile").await, 303);
+    assert_eq!(
+        set("delivery.profile", "datafile.example", "datafile").await,
+        303
+    );
     assert_eq!(
         node.node
             .store

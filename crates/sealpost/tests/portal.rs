@@ -814,7 +814,10 @@ async fn the_datafile_profile_sends_message_sealpost_and_its_upload_opens_the_me
     let id = header_value(&datafile.data, "X-Sealpost-Message").expect("ledger id header");
     assert!(id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()));
     let text = mail_text(datafile);
-    assert!(text.contains(&format!("Open the upload page: {}", node.url("/"))), "{text}");
+    assert!(
+        text.contains(&format!("Open the upload page: {}", node.url("/"))),
+        "{text}"
+    );
     assert!(text.contains(&format!("Message ID: {id}")));
 
     let msg = mail_parser::MessageParser::default()

@@ -170,6 +170,11 @@ impl Gateway {
                     key: key.clone(),
                     keep_subject: domain_settings.keep_subject,
                     delivery: seal::carrier_delivery(domain_settings.delivery_profile),
+                    // A new account's first password goes to the sender (today's only way in).
+                    first_contact: match plan {
+                        RecipientPlan::New(_) => sealpost_mime::FirstContact::Sender,
+                        RecipientPlan::Existing { .. } => sealpost_mime::FirstContact::Existing,
+                    },
                 }
             })
             .collect();

@@ -4,7 +4,9 @@
 
 use sealpost_crypto::{KeyId, RecipientKey};
 use sealpost_mime::inbound::{InboundHeader, OriginalHeaders, TriggerPolicy};
-use sealpost_mime::{Branding, CarrierDelivery, CarrierInput, CarrierNotes, build_carrier};
+use sealpost_mime::{
+    Branding, CarrierDelivery, CarrierInput, CarrierNotes, FirstContact, build_carrier,
+};
 
 use crate::settings::DeliveryProfile;
 
@@ -24,6 +26,8 @@ pub(super) struct SealJob {
     pub keep_subject: bool,
     /// How the payload travels (`delivery.profile` for the recipient's domain).
     pub delivery: CarrierDelivery,
+    /// How the recipient gets in the first time.
+    pub first_contact: FirstContact,
 }
 
 /// One recipient's sealed copy.
@@ -109,6 +113,7 @@ pub(super) async fn seal_all(
                     notes: &CarrierNotes {
                         ledger_id: Some(header.message_id_hex()),
                         delivery: job.delivery.clone(),
+                        first_contact: job.first_contact,
                         auto_open: common.auto_open,
                         ..CarrierNotes::default()
                     },
