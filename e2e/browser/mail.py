@@ -12,6 +12,11 @@ waits); answers are one JSON object on stdout.
   mail.py carrier OUTBOX                   how the carrier mail looks to a strict mail client:
                                            defects under email.policy.strict and the text of
                                            its text/plain part
+  mail.py datafile SMTP_PORT OUTBOX WORK   send a flagged mail to DATAFILE_RECIPIENT (whose
+                                           domain has delivery.profile datafile); write its
+                                           message.sealpost and password into WORK (as
+                                           datafile.sealpost, datafile-password) and describe
+                                           the carrier (attachments, text, strict defects)
 """
 import base64
 import email
@@ -202,6 +207,53 @@ def carrier_view(outbox):
     return {"defects": defects, "text": text, "parts": parts}
 
 
+DATAFILE_RECIPIENT = "reader@datafile.example"
+DATAFILE_TEXT = "Confidential text for the data file"
+
+
+def datafile(port, outbox, work):
+    msg = EmailMessage()
+    msg["From"] = f"Anna Advisor <{SENDER}>"
+    msg["To"] = DATAFILE_RECIPIENT
+    msg["Subject"] = "[secure] Your data file"
+    msg["Date"] = "Thu, 26 Nov 2026 11:00:00 +0000"
+    msg["Message-ID"] = make_msgid(domain="bank.example")
+    msg.set_content(f"{DATAFILE_TEXT}\n")
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(msg, from_addr=SENDER, to_addrs=[DATAFILE_RECIPIENT])
+
+    def credentials(m):
+        if m["X-Sealpost-Kind"] != "credentials" or DATAFILE_RECIPIENT not in m.get_content():
+            return None
+        return password_line(m)
+
+    def carrier(m):
+        if m["X-Sealpost-Kind"] != "carrier" or DATAFILE_RECIPIENT not in str(m["To"] or ""):
+            return None
+        return m
+
+    password = wait_for(outbox, credentials, "the data-file recipient's credentials mail")
+    m = wait_for(outbox, carrier, "the data-file carrier")
+    attachments = [{"filename": p.get_filename(), "type": p.get_content_type()}
+                   for p in m.iter_attachments()]
+    for part in m.iter_attachments():
+        if part.get_filename() == "message.sealpost":
+            with open(os.path.join(work, "datafile.sealpost"), "wb") as f:
+                f.write(part.get_payload(decode=True))
+    with open(os.path.join(work, "datafile-password"), "w") as f:
+        f.write(password)
+    body = m.get_body(preferencelist=("plain",))
+    defects = []
+    try:
+        email.message_from_bytes(m.as_bytes(policy=email.policy.SMTP), policy=email.policy.strict)
+    except Exception as e:  # strict raises the first defect it meets
+        defects.append(f"{type(e).__name__}: {e}")
+    return {"address": DATAFILE_RECIPIENT, "attachments": attachments,
+            "text": body.get_content() if body else "",
+            "ledger_id": str(m["X-Sealpost-Message"] or "").strip(),
+            "defects": defects, "body": DATAFILE_TEXT}
+
+
 def main(argv):
     if argv[:1] == ["send"] and len(argv) == 4:
         out = send(int(argv[1]), argv[2], argv[3])
@@ -211,6 +263,8 @@ def main(argv):
         out = reset(argv[1], argv[2])
     elif argv[:1] == ["code"] and len(argv) == 3:
         out = code(argv[1], argv[2])
+    elif argv[:1] == ["datafile"] and len(argv) == 4:
+        out = datafile(int(argv[1]), argv[2], argv[3])
     elif argv[:1] == ["carrier"] and len(argv) == 2:
         out = carrier_view(argv[1])
     else:

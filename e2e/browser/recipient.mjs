@@ -1,5 +1,5 @@
 // The recipient's real path in a real browser (Debian's Chromium, driven by playwright-core):
-// open the delivered secure.htm from disk (file://), let it submit itself, sign in, replace the
+// open the delivered secure.htm from disk (file://), press its button, sign in, replace the
 // generated password and set a secret question, read the HTML body with its inline image,
 // download the attachment, reply securely with an attachment, sign out, recover the password
 // with the mailed one-time code and the secret question, have an administrator (who enrols a
@@ -109,15 +109,28 @@ try {
       `the carrier parses under email.policy.strict without defects (${view.defects.join('; ') || 'none'})`);
     const text = view.text || '';
     check(text.includes(base), `the carrier's text/plain part names the portal URL ${base}`);
-    check(text.includes('Open the attachment secure.htm in your web browser and sign in'),
-      "the carrier's text/plain part says to open secure.htm and sign in");
+    check(text.includes('Open the attachment secure.htm in your web browser, press "Open secure message" and sign in'),
+      "the carrier's text/plain part says to open secure.htm, press its button and sign in");
+    check(text.includes('Why did I get this, and is it genuine?'), "the carrier's text/plain part has the why-block");
   });
 
-  // 1. secure.htm from disk submits itself; first sign-in; welcome; the message.
+  // 1. secure.htm from disk has no script and stays put until its button is pressed; first
+  // sign-in; welcome; the message.
   await step('first sign-in', async () => {
     await page.goto('file://' + securePath);
+    await page.waitForLoadState('load');
+    check((await page.locator('script').count()) === 0, 'secure.htm has no script');
+    const host = new URL(base).hostname;
+    const secureText = await page.textContent('body');
+    check(secureText.includes(`You will be taken to ${host}.`)
+        && secureText.includes('Anna Advisor <advisor@bank.example>'),
+      `secure.htm names the portal host (${host}) and the sender`);
+    await page.waitForTimeout(500);
+    check(page.url().startsWith('file://'), 'secure.htm does not submit itself');
+    await shot(page, 'secure-htm');
+    await Promise.all([page.waitForNavigation(), page.click('#sealpost-form button[type=submit]')]);
     await page.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 });
-    check(true, 'secure.htm (file://) submitted itself and the portal asked for a login');
+    check(true, 'one click on secure.htm (file://) posts it and the portal asks for a login');
     check((await page.textContent('main')).includes('Please sign in to read your secure message'),
       'the login page says why');
     await shot(page, 'login');
@@ -306,13 +319,18 @@ try {
     await phone.close();
   });
   // 6. secure.htm itself loads nothing: with JavaScript its only network request is the form
-  // POST to the portal's /open; without JavaScript it requests nothing and shows the button.
+  // POST to the portal's /open when the button is pressed; without JavaScript it requests
+  // nothing and the button works the same.
   await step('secure.htm requests', async () => {
     const fresh = await browser.newContext(desktop);
     const p = await fresh.newPage();
     const requests = [];
     p.on('request', (r) => requests.push({ method: r.method(), url: r.url() }));
     await p.goto('file://' + securePath);
+    await p.waitForLoadState('load');
+    await p.waitForTimeout(500);
+    check(requests.every((r) => r.url.startsWith('file://')), 'secure.htm requests nothing when it is opened');
+    await Promise.all([p.waitForNavigation(), p.click('#sealpost-form button[type=submit]')]);
     await p.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 });
     const post = requests.findIndex((r) => r.method === 'POST');
     const before = requests.slice(0, Math.max(post, 0)).filter((r) => !r.url.startsWith('file://'));

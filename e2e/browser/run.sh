@@ -4,7 +4,8 @@
 # secure.htm from disk, first login, reading (HTML body, inline image, attachment), secure reply,
 # forgotten password (code and answer), an admin's TOTP enrolment and password reset (the
 # mailed one-time link), the phone layout and the upload fallback; also
-# the carrier under a strict mail parser and secure.htm's network requests (none but the POST).
+# the carrier under a strict mail parser and secure.htm's network requests (none but the POST
+# its button sends); then the datafile profile (message.sealpost uploaded on a phone).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
@@ -55,6 +56,10 @@ TOML
 if ! "$bin" settings set admin.allowed_networks "127.0.0.0/8, ::1/128" --config "$work/sealpost.toml" >/dev/null; then
   echo "FAIL sealpost settings set admin.allowed_networks"; echo "0 passed, 1 failed"; exit 1
 fi
+# datafile.example blocks HTML attachments: its recipients get message.sealpost (datafile.mjs).
+if ! "$bin" settings set delivery.profile@datafile.example datafile --config "$work/sealpost.toml" >/dev/null; then
+  echo "FAIL sealpost settings set delivery.profile@datafile.example"; echo "0 passed, 1 failed"; exit 1
+fi
 "$bin" serve --config "$work/sealpost.toml" >"$work/node.log" 2>&1 &
 node_pid=$!
 up=""
@@ -83,6 +88,17 @@ BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SENT="$sent
   ADMIN_NAME=ops ADMIN_PASSWORD="$admin_password" MAIL_PY="$here/mail.py" \
   SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/recipient.mjs" || status=$?
+
+# The datafile profile: message.sealpost instead of secure.htm, uploaded on a phone.
+if datafile_sent="$(python3 "$here/mail.py" datafile "$smtp_port" "$outbox" "$work")"; then
+  BASE_URL="https://127.0.0.1:$web_port" WORK="$work" DATAFILE_SENT="$datafile_sent" \
+    SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+    node "$here/datafile.mjs" || status=1
+else
+  echo "FAIL the data-file mail was not accepted and delivered as credentials + carrier"
+  echo "0 passed, 1 failed"
+  status=1
+fi
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

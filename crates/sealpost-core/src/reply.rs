@@ -292,7 +292,16 @@ async fn encrypted_copy(
         lang: &lang,
         branding: &branding,
         hostname,
-        notes: &sealpost_mime::CarrierNotes::default(),
+        notes: &sealpost_mime::CarrierNotes {
+            ledger_id: Some(header.message_id_hex()),
+            auto_open: settings.carrier_auto_open,
+            delivery: crate::pipeline::carrier_delivery(
+                crate::address_domain(&account.address)
+                    .map_or(settings, |domain| settings.for_domain(domain))
+                    .delivery_profile,
+            ),
+            ..sealpost_mime::CarrierNotes::default()
+        },
     });
     let ledger = LedgerEntry {
         envelope_id: header.message_id_hex(),

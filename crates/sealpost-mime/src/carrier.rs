@@ -1,5 +1,7 @@
-//! The carrier mail: the readable wrapper that replaces an encrypted message, with
-//! secure.htm attached.
+//! The carrier mail: the readable wrapper that replaces an encrypted message. It carries the
+//! payload as the delivery profile says (secure.htm, `message.sealpost`, or a link with
+//! secure.htm as the fallback), and shows what lets the recipient check it: the sender, the
+//! portal's host, the security phrase, the expiry, the ledger id.
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
@@ -12,11 +14,16 @@ use mail_builder::mime::{BodyPart, MimePart};
 use sealpost_i18n::{t, tf};
 
 use crate::branding::Branding;
+use crate::carrier_facts::{expiry_date, host_of, legal_links, why_block};
+use crate::carrier_notes::{CarrierDelivery, CarrierNotes, FirstContact};
 use crate::inbound::OriginalHeaders;
 use crate::kind::MailKind;
 use crate::outgoing::{common_headers, finish};
-use crate::securehtm::render_secure_htm;
-use crate::util::{base64_wrapped, clean_address, html_escape, one_line, portal_base, to_crlf};
+use crate::securehtm::{SecureHtm, render_secure_htm};
+use crate::util::{clean_address, html_escape, one_line, portal_base, to_crlf};
+
+/// The name of the data file attached under the `datafile` profile.
+pub const DATAFILE_NAME: &str = "message.sealpost";
 
 /// Splits a displayed "Name <addr>" into the name part, if any.
 fn display_name(display: &str) -> Option<String> {
@@ -37,13 +44,80 @@ pub struct CarrierInput<'a> {
     pub branding: &'a Branding,
     pub hostname: &'a str,
     /// Facts of other features the carrier shows (ledger id, expiry, phrase, delivery, ...).
-    pub notes: &'a crate::carrier_notes::CarrierNotes,
+    pub notes: &'a CarrierNotes,
+}
+
+/// The ledger id as it may appear in a header: hex only (it is ours, but a header is no place
+/// to trust that).
+fn ledger_id(notes: &CarrierNotes) -> Option<&str> {
+    notes
+        .ledger_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The security phrase on one line, if any.
+fn phrase(notes: &CarrierNotes) -> Option<String> {
+    notes
+        .security_phrase
+        .as_deref()
+        .map(one_line)
+        .filter(|p| !p.trim().is_empty())
+}
+
+/// The numbered steps, and the main button's (label, target) for the delivery profile.
+fn steps_and_button(input: &CarrierInput) -> (Vec<String>, String, String) {
+    let lang = input.lang;
+    let url = portal_base(input.public_url);
+    match &input.notes.delivery {
+        CarrierDelivery::Attachment => (
+            vec![
+                t(lang, "carrier.step_attachment"),
+                tf(lang, "carrier.step_upload", &[("url", url)]),
+            ],
+            t(lang, "carrier.portal_link"),
+            url.to_string(),
+        ),
+        CarrierDelivery::Datafile => {
+            // The portal's start page is its upload page.
+            let upload = format!("{url}/");
+            (
+                vec![
+                    tf(lang, "carrier.datafile_step_portal", &[("url", &upload)]),
+                    t(lang, "carrier.datafile_step_upload"),
+                ],
+                t(lang, "carrier.datafile_button"),
+                upload,
+            )
+        }
+        CarrierDelivery::Link { url: link, attach } => {
+            let mut steps = vec![tf(lang, "carrier.link_step", &[("url", link)])];
+            if *attach {
+                steps.push(t(lang, "carrier.link_fallback"));
+            }
+            (steps, t(lang, "carrier.link_button"), link.clone())
+        }
+    }
+}
+
+fn first_contact_text(lang: &str, first: FirstContact) -> String {
+    t(
+        lang,
+        match first {
+            FirstContact::Existing => "carrier.first_existing",
+            FirstContact::Sender => "carrier.first_sender",
+            FirstContact::MailboxCode => "carrier.first_mailbox_code",
+        },
+    )
 }
 
 fn carrier_text(input: &CarrierInput, sender: &str) -> String {
     let lang = input.lang;
+    let notes = input.notes;
     let url = portal_base(input.public_url);
     let org = input.branding.org();
+    let (steps, button, target) = steps_and_button(input);
     let mut text = String::new();
     text.push_str(&t(lang, "carrier.heading"));
     text.push_str("\n\n");
@@ -52,31 +126,69 @@ fn carrier_text(input: &CarrierInput, sender: &str) -> String {
         "carrier.intro",
         &[("sender", sender), ("org", org)],
     ));
-    text.push_str("\n\n1. ");
-    text.push_str(&t(lang, "carrier.step_attachment"));
-    text.push_str("\n\n2. ");
-    text.push_str(&tf(lang, "carrier.step_upload", &[("url", url)]));
     text.push_str("\n\n");
+    if let Some(phrase) = phrase(notes) {
+        text.push_str(&tf(lang, "carrier.phrase", &[("phrase", &phrase)]));
+        text.push('\n');
+        text.push_str(&tf(lang, "carrier.phrase_hint", &[("org", org)]));
+        text.push_str("\n\n");
+    }
+    for (n, step) in steps.iter().enumerate() {
+        text.push_str(&format!("{}. {step}\n\n", n + 1));
+    }
+    if target != url {
+        // The portal line below names the portal itself; other targets get their own line.
+        text.push_str(&format!("{button}: {target}\n\n"));
+    }
+    if let Some(at) = notes.expires_at {
+        text.push_str(&tf(
+            lang,
+            "carrier.expires",
+            &[("date", &expiry_date(lang, at))],
+        ));
+        text.push_str("\n\n");
+    }
     text.push_str(&t(lang, "carrier.portal_label"));
     text.push_str(": ");
     text.push_str(url);
-    text.push_str("\n\n");
+    text.push('\n');
     text.push_str(&t(lang, "carrier.sender_label"));
     text.push_str(": ");
     text.push_str(sender);
     text.push_str("\n\n");
-    text.push_str(&t(lang, "carrier.first_time"));
+    text.push_str(&first_contact_text(lang, notes.first_contact));
     text.push('\n');
     text.push_str(&t(lang, "carrier.reply_hint"));
-    text.push_str("\n\n-- \n");
+    text.push_str("\n\n");
+    let why = why_block(
+        lang,
+        sender,
+        input.branding,
+        &host_of(input.public_url),
+        phrase(notes).is_some(),
+    );
+    for paragraph in &why {
+        text.push_str(paragraph);
+        text.push('\n');
+    }
+    if let Some(id) = ledger_id(notes) {
+        text.push('\n');
+        text.push_str(&tf(lang, "carrier.message_id", &[("id", id)]));
+        text.push('\n');
+    }
+    text.push_str("\n-- \n");
     text.push_str(org);
     text.push('\n');
     input.branding.push_text_footer(&mut text);
+    for (label, link) in legal_links(lang, input.branding) {
+        text.push_str(&format!("{label}: {link}\n"));
+    }
     text
 }
 
 fn carrier_html(input: &CarrierInput, sender: &str) -> String {
     let lang = input.lang;
+    let notes = input.notes;
     let url = portal_base(input.public_url);
     let org = input.branding.org();
     let accent = input.branding.accent();
@@ -88,9 +200,99 @@ fn carrier_html(input: &CarrierInput, sender: &str) -> String {
         "carrier.intro",
         &[("sender", sender), ("org", org)],
     ));
-    // Escape the sentence first, then insert the link markup for {url}.
-    let upload = e("carrier.step_upload").replace("{url}", &link);
-    let footer = html_escape(input.branding.footer.trim());
+    let (steps, button, target) = steps_and_button(input);
+    let steps_html: String = steps
+        .iter()
+        .map(|step| {
+            // Escape the sentence first, then make the URLs in it links.
+            let mut escaped = html_escape(step);
+            for known in [format!("{url}/"), url.to_string(), target.clone()] {
+                let known_html = html_escape(&known);
+                if escaped.contains(&format!(" {known_html}")) {
+                    escaped = escaped.replacen(
+                        &format!(" {known_html}"),
+                        &format!(
+                            " <a href=\"{known_html}\" style=\"color:{accent}\">{known_html}</a>"
+                        ),
+                        1,
+                    );
+                    break;
+                }
+            }
+            format!("<li>{escaped}</li>\n")
+        })
+        .collect();
+    let phrase_html = phrase(notes)
+        .map(|phrase| {
+            format!(
+                "<p style=\"margin:0 0 16px;padding:10px 14px;border:2px solid {accent};border-radius:4px;\"><strong>{}</strong><br><span style=\"font-size:14px;color:#444;\">{}</span></p>\n",
+                html_escape(&tf(lang, "carrier.phrase", &[("phrase", &phrase)])),
+                html_escape(&tf(lang, "carrier.phrase_hint", &[("org", org)])),
+            )
+        })
+        .unwrap_or_default();
+    let expiry_html = notes
+        .expires_at
+        .map(|at| {
+            format!(
+                "<p><strong>{}</strong></p>\n",
+                html_escape(&tf(
+                    lang,
+                    "carrier.expires",
+                    &[("date", &expiry_date(lang, at))]
+                ))
+            )
+        })
+        .unwrap_or_default();
+    let why = why_block(
+        lang,
+        sender,
+        input.branding,
+        &host_of(input.public_url),
+        phrase(notes).is_some(),
+    );
+    let mut why_html = String::from(
+        "<div style=\"background:#f4f5f7;padding:12px 16px;margin:24px 0 0;font-size:14px;color:#333;\">\n",
+    );
+    for (n, paragraph) in why.iter().enumerate() {
+        if n == 0 {
+            why_html.push_str(&format!(
+                "<p style=\"margin:0 0 8px;font-weight:bold;\">{}</p>\n",
+                html_escape(paragraph)
+            ));
+        } else {
+            why_html.push_str(&format!(
+                "<p style=\"margin:0 0 8px;\">{}</p>\n",
+                html_escape(paragraph)
+            ));
+        }
+    }
+    why_html.push_str("</div>\n");
+    let id_html = ledger_id(notes)
+        .map(|id| {
+            format!(
+                "<p style=\"color:#777;font-size:12px;\">{}</p>\n",
+                html_escape(&tf(lang, "carrier.message_id", &[("id", id)]))
+            )
+        })
+        .unwrap_or_default();
+    let mut footer = html_escape(input.branding.footer.trim());
+    let legal: Vec<String> = legal_links(lang, input.branding)
+        .into_iter()
+        .map(|(label, href)| {
+            format!(
+                "<a href=\"{}\" style=\"color:#777;\">{}</a>",
+                html_escape(&href),
+                html_escape(&label)
+            )
+        })
+        .collect();
+    if !legal.is_empty() {
+        if !footer.is_empty() {
+            footer.push_str("<br>");
+        }
+        footer.push_str(&legal.join(" · "));
+    }
     let html_lang = sealpost_i18n::resolve(lang).unwrap_or("en");
     format!(
         "<!DOCTYPE html>\n<html lang=\"{html_lang}\">\n<head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
@@ -99,23 +301,53 @@ fn carrier_html(input: &CarrierInput, sender: &str) -> String {
 <p style=\"color:{accent};font-weight:bold;margin:0 0 8px;\">{org_html}</p>\n\
 <h1 style=\"font-size:20px;margin:0 0 16px;\">{title}</h1>\n\
 <p>{intro}</p>\n\
-<ol>\n<li>{step1}</li>\n<li>{upload}</li>\n</ol>\n\
-<p style=\"margin:24px 0;\"><a href=\"{url_html}\" style=\"display:inline-block;padding:12px 20px;background:{accent};color:#ffffff;text-decoration:none;font-weight:bold;border-radius:4px;\">{portal_link}</a></p>\n\
-<p>{portal_label}: {link}</p>\n\
-<p>{sender_label}: {sender_html}</p>\n\
+{phrase_html}<ol>\n{steps_html}</ol>\n\
+<p style=\"margin:24px 0;\"><a href=\"{target_html}\" style=\"display:inline-block;padding:12px 20px;background:{accent};color:#ffffff;text-decoration:none;font-weight:bold;border-radius:4px;\">{button_html}</a></p>\n\
+{expiry_html}<p>{portal_label}: {link}<br>\n{sender_label}: {sender_html}</p>\n\
 <p style=\"color:#555;font-size:14px;\">{first_time}<br>{reply_hint}</p>\n\
+{why_html}{id_html}\
 <p style=\"color:#777;font-size:12px;border-top:1px solid #ddd;padding-top:12px;\">{org_html}<br>{footer}</p>\n\
 </div>\n</body>\n</html>\n",
         title = e("carrier.heading"),
         org_html = html_escape(org),
-        step1 = e("carrier.step_attachment"),
-        portal_link = e("carrier.portal_link"),
+        target_html = html_escape(&target),
+        button_html = html_escape(&button),
         portal_label = e("carrier.portal_label"),
         sender_label = e("carrier.sender_label"),
         sender_html = html_escape(sender),
-        first_time = e("carrier.first_time"),
+        first_time = html_escape(&first_contact_text(lang, notes.first_contact)),
         reply_hint = e("carrier.reply_hint"),
     )
+}
+
+/// secure.htm as an attachment: 7bit when it can be (the page is ASCII; every line must fit
+/// the 998-octet limit), else quoted-printable, chosen by mail-builder. Never base64: the
+/// payload inside is base64 already, and base64 of it costs a third more.
+fn secure_htm_part(page: String) -> MimePart<'static> {
+    let page = to_crlf(&page);
+    let part = MimePart::new(
+        ContentType::new("text/html").attribute("charset", "utf-8"),
+        BodyPart::Text(page.clone().into()),
+    )
+    .attachment("secure.htm");
+    if page.is_ascii() && page.split("\r\n").all(|line| line.len() <= 998) {
+        part.transfer_encoding("7bit")
+    } else {
+        part
+    }
+}
+
+/// `message.sealpost`: the payload (base64, lines of 76) as its own file, 7bit.
+fn datafile_part(payload_b64: &str) -> MimePart<'static> {
+    let mut content = to_crlf(payload_b64.trim());
+    content.push_str("\r\n");
+    // Binary, so no charset is added to the type; the bytes are ASCII lines, hence 7bit.
+    MimePart::new(
+        ContentType::new("application/octet-stream"),
+        BodyPart::Binary(content.into_bytes().into()),
+    )
+    .attachment(DATAFILE_NAME)
+    .transfer_encoding("7bit")
 }
 
 /// Builds the carrier mail: the readable wrapper with secure.htm attached.
@@ -174,35 +406,40 @@ pub fn build_carrier(input: &CarrierInput) -> Vec<u8> {
     }
     builder = common_headers(builder, MailKind::Carrier, input.hostname);
 
-    let page = render_secure_htm(
-        input.public_url,
-        input.payload_b64,
-        input.lang,
-        input.branding,
-    );
+    if let Some(id) = ledger_id(input.notes) {
+        builder = builder.header("X-Sealpost-Message", Raw::new(id.to_string()));
+    }
+
     let text = to_crlf(&carrier_text(input, &sender));
     let html = to_crlf(&carrier_html(input, &sender));
-    let attachment = MimePart::new(
-        ContentType::new("text/html").attribute("charset", "utf-8"),
-        BodyPart::Text(base64_wrapped(page.as_bytes()).into()),
-    )
-    .attachment("secure.htm")
-    // Pre-encoded above: mail-builder would otherwise pick quoted-printable
-    // for HTML, and some mobile clients mangle long QP attachments.
-    .transfer_encoding("base64");
-    let body = MimePart::new(
-        "multipart/mixed",
+    let secure_htm = || {
+        secure_htm_part(render_secure_htm(&SecureHtm {
+            public_url: input.public_url,
+            payload_b64: input.payload_b64,
+            lang: input.lang,
+            branding: input.branding,
+            sender: &sender,
+            date: original.date.as_deref(),
+            expires_at: input.notes.expires_at,
+            auto_open: input.notes.auto_open,
+        }))
+    };
+    let attachment = match &input.notes.delivery {
+        CarrierDelivery::Attachment => Some(secure_htm()),
+        CarrierDelivery::Datafile => Some(datafile_part(input.payload_b64)),
+        CarrierDelivery::Link { attach, .. } => attach.then(secure_htm),
+    };
+    let alternative = MimePart::new(
+        "multipart/alternative",
         vec![
-            MimePart::new(
-                "multipart/alternative",
-                vec![
-                    MimePart::new("text/plain", BodyPart::Text(text.into())),
-                    MimePart::new("text/html", BodyPart::Text(html.into())),
-                ],
-            ),
-            attachment,
+            MimePart::new("text/plain", BodyPart::Text(text.into())),
+            MimePart::new("text/html", BodyPart::Text(html.into())),
         ],
     );
+    let body = match attachment {
+        Some(attachment) => MimePart::new("multipart/mixed", vec![alternative, attachment]),
+        None => alternative,
+    };
     finish(builder.body(body))
 }
 
@@ -228,19 +465,259 @@ References: <p1@x> <p2@x>\r\n\r\n"
 
     const PAYLOAD: &str = "U1BYAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkrLw==";
 
-    fn carrier(lang: &str) -> Vec<u8> {
+    fn carrier_with(
+        lang: &str,
+        payload: &str,
+        branding: &Branding,
+        notes: &CarrierNotes,
+    ) -> Vec<u8> {
         let original = orig();
-        let branding = Branding::default();
         build_carrier(&CarrierInput {
             original: &original,
             recipient: "kundin@example.org",
-            payload_b64: PAYLOAD,
+            payload_b64: payload,
             public_url: "https://secure.bank.example/",
             lang,
-            branding: &branding,
+            branding,
             hostname: "gw.bank.example",
-            notes: &crate::CarrierNotes::default(),
+            notes,
         })
+    }
+
+    fn carrier(lang: &str) -> Vec<u8> {
+        carrier_with(
+            lang,
+            PAYLOAD,
+            &Branding::default(),
+            &CarrierNotes::default(),
+        )
+    }
+
+    fn with_delivery(delivery: CarrierDelivery) -> Vec<u8> {
+        let notes = CarrierNotes {
+            delivery,
+            ..CarrierNotes::default()
+        };
+        carrier_with("en", PAYLOAD, &Branding::default(), &notes)
+    }
+
+    #[test]
+    fn one_attachment_per_profile() {
+        let raw = with_delivery(CarrierDelivery::Attachment);
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.attachment_count(), 1);
+        assert_eq!(
+            msg.attachment(0).unwrap().attachment_name(),
+            Some("secure.htm")
+        );
+
+        let raw = with_delivery(CarrierDelivery::Datafile);
+        assert_crlf(&raw);
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.attachment_count(), 1);
+        let att = msg.attachment(0).unwrap();
+        assert_eq!(att.attachment_name(), Some(DATAFILE_NAME));
+        assert!(att.is_content_type("application", "octet-stream"));
+        // The same base64 payload as its content, and the upload route reads it.
+        let content = String::from_utf8(att.contents().to_vec()).unwrap();
+        assert_eq!(content.trim().replace("\r\n", "\n"), PAYLOAD);
+        assert_eq!(
+            crate::securehtm::extract_payload(att.contents()).as_deref(),
+            Some(PAYLOAD)
+        );
+        let text = msg.body_text(0).unwrap();
+        assert!(text.contains("message.sealpost"));
+        assert!(text.contains("Open the upload page: https://secure.bank.example/"));
+        assert!(!text.contains("secure.htm"), "{text}");
+        let html = msg.body_html(0).unwrap();
+        assert!(html.contains("href=\"https://secure.bank.example/\""));
+
+        let url = "https://secure.bank.example/m/0123abcd".to_string();
+        let raw = with_delivery(CarrierDelivery::Link {
+            url: url.clone(),
+            attach: false,
+        });
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.attachment_count(), 0);
+        let html = msg.body_html(0).unwrap();
+        assert!(html.contains(&format!("href=\"{url}\" style=\"display:inline-block")));
+        assert!(
+            msg.body_text(0)
+                .unwrap()
+                .contains(&format!("Read the message: {url}"))
+        );
+
+        let raw = with_delivery(CarrierDelivery::Link { url, attach: true });
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.attachment_count(), 1);
+        assert_eq!(
+            msg.attachment(0).unwrap().attachment_name(),
+            Some("secure.htm")
+        );
+    }
+
+    #[test]
+    fn notes_are_rendered_in_text_and_html() {
+        let branding = Branding {
+            org_name: "Bank Example".into(),
+            support_contact: "+49 30 1234-0".into(),
+            imprint_url: "https://bank.example/imprint".into(),
+            privacy_url: "https://bank.example/privacy".into(),
+            ..Branding::default()
+        };
+        let notes = CarrierNotes {
+            ledger_id: Some("00ff00ff00ff00ff00ff00ff00ff00ff".into()),
+            expires_at: Some(1_709_596_800),
+            security_phrase: Some("Blue heron at dawn".into()),
+            first_contact: FirstContact::MailboxCode,
+            ..CarrierNotes::default()
+        };
+        for (lang, words) in [
+            (
+                "en",
+                [
+                    "Message ID: 00ff00ff00ff00ff00ff00ff00ff00ff",
+                    "This message can be read until 5 March 2024.",
+                    "Your security phrase: Blue heron at dawn",
+                    "A mail without it is not from us.",
+                    "Why did I get this, and is it genuine?",
+                    "secure.bank.example and nowhere else",
+                    "If in doubt, contact Bank Example: +49 30 1234-0",
+                    "We never ask for your password",
+                    "a one-time code will be sent to this e-mail address",
+                ],
+            ),
+            (
+                "de",
+                [
+                    "Nachrichten-ID: 00ff00ff00ff00ff00ff00ff00ff00ff",
+                    "Diese Nachricht kann bis zum 5. März 2024 gelesen werden.",
+                    "Ihr Sicherheitssatz: Blue heron at dawn",
+                    "Eine E-Mail ohne ihn stammt nicht von uns.",
+                    "Warum erhalte ich diese Nachricht, und ist sie echt?",
+                    "secure.bank.example und nirgends sonst",
+                    "Im Zweifel wenden Sie sich an Bank Example: +49 30 1234-0",
+                    "niemals per E-Mail oder Telefon nach Ihrem Passwort",
+                    "ein Einmalcode an diese E-Mail-Adresse gesendet",
+                ],
+            ),
+        ] {
+            let raw = carrier_with(lang, PAYLOAD, &branding, &notes);
+            let msg = MessageParser::default().parse(&raw).unwrap();
+            assert_eq!(
+                msg.header_raw("X-Sealpost-Message").unwrap().trim(),
+                "00ff00ff00ff00ff00ff00ff00ff00ff"
+            );
+            let text = msg.body_text(0).unwrap();
+            let html = crate::util::html_unescape(&msg.body_html(0).unwrap());
+            for word in words {
+                assert!(text.contains(word), "{lang} text lacks {word}: {text}");
+                assert!(html.contains(word), "{lang} html lacks {word}: {html}");
+            }
+            assert!(html.contains("href=\"https://bank.example/imprint\""));
+            assert!(html.contains("href=\"https://bank.example/privacy\""));
+            assert!(!text.to_lowercase().contains("end-to-end"));
+            // The expiry is in secure.htm too.
+            let page = crate::util::html_unescape(&String::from_utf8_lossy(
+                msg.attachment(0).unwrap().contents(),
+            ));
+            assert!(page.contains(words[1]), "{page}");
+        }
+    }
+
+    #[test]
+    fn first_contact_texts_and_defaults() {
+        let text_for = |first| {
+            let notes = CarrierNotes {
+                first_contact: first,
+                ..CarrierNotes::default()
+            };
+            let raw = carrier_with("en", PAYLOAD, &Branding::default(), &notes);
+            MessageParser::default()
+                .parse(&raw)
+                .unwrap()
+                .body_text(0)
+                .unwrap()
+                .into_owned()
+        };
+        assert!(
+            text_for(FirstContact::Existing)
+                .contains("Sign in with your e-mail address and your password.")
+        );
+        assert!(
+            text_for(FirstContact::Sender).contains("the sender will give you your login details")
+        );
+        let plain = text_for(FirstContact::Existing);
+        assert!(!plain.contains("Message ID"));
+        assert!(!plain.contains("security phrase:"));
+        assert!(!plain.contains("can be read until"));
+        assert!(!plain.contains("If in doubt"));
+        let msg_raw = carrier("en");
+        let msg = MessageParser::default().parse(&msg_raw).unwrap();
+        assert!(msg.header_raw("X-Sealpost-Message").is_none());
+    }
+
+    #[test]
+    fn a_bad_ledger_id_is_not_a_header() {
+        let notes = CarrierNotes {
+            ledger_id: Some("ab\r\nX-Evil: 1".into()),
+            ..CarrierNotes::default()
+        };
+        let raw = carrier_with("en", PAYLOAD, &Branding::default(), &notes);
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert!(msg.header_raw("X-Evil").is_none());
+        assert!(msg.header_raw("X-Sealpost-Message").is_none());
+    }
+
+    #[test]
+    fn no_base64_around_the_payload() {
+        use base64::Engine as _;
+        // A 100 kB message, incompressible: its envelope is some 100 kB, the payload 136 kB.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let bytes: Vec<u8> = (0..100 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let payload: Vec<&str> = b64
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let payload = payload.join("\n");
+        for lang in ["en", "de"] {
+            let raw = carrier_with(
+                lang,
+                &payload,
+                &Branding::default(),
+                &CarrierNotes::default(),
+            );
+            let msg = MessageParser::default().parse(&raw).unwrap();
+            let att = msg.attachment(0).unwrap();
+            assert_eq!(att.content_transfer_encoding(), Some("7bit"));
+            assert_eq!(
+                crate::securehtm::extract_payload(att.contents()).as_deref(),
+                Some(payload.as_str())
+            );
+            // Before: the same page as base64 (76-character CRLF lines).
+            let page = att.contents();
+            let page_b64 = base64::engine::general_purpose::STANDARD.encode(page);
+            let before_part = page_b64.len() + page_b64.len().div_ceil(76) * 2;
+            let before = raw.len() - page.len() + before_part;
+            assert!(
+                raw.len() * 100 <= before * 80,
+                "{lang}: {} bytes now, {before} before",
+                raw.len()
+            );
+            // The text and HTML parts are not base64 either.
+            for part in msg.text_bodies().chain(msg.html_bodies()) {
+                assert_ne!(part.content_transfer_encoding(), Some("base64"));
+            }
+        }
     }
 
     #[test]
@@ -290,7 +767,7 @@ References: <p1@x> <p2@x>\r\n\r\n"
             let att = msg.attachment(0).unwrap();
             assert_eq!(att.attachment_name(), Some("secure.htm"));
             assert!(att.is_content_type("text", "html"));
-            assert_eq!(att.content_transfer_encoding(), Some("base64"));
+            assert_eq!(att.content_transfer_encoding(), Some("7bit"));
             assert_eq!(
                 crate::securehtm::extract_payload(att.contents()).as_deref(),
                 Some(PAYLOAD)

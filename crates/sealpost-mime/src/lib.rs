@@ -8,12 +8,13 @@
 //! One job per module, and no module imports one that imports it back: `kind`, `branding`,
 //! `util` and `filename` import nothing of the crate's; `outgoing` (what every generated
 //! mail shares) builds on `kind` and `util`; the builders (`carrier`, `notice`, `reply`,
-//! `bounce`) build on those, `carrier` on `securehtm`, `reply` on `reply_source` (reading
+//! `bounce`) build on those, `carrier` on `securehtm` and `carrier_facts` (what carrier and secure.htm both say), `reply` on `reply_source` (reading
 //! the message a reply answers).
 
 pub mod bounce;
 pub mod branding;
 pub mod carrier;
+mod carrier_facts;
 pub mod carrier_notes;
 pub mod display;
 pub mod filename;
@@ -32,7 +33,7 @@ mod snapshots;
 
 pub use bounce::{BounceInput, build_bounce};
 pub use branding::Branding;
-pub use carrier::{CarrierInput, build_carrier};
+pub use carrier::{CarrierInput, DATAFILE_NAME, build_carrier};
 pub use carrier_notes::{CarrierDelivery, CarrierNotes, FirstContact};
 pub use display::{
     AttachmentData, AttachmentInfo, DisplayMessage, attachment, part_by_content_id,
@@ -46,7 +47,7 @@ pub use kind::MailKind;
 pub use notice::{CredentialsInput, CredentialsKind, build_credentials};
 pub use reply::{ReplyAttachment, ReplyInput, build_reply};
 pub use reply_source::{ReplyAddresses, ReplySource, reply_addresses, reply_source, reply_subject};
-pub use securehtm::{extract_payload, render_secure_htm};
+pub use securehtm::{SecureHtm, extract_payload, render_secure_htm};
 
 /// Errors of this crate. Most functions here cannot fail by design (a mail we
 /// generate from our own inputs, a best-effort header summary); only reading a

@@ -111,6 +111,32 @@ fn carriers() {
         notes: &CarrierNotes::default(),
     });
     check("carrier-fallback", &raw);
+    // Every note rendered, under the datafile profile.
+    let branding = Branding {
+        org_name: "Bank & Co".into(),
+        support_contact: "+49 30 1234-0".into(),
+        imprint_url: "https://bank.example/imprint".into(),
+        privacy_url: "https://bank.example/privacy".into(),
+        ..Branding::default()
+    };
+    let raw = build_carrier(&CarrierInput {
+        original: &original,
+        recipient: "kundin@example.org",
+        payload_b64: PAYLOAD,
+        public_url: "https://secure.bank.example",
+        lang: "en",
+        branding: &branding,
+        hostname: "gw.bank.example",
+        notes: &CarrierNotes {
+            ledger_id: Some("00112233445566778899aabbccddeeff".into()),
+            expires_at: Some(1_712_188_800),
+            security_phrase: Some("Blue heron at dawn".into()),
+            first_contact: crate::FirstContact::MailboxCode,
+            delivery: crate::CarrierDelivery::Datafile,
+            ..CarrierNotes::default()
+        },
+    });
+    check("carrier-datafile", &raw);
 }
 
 #[test]

@@ -650,3 +650,89 @@ async fn legacy_host_names_redirect_to_the_public_url() {
     assert_eq!(r.status(), 200, "the public name is served");
     node.stop().await;
 }
+
+/// The mail settings page edits per-domain overrides: `delivery.profile@datafile.example`
+/// set there changes that domain's next carrier (message.sealpost) and no other domain's;
+/// a bad value or a key that takes no override is refused and nothing is stored.
+#[tokio::test]
+async fn per_domain_overrides_are_edited_in_the_admin_ui() {
+    let node = TestNode::start().await;
+    let (client, csrf) = admin_session(&node, "root").await;
+    let page = client
+        .get(node.url("/admin/settings/mail"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Per-domain overrides"));
+    assert!(page.contains("<option value=\"delivery.profile\">"));
+    assert!(page.contains("<option value=\"mail.keep_subject\">"));
+    let set = |key: &'static str, domain: &'static str, value: &'static str| {
+        let client = client.clone();
+        let csrf = csrf.clone();
+        let url = node.url("/admin/settings/mail/domain");
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("key", key),
+                    ("domain", domain),
+                    ("value", value),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        set("delivery.profile", "datafile.example", "htm").await,
+        400
+    );
+    assert_eq!(
+        set("policy.trigger_keywords", "datafile.example", "[x]").await,
+        400
+    );
+    assert_eq!(set("delivery.profile", "", "datafile").await, 400);
+    assert!(node.node.settings.get().domain_overrides.is_empty());
+    assert_eq!(
+        set("delivery.profile", "datafile.example", "datafile").await,
+        303
+    );
+    assert_eq!(
+        node.node
+            .store
+            .setting_value("delivery.profile@datafile.example")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("datafile")
+    );
+    let page = client
+        .get(node.url("/admin/settings/mail"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<code>delivery.profile@datafile.example</code></td><td>datafile"));
+
+    let attachment_name = |mail: &ReceivedMailRef| {
+        use mail_parser::MimeHeaders;
+        let msg = mail_parser::MessageParser::default()
+            .parse(&mail.data)
+            .unwrap();
+        msg.attachments()
+            .map(|a| a.attachment_name().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (carrier, _) = send_flagged(&node, "r@datafile.example", "Data [secure]").await;
+    assert_eq!(attachment_name(&carrier), vec!["message.sealpost"]);
+    let (carrier, _) = send_flagged(&node, "r@other.example", "Page [secure]").await;
+    assert_eq!(attachment_name(&carrier), vec!["secure.htm"]);
+    node.stop().await;
+}

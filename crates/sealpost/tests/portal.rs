@@ -764,3 +764,98 @@ async fn secure_reply_goes_only_to_the_original_sender_and_threads() {
     assert_eq!(node.sink.received().len(), 5);
     node.stop().await;
 }
+
+/// `delivery.profile@datafile.example = datafile`: that domain's carrier brings
+/// `message.sealpost` instead of secure.htm (other domains keep secure.htm), and uploading the
+/// file on the portal's start page opens the message.
+#[tokio::test]
+async fn the_datafile_profile_sends_message_sealpost_and_its_upload_opens_the_message() {
+    let node = TestNode::start().await;
+    set_setting(&node, "delivery.profile@datafile.example", "datafile").await;
+    let reader = "reader@datafile.example";
+    let other = "someone@example.org";
+    let mail = original_mail(reader, "Your contract", "Dear customer, here it is.");
+    let results = node.send(ADVISOR, &[reader, other], &mail).await;
+    assert_eq!(results, vec![RcptResult::Delivered, RcptResult::Delivered]);
+    let mails = node.wait_for_mails(4).await;
+    let carrier_to = |to: &str| {
+        mails
+            .iter()
+            .find(|m| kind_of(m) == "carrier" && m.rcpt_to.iter().any(|r| r == to))
+            .unwrap_or_else(|| panic!("carrier to {to}"))
+    };
+    let attachment_of = |data: &[u8]| {
+        use mail_parser::MimeHeaders;
+        let msg = mail_parser::MessageParser::default().parse(data).unwrap();
+        let names: Vec<(String, String)> = msg
+            .attachments()
+            .map(|a| {
+                let ct = a.content_type().unwrap();
+                (
+                    a.attachment_name().unwrap_or_default().to_string(),
+                    format!("{}/{}", ct.c_type, ct.c_subtype.as_deref().unwrap_or("")),
+                )
+            })
+            .collect();
+        names
+    };
+    let datafile = carrier_to(reader);
+    assert_eq!(
+        attachment_of(&datafile.data),
+        vec![(
+            "message.sealpost".to_string(),
+            "application/octet-stream".to_string()
+        )]
+    );
+    assert_eq!(
+        attachment_of(&carrier_to(other).data),
+        vec![("secure.htm".to_string(), "text/html".to_string())]
+    );
+    let id = header_value(&datafile.data, "X-Sealpost-Message").expect("ledger id header");
+    assert!(id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()));
+    let text = mail_text(datafile);
+    assert!(
+        text.contains(&format!("Open the upload page: {}", node.url("/"))),
+        "{text}"
+    );
+    assert!(text.contains(&format!("Message ID: {id}")));
+
+    let msg = mail_parser::MessageParser::default()
+        .parse(&datafile.data)
+        .unwrap();
+    let file = {
+        use mail_parser::MimeHeaders;
+        let att = msg.attachments().next().unwrap();
+        assert_eq!(att.attachment_name(), Some("message.sealpost"));
+        att.contents().to_vec()
+    };
+    let cred = mails
+        .iter()
+        .find(|m| kind_of(m) == "credentials" && mail_text(m).contains(reader))
+        .expect("credentials for the reader");
+    let r = Recipient {
+        address: reader.to_string(),
+        payload: String::new(),
+        password: credentials_password(cred),
+    };
+    let client = first_login(&node, &r, "Rex").await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(file)
+            .file_name("message.sealpost")
+            .mime_str("application/octet-stream")
+            .unwrap(),
+    );
+    let resp = client
+        .post(node.url("/open"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let open = location(&resp);
+    assert!(open.starts_with("/open/"), "{open}");
+    let page = page_text(&node, &client, &open).await;
+    assert!(page.contains("Dear customer, here it is."), "{page}");
+    node.stop().await;
+}

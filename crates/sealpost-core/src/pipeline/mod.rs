@@ -16,6 +16,8 @@ mod provision;
 mod refusal;
 mod seal;
 
+pub(crate) use seal::carrier_delivery;
+
 use std::sync::Arc;
 
 use sealpost_mime::Branding;
@@ -158,15 +160,21 @@ impl Gateway {
             .iter()
             .map(|(rcpt, plan)| {
                 let (key_id, key) = plan.key();
+                let domain_settings = crate::address_domain(plan.address())
+                    .map_or(&*settings, |domain| settings.for_domain(domain));
                 SealJob {
                     rcpt: rcpt.clone(),
                     address: plan.address().to_string(),
                     language: plan.language(&settings).to_string(),
                     key_id,
                     key: key.clone(),
-                    keep_subject: crate::address_domain(plan.address())
-                        .map_or(&*settings, |domain| settings.for_domain(domain))
-                        .keep_subject,
+                    keep_subject: domain_settings.keep_subject,
+                    delivery: seal::carrier_delivery(domain_settings.delivery_profile),
+                    // A new account's first password goes to the sender (today's only way in).
+                    first_contact: match plan {
+                        RecipientPlan::New(_) => sealpost_mime::FirstContact::Sender,
+                        RecipientPlan::Existing { .. } => sealpost_mime::FirstContact::Existing,
+                    },
                 }
             })
             .collect();
@@ -176,6 +184,7 @@ impl Gateway {
             public_url: settings.public_url.clone(),
             branding: branding.clone(),
             hostname: self.hostname.clone(),
+            auto_open: settings.carrier_auto_open,
         };
         let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
 

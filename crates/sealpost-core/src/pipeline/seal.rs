@@ -4,7 +4,11 @@
 
 use sealpost_crypto::{KeyId, RecipientKey};
 use sealpost_mime::inbound::{InboundHeader, OriginalHeaders, TriggerPolicy};
-use sealpost_mime::{Branding, CarrierInput, CarrierNotes, build_carrier};
+use sealpost_mime::{
+    Branding, CarrierDelivery, CarrierInput, CarrierNotes, FirstContact, build_carrier,
+};
+
+use crate::settings::DeliveryProfile;
 
 use crate::{CoreError, Settings};
 
@@ -20,6 +24,10 @@ pub(super) struct SealJob {
     /// The carrier shows the real subject (`mail.keep_subject` for the recipient's domain);
     /// else the neutral one.
     pub keep_subject: bool,
+    /// How the payload travels (`delivery.profile` for the recipient's domain).
+    pub delivery: CarrierDelivery,
+    /// How the recipient gets in the first time.
+    pub first_contact: FirstContact,
 }
 
 /// One recipient's sealed copy.
@@ -38,6 +46,18 @@ pub(super) struct CarrierCommon {
     pub public_url: String,
     pub branding: Branding,
     pub hostname: String,
+    /// `carrier.auto_open`: secure.htm submits itself on load.
+    pub auto_open: bool,
+}
+
+/// The carrier's delivery for a domain's `delivery.profile`.
+pub(crate) fn carrier_delivery(profile: DeliveryProfile) -> CarrierDelivery {
+    match profile {
+        DeliveryProfile::Attachment => CarrierDelivery::Attachment,
+        DeliveryProfile::Datafile => CarrierDelivery::Datafile,
+        // link: set by the link profile
+        DeliveryProfile::Link => CarrierDelivery::Attachment,
+    }
 }
 
 /// The header values the carrier shows. The carrier travels in clear, so with
@@ -92,6 +112,9 @@ pub(super) async fn seal_all(
                     hostname: &common.hostname,
                     notes: &CarrierNotes {
                         ledger_id: Some(header.message_id_hex()),
+                        delivery: job.delivery.clone(),
+                        first_contact: job.first_contact,
+                        auto_open: common.auto_open,
                         ..CarrierNotes::default()
                     },
                 });
@@ -109,6 +132,18 @@ pub(super) async fn seal_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_follows_the_profile() {
+        assert_eq!(
+            carrier_delivery(DeliveryProfile::Attachment),
+            CarrierDelivery::Attachment
+        );
+        assert_eq!(
+            carrier_delivery(DeliveryProfile::Datafile),
+            CarrierDelivery::Datafile
+        );
+    }
 
     #[test]
     fn the_neutral_subject_replaces_the_real_one_only_when_keep_subject_is_off() {

@@ -102,6 +102,20 @@ choice! {
     }
 }
 
+choice! {
+    /// How the carrier brings the payload to a recipient's domain (`delivery.profile`).
+    DeliveryProfile {
+        /// secure.htm attached (no script unless `carrier.auto_open`).
+        Attachment = "attachment": "attachment (secure.htm)",
+        /// `message.sealpost` attached, for domains that block HTML attachments, and a link
+        /// to the portal's upload page.
+        Datafile = "datafile": "data file (message.sealpost) and upload link",
+        /// Opt-in: the main button opens a copy kept on the server, encrypted, for
+        /// `delivery.link_days`.
+        Link = "link": "link (ciphertext kept on the server for a while)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +134,9 @@ mod tests {
         for (text, _) in RecoveryPolicy::CHOICES {
             assert_eq!(text.parse::<RecoveryPolicy>().unwrap().to_string(), *text);
         }
+        for (text, _) in DeliveryProfile::CHOICES {
+            assert_eq!(text.parse::<DeliveryProfile>().unwrap().to_string(), *text);
+        }
     }
 
     #[test]
@@ -127,6 +144,7 @@ mod tests {
         assert_eq!("recipient".parse(), Ok(ResetDelivery::Link));
         assert!("everyone".parse::<ResetDelivery>().is_err());
         assert!("answer".parse::<RecoveryPolicy>().is_err());
+        assert!("htm".parse::<DeliveryProfile>().is_err());
         assert!("nobody".parse::<CredentialsTo>().is_err());
         assert!("a b@c.example".parse::<CredentialsTo>().is_err());
         assert!("@c.example".parse::<CredentialsTo>().is_err());

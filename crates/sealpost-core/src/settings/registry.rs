@@ -9,7 +9,7 @@
 use ipnet::IpNet;
 
 use super::checks;
-use super::choices::{CredentialsTo, RecoveryPolicy, ResetDelivery};
+use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ResetDelivery};
 use super::declare::registry;
 use super::value::Widget;
 
@@ -39,6 +39,18 @@ registry! {
         neutral_subject: String = String::new() => "mail.neutral_subject" {
             label: "Neutral subject",
             help: "Used when the original subject is not kept; empty uses the language's standard text.",
+        }
+        /// secure.htm submits itself when opened (the old behaviour); off, the recipient presses
+        /// its button.
+        carrier_auto_open: bool = false => "carrier.auto_open" {
+            label: "secure.htm opens the portal by itself",
+            help: "Adds a script that submits secure.htm on load. Off (recommended): the page has no script and the recipient presses its button; mail systems quarantine HTML attachments that submit themselves.",
+        }
+        /// How the carrier brings the payload (per recipient domain).
+        delivery_profile: DeliveryProfile = DeliveryProfile::Attachment => "delivery.profile" {
+            label: "Delivery profile",
+            help: "attachment: secure.htm attached. datafile: message.sealpost attached (for domains that block HTML attachments) and a link to the portal's upload page. link: the carrier's button opens a copy kept on the server, still encrypted, for delivery.link_days days.",
+            per_domain: true,
         }
         /// Recipients in these domains get mail unencrypted (lower-case).
         internal_domains: Vec<String> = Vec::new() => "policy.internal_domains" {

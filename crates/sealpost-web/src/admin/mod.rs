@@ -50,6 +50,10 @@ pub fn routes() -> Router<AppState> {
             post(settings::new_metrics_token),
         )
         .route("/admin/settings/mail/test-hop", post(settings::test_hop))
+        .route(
+            "/admin/settings/{section}/domain",
+            post(settings::set_domain_override),
+        )
         .route("/admin/audit", get(audit::page))
         .route("/admin/static/admin.css", get(css))
         .route_layer(axum::middleware::from_fn(

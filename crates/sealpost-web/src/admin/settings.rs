@@ -41,6 +41,10 @@ struct SettingsPage {
     error: Option<String>,
     test_result: Option<(bool, String)>,
     new_token: Option<String>,
+    /// This group's settings that take per-domain overrides: (key, label).
+    domain_keys: Vec<(&'static str, &'static str)>,
+    /// Their overrides as stored (`KEY@domain`, value).
+    overrides: Vec<(String, String)>,
 }
 
 fn current_values(state: &AppState) -> HashMap<String, String> {
@@ -109,8 +113,88 @@ async fn page(
             error,
             test_result,
             new_token,
+            domain_keys: domain_keys(group),
+            overrides: overrides(state, group),
         },
     )
+}
+
+fn domain_keys(group: Group) -> Vec<(&'static str, &'static str)> {
+    group
+        .settings()
+        .filter(|d| d.per_domain)
+        .map(|d| (d.key, d.label))
+        .collect()
+}
+
+fn overrides(state: &AppState, group: Group) -> Vec<(String, String)> {
+    let keys = domain_keys(group);
+    state
+        .settings
+        .get()
+        .override_pairs()
+        .into_iter()
+        .filter(|(name, _)| {
+            name.split_once('@')
+                .is_some_and(|(key, _)| keys.iter().any(|(k, _)| *k == key))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub struct DomainOverride {
+    key: String,
+    domain: String,
+    value: String,
+}
+
+/// Sets one per-domain override (`KEY@DOMAIN`) of a setting of this group, validated by the
+/// registry like every other value.
+pub async fn set_domain_override(
+    State(state): State<AppState>,
+    user: AdminUser,
+    Path(name): Path<String>,
+    CsrfForm(form): CsrfForm<DomainOverride>,
+) -> Result<Response, WebError> {
+    let group = Group::from_slug(&name).ok_or(WebError::NotFound)?;
+    let known = domain_keys(group).iter().any(|(k, _)| *k == form.key);
+    let domain = form.domain.trim().trim_end_matches('.');
+    let error = if !known {
+        Some(format!("{} cannot be set per domain here.", form.key))
+    } else if domain.is_empty() {
+        Some("Name the recipient domain.".to_string())
+    } else {
+        let stored = format!("{}@{domain}", form.key);
+        match update_settings(
+            &state.store,
+            &state.settings,
+            &[(stored.as_str(), form.value.clone())],
+            &user.actor(),
+        )
+        .await
+        {
+            Ok(_) => None,
+            Err(admin::AdminError::InvalidSetting(e)) => Some(e.to_string()),
+            Err(e) => return Err(admin_error(e)),
+        }
+    };
+    match error {
+        None => Ok(Redirect::to(&format!("/admin/settings/{name}?saved=1")).into_response()),
+        Some(error) => {
+            page(
+                &state,
+                user,
+                &name,
+                None,
+                None,
+                Some(error),
+                None,
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
 }
 
 #[derive(Deserialize)]
