@@ -161,7 +161,9 @@ impl Gateway {
                 SealJob {
                     rcpt: rcpt.clone(),
                     address: plan.address().to_string(),
-                    language: plan.language(&settings).to_string(),
+                    language: plan
+                        .language(&settings, header.summary().language())
+                        .to_string(),
                     key_id,
                     key: key.clone(),
                     keep_subject: crate::address_domain(plan.address())
@@ -176,6 +178,7 @@ impl Gateway {
             public_url: settings.public_url.clone(),
             branding: branding.clone(),
             hostname: self.hostname.clone(),
+            original_message_id: message.message_id.map(|id| format!("<{id}>")),
         };
         let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
 

@@ -38,6 +38,8 @@ pub(super) struct CarrierCommon {
     pub public_url: String,
     pub branding: Branding,
     pub hostname: String,
+    /// The inbound Message-ID with angle brackets: the carriers refer to it.
+    pub original_message_id: Option<String>,
 }
 
 /// The header values the carrier shows. The carrier travels in clear, so with
@@ -92,6 +94,7 @@ pub(super) async fn seal_all(
                     hostname: &common.hostname,
                     notes: &CarrierNotes {
                         ledger_id: Some(header.message_id_hex()),
+                        original_message_id: common.original_message_id.clone(),
                         ..CarrierNotes::default()
                     },
                 });
