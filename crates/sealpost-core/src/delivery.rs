@@ -325,12 +325,20 @@ impl DeliveryWorker {
         let settings = self.settings.get();
         let header_end = find_header_end(&item.data);
         let from = format!("MAILER-DAEMON@{}", self.config.hostname);
+        // The next hop that answered; a maildir is local, with no remote MTA.
+        let remote = match self.next_hop() {
+            NextHop::Smtp { host, .. } => Some(host),
+            NextHop::Maildir(_) => None,
+        };
         let bounce = build_bounce(&BounceInput {
             from: &from,
             to: &item.mail_from,
             failures,
             original_headers: &item.data[..header_end],
             reporting_mta: &self.config.hostname,
+            remote_mta: remote.as_deref(),
+            arrival_date: Some(item.created_at),
+            last_attempt_date: Some(now),
             lang: &settings.default_language,
             hostname: &self.config.hostname,
         });

@@ -77,7 +77,6 @@ async fn mail_holder(
     build: impl FnOnce(&SecurityMailBase) -> Vec<u8>,
 ) -> Result<(), CoreError> {
     let branding = settings.branding();
-    let hostname = crate::url::mail_host(&settings.public_url);
     let lang = account
         .language
         .as_deref()
@@ -87,7 +86,7 @@ async fn mail_holder(
         to: &account.address,
         lang,
         branding: &branding,
-        hostname: &hostname,
+        hostname: &settings.hostname,
     });
     if mail.is_empty() {
         return Err(CoreError::MailBuild);

@@ -173,15 +173,19 @@ pub async fn queue_reply(
             cc.push(wanted);
         }
     }
-    // Envelope and headers, chosen for SPF/DMARC and for bounces: the mail leaves through the
-    // organisation's own mail server, so the envelope sender is the gateway's notification
-    // address in the organisation's domain (SPF passes, and a bounce reaches the gateway
-    // instead of an outside domain we cannot speak for). From is the reader, because the
-    // advisor must see who wrote and be able to answer; Sender names the gateway as the
-    // system that actually transmitted it (RFC 5322 §3.6.2).
+    // Envelope and headers, chosen for SPF/DKIM/DMARC and for bounces: the mail leaves
+    // through the organisation's own mail server, so the envelope sender and From are the
+    // gateway's notification address in the organisation's (signing) domain: SPF and DKIM
+    // align, and a bounce reaches the gateway instead of an outside domain we cannot speak
+    // for. The reader is named in From's display name, in Reply-To (the advisor's "Reply"
+    // reaches them) and on the body's first line ([`sealpost_mime::PortalAuthor`]). The
+    // subject keeps the first trigger keyword, so the advisor's answer is encrypted again.
+    let branding = settings.branding();
     let raw = build_reply(&ReplyInput {
         from: &own,
         sender: &settings.notification_from,
+        org: branding.org(),
+        keyword: settings.trigger_keywords.first().map(String::as_str),
         to: &allowed.to,
         cc: &cc,
         source: &source,

@@ -60,12 +60,6 @@ pub fn is_web_url(url: &str) -> bool {
         && host(url).is_some()
 }
 
-/// The host generated mails name in their Message-IDs: the public URL's host, or
-/// `localhost` when the URL has none.
-pub fn mail_host(public_url: &str) -> String {
-    host(public_url).unwrap_or("localhost").to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,12 +81,6 @@ mod tests {
         assert_eq!(strip_port("[::1]:8080"), "[::1]");
         assert_eq!(strip_port("p.example:25"), "p.example");
         assert_eq!(strip_port("p.example"), "p.example");
-        assert_eq!(
-            mail_host("https://secure.bank.example:8443/x"),
-            "secure.bank.example"
-        );
-        assert_eq!(mail_host("https://127.0.0.1:1234"), "127.0.0.1");
-        assert_eq!(mail_host(""), "localhost");
         assert!(is_web_url("https://secure.bank.example/"));
         assert!(is_web_url("http://127.0.0.1:8080"));
         assert!(!is_web_url("https://"));

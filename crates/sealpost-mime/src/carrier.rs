@@ -16,6 +16,7 @@ use sealpost_i18n::{t, tf};
 use crate::branding::Branding;
 use crate::carrier_facts::{expiry_date, host_of, legal_links, why_block};
 use crate::carrier_notes::{CarrierDelivery, CarrierNotes, FirstContact};
+use crate::fold::address_list;
 use crate::inbound::OriginalHeaders;
 use crate::kind::MailKind;
 use crate::outgoing::{common_headers, finish};
@@ -373,15 +374,16 @@ pub fn build_carrier(input: &CarrierInput) -> Vec<u8> {
             clean_address(address),
         ));
     }
-    builder = match original.raw_to.as_deref() {
-        Some(raw) => builder.header("To", Raw::new(one_line(raw))),
+    // To and Cc as the sender wrote them, folded at 78 characters.
+    builder = match original.raw_to.as_deref().and_then(|raw| address_list("To", raw)) {
+        Some(to) => builder.header("To", to),
         None => builder.to(Address::new_address(
             None::<&str>,
             clean_address(input.recipient),
         )),
     };
-    if let Some(raw) = original.raw_cc.as_deref() {
-        builder = builder.header("Cc", Raw::new(one_line(raw)));
+    if let Some(cc) = original.raw_cc.as_deref().and_then(|raw| address_list("Cc", raw)) {
+        builder = builder.header("Cc", cc);
     }
     let subject = if original.subject.trim().is_empty() {
         t(input.lang, "carrier.subject_fallback")
@@ -393,16 +395,32 @@ pub fn build_carrier(input: &CarrierInput) -> Vec<u8> {
         Some(date) if !date.trim().is_empty() => builder.header("Date", Raw::new(one_line(date))),
         _ => builder.date(Date::now()),
     };
-    let references: Vec<String> = original
+    let mut references: Vec<String> = original
         .references
         .iter()
         .map(|r| clean_address(r))
         .filter(|r| !r.is_empty())
         .collect();
     if let Some(parent) = references.last() {
-        builder = builder
-            .in_reply_to(MessageId::new(parent.clone()))
-            .references(MessageId::new_list(references.iter().map(String::as_str)));
+        builder = builder.in_reply_to(MessageId::new(parent.clone()));
+    }
+    // The carrier refers to the mail it replaces, so a DSN or a reply to it can be matched.
+    let original_id = input
+        .notes
+        .original_message_id
+        .as_deref()
+        .map(clean_address)
+        .filter(|id| !id.is_empty());
+    if let Some(id) = &original_id
+        && !references.contains(id)
+    {
+        references.push(id.clone());
+    }
+    if !references.is_empty() {
+        builder = builder.references(MessageId::new_list(references.iter().map(String::as_str)));
+    }
+    if let Some(id) = &original_id {
+        builder = builder.header("X-Sealpost-Original-Message-Id", Raw::new(format!("<{id}>")));
     }
     builder = common_headers(builder, MailKind::Carrier, input.hostname);
 
@@ -489,7 +507,10 @@ References: <p1@x> <p2@x>\r\n\r\n"
             lang,
             PAYLOAD,
             &Branding::default(),
-            &CarrierNotes::default(),
+            &CarrierNotes {
+                original_message_id: Some("<orig@bank.example>".into()),
+                ..CarrierNotes::default()
+            },
         )
     }
 
@@ -750,7 +771,14 @@ References: <p1@x> <p2@x>\r\n\r\n"
             let id = msg.message_id().unwrap();
             assert!(id.ends_with("@gw.bank.example") && id != "orig@bank.example");
             assert_eq!(msg.in_reply_to().as_text(), Some("p2@x"));
-            assert_eq!(msg.references().as_text_list().map(|l| l.len()), Some(2));
+            assert_eq!(
+                msg.references().as_text_list().unwrap(),
+                vec!["p1@x", "p2@x", "orig@bank.example"]
+            );
+            assert_eq!(
+                msg.header_raw("X-Sealpost-Original-Message-Id").unwrap().trim(),
+                "<orig@bank.example>"
+            );
 
             let text = msg.body_text(0).unwrap();
             assert!(text.contains(needle), "{lang}: {text}");
@@ -805,7 +833,43 @@ References: <p1@x> <p2@x>\r\n\r\n"
             Some("kundin@example.org")
         );
         assert!(msg.header_raw("X-Evil").is_none());
+        // Without the original's Message-ID nothing refers to it.
+        assert!(msg.header_raw("X-Sealpost-Original-Message-Id").is_none());
+        assert!(msg.header_raw("References").is_none());
         assert!(msg.date().is_some());
         assert_eq!(msg.attachment_count(), 1);
+    }
+
+    #[test]
+    fn long_to_and_cc_are_folded_at_78() {
+        let to = (0..10)
+            .map(|i| format!("Kundin Nummer {i} <kundin.{i}@example.org>"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let original = crate::inbound::original_headers(
+            format!("From: a@bank.example\r\nTo: {to}\r\nCc: {to}\r\nSubject: x\r\n\r\n").as_bytes(),
+        );
+        let branding = Branding::default();
+        let raw = build_carrier(&CarrierInput {
+            original: &original,
+            recipient: "kundin.3@example.org",
+            payload_b64: PAYLOAD,
+            public_url: "https://p.example",
+            lang: "en",
+            branding: &branding,
+            hostname: "gw.bank.example",
+            notes: &crate::CarrierNotes::default(),
+        });
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        for line in String::from_utf8_lossy(&raw[..end]).split("\r\n") {
+            assert!(line.len() <= 78, "{} {line:?}", line.len());
+        }
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.to().unwrap().iter().count(), 10);
+        assert_eq!(msg.cc().unwrap().iter().count(), 10);
+        assert_eq!(
+            msg.to().unwrap().first().unwrap().name.as_deref(),
+            Some("Kundin Nummer 0")
+        );
     }
 }

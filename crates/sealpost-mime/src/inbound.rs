@@ -193,6 +193,17 @@ pub struct OriginalHeaders {
     pub raw_to: Option<String>,
     /// Raw (unfolded) Cc value.
     pub raw_cc: Option<String>,
+    /// Raw (unfolded) Content-Language value, e.g. "de-DE, en".
+    pub content_language: Option<String>,
+}
+
+impl OriginalHeaders {
+    /// The language the original was written in, when Sealpost has it: the first tag of its
+    /// Content-Language (RFC 3282), resolved to a supported language ("de-DE" → "de").
+    pub fn language(&self) -> Option<&'static str> {
+        let first = self.content_language.as_deref()?.split(',').next()?;
+        sealpost_i18n::resolve(first)
+    }
 }
 
 /// Formats an address header for display: "Name <addr>, addr2, Group: a;".
@@ -259,6 +270,7 @@ fn summarise(raw: &[u8]) -> OriginalHeaders {
         raw_from: raw_value("From"),
         raw_to: raw_value("To"),
         raw_cc: raw_value("Cc"),
+        content_language: raw_value("Content-Language"),
     }
 }
 
@@ -565,6 +577,17 @@ References: <p1@x> <p2@x>\r\n\r\nbody\r\n";
         assert!(empty.from.is_empty() && empty.date.is_none());
         let only_irt = original_headers(b"In-Reply-To: <p@x>\r\n\r\n");
         assert_eq!(only_irt.references, vec!["p@x"]);
+    }
+
+    #[test]
+    fn the_language_is_the_first_supported_content_language_tag() {
+        let lang = |v: &str| original_headers(format!("Content-Language: {v}\r\n\r\n").as_bytes()).language();
+        assert_eq!(lang("de-DE"), Some("de"));
+        assert_eq!(lang("en-GB, de"), Some("en"));
+        assert_eq!(lang("de-CH,\r\n fr"), Some("de"));
+        // Only the first tag counts: a French mail is not read as German.
+        assert_eq!(lang("fr-FR, de"), None);
+        assert_eq!(original_headers(b"Subject: x\r\n\r\n").language(), None);
     }
 
     #[test]

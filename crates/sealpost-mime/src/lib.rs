@@ -11,13 +11,16 @@
 //! `bounce`) build on those, `carrier` on `securehtm` and `carrier_facts` (what carrier and secure.htm both say), `reply` on `reply_source` (reading
 //! the message a reply answers).
 
+pub mod author;
 pub mod bounce;
 pub mod branding;
 pub mod carrier;
 mod carrier_facts;
 pub mod carrier_notes;
 pub mod display;
+pub mod disposition;
 pub mod filename;
+mod fold;
 pub mod inbound;
 pub mod kind;
 pub mod notice;
@@ -31,6 +34,7 @@ mod util;
 #[cfg(test)]
 mod snapshots;
 
+pub use author::PortalAuthor;
 pub use bounce::{BounceInput, build_bounce};
 pub use branding::Branding;
 pub use carrier::{CarrierInput, DATAFILE_NAME, build_carrier};
@@ -39,6 +43,7 @@ pub use display::{
     AttachmentData, AttachmentInfo, DisplayMessage, attachment, part_by_content_id,
     prepare_for_display, prepare_for_display_with, sanitise_html,
 };
+pub use disposition::attachment_disposition;
 pub use filename::{is_invisible_format, safe_filename, strip_invisible_format};
 pub use inbound::{
     InboundHeader, OriginalHeaders, TriggerPolicy, is_flagged, original_headers, strip_trigger,

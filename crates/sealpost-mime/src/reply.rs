@@ -9,11 +9,12 @@ use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 use sealpost_i18n::{t, tf};
 
-use crate::filename::safe_filename;
+use crate::author::PortalAuthor;
+use crate::disposition::attachment_part;
 use crate::kind::MailKind;
 use crate::outgoing::{common_headers, finish};
 use crate::reply_source::{ReplySource, reply_subject};
-use crate::util::{clean_address, one_line, to_crlf};
+use crate::util::{clean_address, find_ci, one_line, to_crlf};
 
 /// One file attached to a secure reply.
 pub struct ReplyAttachment {
@@ -25,10 +26,16 @@ pub struct ReplyAttachment {
 /// Input for [`build_reply`]. Recipients are decided by the caller from the
 /// original message (never from the reader's form).
 pub struct ReplyInput<'a> {
-    /// The recipient's (the replying person's) address.
+    /// The recipient's (the replying person's) address: `Reply-To:` and the body's first line.
     pub from: &'a str,
-    /// The gateway's notification address, named as Sender (see the caller).
+    /// The gateway's notification address: `From:` (aligned with the signing domain) and
+    /// `Sender:`.
     pub sender: &'a str,
+    /// The organisation's name, for `From: "<reader> via <org>"`.
+    pub org: &'a str,
+    /// The first configured trigger keyword: the subject keeps it, so the advisor's answer
+    /// to the reply is encrypted again.
+    pub keyword: Option<&'a str>,
     pub to: &'a str,
     pub cc: &'a [String],
     pub source: &'a ReplySource,
@@ -39,11 +46,28 @@ pub struct ReplyInput<'a> {
     pub hostname: &'a str,
 }
 
+/// `Re: <subject>` with `keyword` appended unless the subject already contains it.
+fn subject_with_keyword(subject: &str, keyword: Option<&str>) -> String {
+    let subject = reply_subject(subject);
+    match keyword.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(k) if find_ci(&subject, k).is_empty() => format!("{subject} {}", one_line(k)),
+        _ => subject,
+    }
+}
+
 /// Builds the reply a recipient writes in the portal: text/plain with the
 /// original quoted, threaded by In-Reply-To/References, optional attachments.
+/// From is the gateway on the reader's behalf ([`PortalAuthor`]).
 pub fn build_reply(input: &ReplyInput) -> Vec<u8> {
     let source = input.source;
-    let mut text = input.body.replace("\r\n", "\n");
+    let author = PortalAuthor {
+        reader: input.from,
+        org: input.org,
+        notification_sender: input.sender,
+    };
+    let mut text = author.body_line(input.lang);
+    text.push_str("\n\n");
+    text.push_str(&input.body.replace("\r\n", "\n"));
     while text.ends_with('\n') {
         text.pop();
     }
@@ -69,15 +93,8 @@ pub fn build_reply(input: &ReplyInput) -> Vec<u8> {
         }
     }
 
-    let mut builder = MessageBuilder::new()
-        .from(Address::new_address(
-            None::<&str>,
-            clean_address(input.from),
-        ))
-        .sender(Address::new_address(
-            None::<&str>,
-            clean_address(input.sender),
-        ))
+    let mut builder = author
+        .apply(MessageBuilder::new())
         .to(Address::new_address(None::<&str>, clean_address(input.to)));
     if !input.cc.is_empty() {
         builder = builder.cc(Address::new_list(
@@ -89,7 +106,7 @@ pub fn build_reply(input: &ReplyInput) -> Vec<u8> {
         ));
     }
     builder = builder
-        .subject(Text::new(reply_subject(&source.subject)))
+        .subject(Text::new(subject_with_keyword(&source.subject, input.keyword)))
         .date(Date::now());
     let references: Vec<String> = source
         .references
@@ -126,13 +143,7 @@ pub fn build_reply(input: &ReplyInput) -> Vec<u8> {
         } else {
             "application/octet-stream"
         };
-        parts.push(
-            MimePart::new(
-                ContentType::new(ct.to_string()),
-                BodyPart::Binary(a.bytes.clone().into()),
-            )
-            .attachment(safe_filename(&a.filename)),
-        );
+        parts.push(attachment_part(ct, &a.bytes, &a.filename));
     }
     finish(builder.body(MimePart::new("multipart/mixed", parts)))
 }
@@ -156,7 +167,9 @@ mod tests {
         }];
         let raw = build_reply(&ReplyInput {
             from: "kundin@example.org",
-            sender: "sealpost@bank.example",
+            sender: "noreply@bank.example",
+            org: "Bank AG",
+            keyword: Some("[secure]"),
             to: src.addresses.reply_address().unwrap(),
             cc: &cc,
             source: &src,
@@ -166,23 +179,33 @@ mod tests {
             hostname: "gw.bank.example",
         });
         let msg = MessageParser::default().parse(&raw).unwrap();
-        assert_eq!(msg.subject(), Some("Re: Ihr Vertrag"));
+        assert_eq!(msg.subject(), Some("Re: Ihr Vertrag [secure]"));
         assert_eq!(msg.header_raw("X-Sealpost-Kind").unwrap().trim(), "reply");
         assert_eq!(msg.in_reply_to().as_text(), Some("orig@bank.example"));
         assert_eq!(
             msg.references().as_text_list().unwrap(),
             vec!["p1@x", "orig@bank.example"]
         );
+        // From aligns with the gateway's (signing) domain; Reply-To reaches the reader.
+        let from = msg.from().unwrap().first().unwrap();
+        assert_eq!(from.address.as_deref(), Some("noreply@bank.example"));
+        assert_eq!(from.name.as_deref(), Some("kundin@example.org via Bank AG"));
         assert_eq!(
-            msg.from().unwrap().first().unwrap().address.as_deref(),
+            msg.reply_to().unwrap().first().unwrap().address.as_deref(),
             Some("kundin@example.org")
+        );
+        assert_eq!(
+            msg.sender().unwrap().first().unwrap().address.as_deref(),
+            Some("noreply@bank.example")
         );
         assert_eq!(
             msg.cc().unwrap().first().unwrap().address.as_deref(),
             Some("chef@bank.example")
         );
         let text = msg.body_text(0).unwrap().replace("\r\n", "\n");
-        assert!(text.starts_with("Thank you!"), "{text}");
+        let first = text.lines().next().unwrap();
+        assert!(first.contains("kundin@example.org"), "{text}");
+        assert!(text.contains("\n\nThank you!\n"), "{text}");
         assert!(text.contains("> Line one\n>\n> Line three"), "{text}");
         assert!(
             text.contains("Anna Advisor <Anna@Bank.example> wrote:"),
@@ -190,6 +213,54 @@ mod tests {
         );
         let att = msg.attachment(0).unwrap();
         assert_eq!(att.contents(), &[0, 1, 2, 255]);
+        assert!(att.is_content_type("application", "pdf"));
         assert!(!att.attachment_name().unwrap().contains('/'));
+    }
+
+    #[test]
+    fn the_subject_keeps_the_trigger_keyword_once() {
+        assert_eq!(
+            subject_with_keyword("Kredit", Some("[secure]")),
+            "Re: Kredit [secure]"
+        );
+        assert_eq!(
+            subject_with_keyword("Re: Kredit [SECURE]", Some("[secure]")),
+            "Re: Kredit [SECURE]"
+        );
+        assert_eq!(subject_with_keyword("Kredit", None), "Re: Kredit");
+        assert_eq!(subject_with_keyword("Kredit", Some("  ")), "Re: Kredit");
+    }
+
+    #[test]
+    fn non_ascii_attachment_names_use_rfc2231() {
+        let src = reply_source(ORIGINAL.as_bytes()).unwrap();
+        let attachments = [ReplyAttachment {
+            filename: "Gehaltsnachweis März.pdf".into(),
+            content_type: "application/pdf".into(),
+            bytes: b"%PDF".to_vec(),
+        }];
+        let raw = build_reply(&ReplyInput {
+            from: "kundin@example.org",
+            sender: "noreply@bank.example",
+            org: "Bank AG",
+            keyword: None,
+            to: "anna@bank.example",
+            cc: &[],
+            source: &src,
+            body: "anbei",
+            attachments: &attachments,
+            lang: "de",
+            hostname: "gw.bank.example",
+        });
+        crate::outgoing::assert_crlf(&raw);
+        let wire = String::from_utf8_lossy(&raw);
+        assert!(wire.contains("filename=\"Gehaltsnachweis M_rz.pdf\""), "{wire}");
+        assert!(wire.contains("filename*=utf-8''Gehaltsnachweis%20M%C3%A4rz.pdf"), "{wire}");
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(
+            msg.attachment(0).unwrap().attachment_name(),
+            Some("Gehaltsnachweis März.pdf")
+        );
+        assert!(msg.message_id().unwrap().ends_with("@gw.bank.example"));
     }
 }

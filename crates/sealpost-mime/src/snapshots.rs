@@ -185,6 +185,9 @@ fn bounces() {
             failures: &failures,
             original_headers: ORIGINAL.as_bytes(),
             reporting_mta: "gw.bank.example",
+            remote_mta: Some("mx.example.org"),
+            arrival_date: Some(1_709_630_100),
+            last_attempt_date: Some(1_709_633_700),
             lang,
             hostname: "gw.bank.example",
         });
@@ -207,7 +210,9 @@ fn replies() {
     ] {
         let raw = build_reply(&ReplyInput {
             from: "kundin@example.org",
-            sender: "sealpost@bank.example",
+            sender: "noreply@bank.example",
+            org: "Bank AG",
+            keyword: Some("[secure]"),
             to: "hans@bank.example",
             cc,
             source: &source,

@@ -329,11 +329,21 @@ impl Config {
         self.roles.contains(&role)
     }
 
+    /// The sender of generated mail: `policy.notification_from`, else `noreply@` the first
+    /// internal domain (the organisation's mail domain, which DKIM signs and DMARC aligns
+    /// with), else `noreply@` the hostname.
     pub fn notification_from(&self) -> String {
-        self.policy
-            .notification_from
-            .clone()
-            .unwrap_or_else(|| format!("sealpost@{}", self.hostname))
+        if let Some(from) = &self.policy.notification_from {
+            return from.clone();
+        }
+        let domain = self
+            .policy
+            .internal_domains
+            .iter()
+            .map(|d| d.trim().trim_start_matches('@'))
+            .find(|d| !d.is_empty())
+            .unwrap_or(&self.hostname);
+        format!("noreply@{}", domain.to_ascii_lowercase())
     }
 
     /// Checks everything that can be checked without touching the network or database.

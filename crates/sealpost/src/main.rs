@@ -31,8 +31,12 @@ enum Command {
     Demo,
     /// Create or update the database schema
     Migrate,
-    /// Check the configuration and exit
-    CheckConfig,
+    /// Check the configuration and exit; warns about names unusable on the internet
+    CheckConfig {
+        /// Fail (exit 2, one line per problem) instead of warning
+        #[arg(long)]
+        strict: bool,
+    },
     /// Administrators: create, reset-password, list
     #[command(subcommand)]
     Admin(cli::admin::AdminCommand),
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(run(cli));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<cli::check_config::Reported>() => ExitCode::from(2),
         Err(e) => {
             // One line, the whole causal chain: operators read this in a service log.
             eprintln!("sealpost: {e:#}");
@@ -102,16 +107,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             cli::settings::run(&config, command).await
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { strict } => {
             let config = Config::load(cli.config.as_deref())?;
-            println!(
-                "configuration OK: database {}, SMTP {}, web {}, next hop {}",
-                sealpost_store::redact_url(&config.database_url()),
-                config.smtp.listen,
-                config.web.listen,
-                config.delivery.relay
-            );
-            Ok(())
+            cli::check_config::run(&config, strict)
         }
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
@@ -129,6 +127,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             node::ensure_data_dir(&config.data_dir)?;
             let running = node::start(&config).await?;
+            // The names as the node uses them: the notification sender and public URL are
+            // run-time settings, so an admin's values count, not the file's seed.
+            let settings = running.settings.get();
+            for problem in sealpost::identity::problems(
+                &config.hostname,
+                &settings.notification_from,
+                &settings.public_url,
+            ) {
+                tracing::warn!("{problem}");
+            }
             if let Some(a) = running.smtp_addr {
                 tracing::info!(addr = %a, "SMTP listening");
             }

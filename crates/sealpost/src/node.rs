@@ -122,6 +122,7 @@ pub fn seed_settings(config: &Config) -> Settings {
         org_name: config.policy.org_name.clone(),
         max_message_size: config.smtp.max_message_size,
         max_recipients: config.smtp.max_recipients,
+        hostname: config.hostname.clone(),
         ..Settings::default()
     }
 }

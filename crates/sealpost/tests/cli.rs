@@ -375,3 +375,72 @@ async fn settings_commands() {
     );
     store.close().await;
 }
+
+/// `check-config` in `dir` without a config file unless `config` is given.
+fn check_config(dir: &Path, config: Option<&Path>, strict: bool) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealpost"));
+    cmd.current_dir(dir)
+        .env("SEALPOST_LOG", "error")
+        .env_remove("SEALPOST_CONFIG");
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("check-config");
+    if strict {
+        cmd.arg("--strict");
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn check_config_strict_refuses_names_unusable_on_the_internet() {
+    let dir = tempfile::tempdir().unwrap();
+    // Today's defaults (no file): plain check-config warns and passes ...
+    let plain = check_config(dir.path(), None, false);
+    assert!(plain.status.success());
+    let warnings = String::from_utf8(plain.stderr).unwrap();
+    assert_eq!(warnings.lines().count(), 3, "{warnings}");
+    assert!(warnings.lines().all(|l| l.starts_with("warning: ")), "{warnings}");
+    assert!(String::from_utf8(plain.stdout).unwrap().contains("configuration OK"));
+    // ... --strict fails, one line per problem: hostname, notification sender, public URL.
+    let strict = check_config(dir.path(), None, true);
+    assert_eq!(strict.status.code(), Some(2));
+    assert!(strict.stdout.is_empty());
+    let errors = String::from_utf8(strict.stderr).unwrap();
+    let lines: Vec<&str> = errors.lines().collect();
+    assert_eq!(lines.len(), 3, "{errors}");
+    assert!(lines[0].contains("hostname \"localhost\""), "{errors}");
+    assert!(lines[1].contains("noreply@localhost"), "{errors}");
+    assert!(lines[2].contains("web.public_url \"https://localhost:8443\""), "{errors}");
+
+    // The names the tests use (.example, .test) and an IP portal fail too.
+    let config = dir.path().join("sealpost.toml");
+    std::fs::write(
+        &config,
+        "hostname = \"gw.test\"\n[web]\npublic_url = \"https://127.0.0.1:8443\"\n\
+[policy]\ninternal_domains = [\"bank.example\"]\n",
+    )
+    .unwrap();
+    let strict = check_config(dir.path(), Some(&config), true);
+    assert_eq!(strict.status.code(), Some(2));
+    let errors = String::from_utf8(strict.stderr).unwrap();
+    assert_eq!(errors.lines().count(), 3, "{errors}");
+    assert!(errors.contains("noreply@bank.example"), "{errors}");
+    assert!(errors.contains("IP address"), "{errors}");
+
+    // Public names pass, and the default notification sender is noreply@ the first internal
+    // domain.
+    std::fs::write(
+        &config,
+        "hostname = \"gw.musterbank.de\"\n[web]\npublic_url = \"https://secure.musterbank.de\"\n\
+[policy]\ninternal_domains = [\"musterbank.de\"]\n",
+    )
+    .unwrap();
+    let strict = check_config(dir.path(), Some(&config), true);
+    assert!(
+        strict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    assert!(strict.stderr.is_empty());
+}

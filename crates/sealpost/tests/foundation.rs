@@ -435,3 +435,42 @@ async fn limits_changed_at_run_time_apply_to_the_next_session() {
     }
     node.stop().await;
 }
+
+/// Identities of generated mail: every Message-ID uses the boot `hostname` (not the public
+/// URL's host, an IP in tests), the carrier refers to the original it replaces, the default
+/// notification sender is noreply@ the first internal domain, and a new account's carrier
+/// speaks the original's Content-Language.
+#[tokio::test]
+async fn generated_mail_names_the_node_and_refers_to_the_original() {
+    let node = TestNode::start().await;
+    let mail = crlf(
+        "From: Anna Advisor <advisor@bank.example>\nTo: neu@example.com\nSubject: Kredit [secure]\n\
+Message-ID: <orig-7@bank.example>\nContent-Language: de-DE\n\nVertraulich.\n",
+    );
+    let results = node
+        .send("advisor@bank.example", &["neu@example.com"], &mail)
+        .await;
+    assert!(results.iter().all(|r| *r == RcptResult::Delivered));
+    let carrier = wait_for_kind(&node, "carrier", "neu@example.com", 0).await;
+    let credentials = wait_for_kind(&node, "credentials", "advisor@bank.example", 0).await;
+    let parser = mail_parser::MessageParser::default();
+    for generated in [&carrier, &credentials] {
+        let msg = parser.parse(&generated.data).unwrap();
+        let id = msg.message_id().unwrap();
+        assert!(id.ends_with("@gw.test"), "{id}");
+    }
+    assert_eq!(credentials.mail_from, "noreply@bank.example");
+    let msg = parser.parse(&carrier.data).unwrap();
+    assert_eq!(
+        header_value(&carrier.data, "X-Sealpost-Original-Message-Id").as_deref(),
+        Some("<orig-7@bank.example>")
+    );
+    assert_eq!(msg.references().as_text(), Some("orig-7@bank.example"));
+    // New account, German original: the carrier is German, not the default English.
+    let text = mail_text(&carrier);
+    assert!(
+        text.contains("Sie haben eine verschlüsselte Nachricht erhalten"),
+        "{text}"
+    );
+    node.stop().await;
+}

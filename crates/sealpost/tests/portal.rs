@@ -701,18 +701,35 @@ async fn secure_reply_goes_only_to_the_original_sender_and_threads() {
     let msg = mail_parser::MessageParser::default()
         .parse(&reply.data)
         .unwrap();
-    assert_eq!(msg.subject(), Some("Re: Your contract"));
+    // The subject keeps the trigger keyword, so the advisor's answer is encrypted again.
+    assert_eq!(msg.subject(), Some("Re: Your contract [secure]"));
+    assert!(msg.message_id().unwrap().ends_with("@gw.test"), "hostname");
     assert_eq!(msg.in_reply_to().as_text(), Some("orig-42@bank.example"));
     assert_eq!(
         msg.references().as_text_list().unwrap(),
         vec!["root-1@bank.example", "orig-42@bank.example"]
     );
+    // From aligns with the notification sender's (signing) domain; Reply-To is the reader.
+    let from = msg.from().unwrap().first().unwrap();
+    assert_eq!(from.address.as_deref(), Some("noreply@bank.example"));
     assert_eq!(
-        msg.from().unwrap().first().unwrap().address.as_deref(),
+        from.address.as_deref(),
+        Some(node.node.settings.get().notification_from.as_str())
+    );
+    assert!(
+        from.name.as_deref().unwrap().starts_with("replier@example.com via "),
+        "{from:?}"
+    );
+    assert_eq!(
+        msg.reply_to().unwrap().first().unwrap().address.as_deref(),
         Some("replier@example.com")
     );
     let text = msg.body_text(0).unwrap();
-    assert!(text.starts_with("Thank you, I agree."));
+    assert!(
+        text.lines().next().unwrap().contains("replier@example.com"),
+        "{text}"
+    );
+    assert!(text.contains("Thank you, I agree."));
     assert!(text.contains("> Dear customer, here it is."), "{text}");
     let att = msg.attachment(0).expect("attachment");
     assert_eq!(att.contents(), attachment.as_slice());

@@ -165,7 +165,9 @@ impl Gateway {
                 SealJob {
                     rcpt: rcpt.clone(),
                     address: plan.address().to_string(),
-                    language: plan.language(&settings).to_string(),
+                    language: plan
+                        .language(&settings, header.summary().language())
+                        .to_string(),
                     key_id,
                     key: key.clone(),
                     keep_subject: domain_settings.keep_subject,
@@ -185,6 +187,7 @@ impl Gateway {
             branding: branding.clone(),
             hostname: self.hostname.clone(),
             auto_open: settings.carrier_auto_open,
+            original_message_id: message.message_id.map(|id| format!("<{id}>")),
         };
         let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
 

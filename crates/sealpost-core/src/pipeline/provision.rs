@@ -55,14 +55,16 @@ impl RecipientPlan {
         }
     }
 
-    /// The language the recipient reads generated mail in.
-    pub fn language<'s>(&'s self, settings: &'s Settings) -> &'s str {
+    /// The language the recipient reads generated mail in: the account's own choice; for an
+    /// account without one (a new account, say) the language the original was written in
+    /// (`original`, from its Content-Language, when Sealpost has it); else the organisation's.
+    pub fn language<'s>(&'s self, settings: &'s Settings, original: Option<&'s str>) -> &'s str {
         match self {
             RecipientPlan::Existing {
                 language: Some(language),
                 ..
             } => language,
-            _ => &settings.default_language,
+            _ => original.unwrap_or(&settings.default_language),
         }
     }
 }

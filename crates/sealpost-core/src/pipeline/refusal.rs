@@ -77,6 +77,10 @@ pub(super) fn queue_bounce(
         failures: &failures,
         original_headers: headers.as_bytes(),
         reporting_mta: message.hostname,
+        // Refused here, before any next hop: no remote MTA, and arrival is the attempt.
+        remote_mta: None,
+        arrival_date: Some(message.now),
+        last_attempt_date: Some(message.now),
         lang: &message.settings.default_language,
         hostname: message.hostname,
     });

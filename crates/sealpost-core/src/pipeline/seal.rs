@@ -48,6 +48,8 @@ pub(super) struct CarrierCommon {
     pub hostname: String,
     /// `carrier.auto_open`: secure.htm submits itself on load.
     pub auto_open: bool,
+    /// The inbound Message-ID with angle brackets: the carriers refer to it.
+    pub original_message_id: Option<String>,
 }
 
 /// The carrier's delivery for a domain's `delivery.profile`.
@@ -115,6 +117,7 @@ pub(super) async fn seal_all(
                         delivery: job.delivery.clone(),
                         first_contact: job.first_contact,
                         auto_open: common.auto_open,
+                        original_message_id: common.original_message_id.clone(),
                         ..CarrierNotes::default()
                     },
                 });

@@ -31,6 +31,10 @@ macro_rules! registry {
             /// Per-recipient-domain overrides by lower-case domain; read them through
             /// `Settings::for_domain`.
             pub domain_overrides: std::collections::BTreeMap<String, $crate::settings::DomainSettings>,
+            /// The boot configuration's `hostname` (not stored, not a run-time setting): the
+            /// right-hand side of every generated Message-ID. `SettingsHandle` keeps it across
+            /// reloads.
+            pub hostname: String,
         }
 
         impl Default for Settings {
@@ -38,6 +42,7 @@ macro_rules! registry {
                 Settings {
                     $($( $field: $default, )+)+
                     domain_overrides: std::collections::BTreeMap::new(),
+                    hostname: "localhost".to_string(),
                 }
             }
         }

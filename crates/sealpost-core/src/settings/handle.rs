@@ -73,7 +73,10 @@ impl SettingsHandle {
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
         let v = store.settings_version().await?;
         let pairs = store.all_settings().await?;
-        self.replace(Settings::from_pairs(&pairs), v);
+        let mut settings = Settings::from_pairs(&pairs);
+        // Boot configuration, not in the database: kept from the seed.
+        settings.hostname = self.get().hostname.clone();
+        self.replace(settings, v);
         Ok(())
     }
 

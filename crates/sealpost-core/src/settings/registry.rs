@@ -79,7 +79,7 @@ registry! {
             label: "Largest secure.htm the portal opens (bytes)",
         }
         /// Sender address of generated mails (credentials, resets, bounces).
-        notification_from: String = "sealpost@localhost".to_string() => "mail.notification_from" {
+        notification_from: String = "noreply@localhost".to_string() => "mail.notification_from" {
             label: "Notifications come from",
             help: "Sender address of credentials and password-reset mails.",
             check: checks::address,

@@ -147,7 +147,7 @@ pub async fn send(
         &state.keys,
         &settings,
         Some(&state.delivery_wake),
-        &sealpost_core::url::mail_host(&settings.public_url),
+        &settings.hostname,
         &ReplyDraft {
             account: &reader.account,
             original: &message.raw,
