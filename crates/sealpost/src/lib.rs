@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod dkim;
 pub mod node;
 pub mod selfsigned;
 pub mod web_listener;

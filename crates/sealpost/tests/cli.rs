@@ -375,3 +375,98 @@ async fn settings_commands() {
     );
     store.close().await;
 }
+
+#[test]
+fn dkim_generate_writes_a_private_key_and_prints_its_record() {
+    let env = Env::new();
+    let rsa = env.dir.path().join("rsa.pem");
+    let ed = env.dir.path().join("ed.pem");
+    let rsa_s = rsa.to_str().unwrap();
+    let ed_s = ed.to_str().unwrap();
+    let record = env.ok(&[
+        "dkim", "generate", "--domain", "Bank.Example", "--selector", "s1", "--out", rsa_s,
+    ]);
+    assert!(
+        record.starts_with("s1._domainkey.bank.example IN TXT \"v=DKIM1; k=rsa; p=MII"),
+        "{record}"
+    );
+    assert_eq!(record.lines().count(), 1, "one record line on stdout: {record}");
+    let record = env.ok(&[
+        "dkim",
+        "generate",
+        "--domain",
+        "bank.example",
+        "--selector",
+        "s2",
+        "--algorithm",
+        "ed25519",
+        "--out",
+        ed_s,
+    ]);
+    let value: String = record
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .concat();
+    let p = value.split("p=").nth(1).unwrap().trim();
+    assert!(value.starts_with("v=DKIM1; k=ed25519; p="), "{value}");
+    assert_eq!(p.len(), 44, "32 bytes of Ed25519 public key in base64: {p}");
+    for file in [&rsa, &ed] {
+        assert_eq!(mode(file) & 0o777, 0o600, "{}", file.display());
+    }
+    // Never over an existing key.
+    let before = std::fs::read(&rsa).unwrap();
+    let err = env.fails(&[
+        "dkim", "generate", "--domain", "bank.example", "--selector", "s1", "--out", rsa_s,
+    ]);
+    assert!(err.contains("never overwritten"), "{err}");
+    assert_eq!(std::fs::read(&rsa).unwrap(), before);
+    let err = env.fails(&[
+        "dkim",
+        "generate",
+        "--domain",
+        "bank.example",
+        "--selector",
+        "s3",
+        "--algorithm",
+        "dsa",
+        "--out",
+        "x.pem",
+    ]);
+    assert!(err.contains("rsa") && err.contains("ed25519"), "{err}");
+
+    // The keys load: check-config with both is quiet about DKIM when the sender aligns ...
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let dkim = format!(
+        "hostname = \"gw.bank.example\"\n{base}[policy]\nnotification_from = \"noreply@bank.example\"\n\
+         [delivery.dkim]\ndomain = \"bank.example\"\nselector = \"s1\"\nkey_file = \"{rsa_s}\"\n\
+         ed25519_key_file = \"{ed_s}\"\ned25519_selector = \"s2\"\n"
+    );
+    std::fs::write(&env.config, &dkim).unwrap();
+    let out = env.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("DKIM"), "{err}");
+    // ... warns when it does not ...
+    std::fs::write(&env.config, dkim.replace("noreply@bank.example", "noreply@other.example")).unwrap();
+    let out = env.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning:") && err.contains("noreply@other.example"), "{err}");
+    // ... and refuses a key file others can read, naming it.
+    std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&env.config, &dkim).unwrap();
+    let err = env.fails(&["check-config"]);
+    assert!(err.contains(ed_s) && err.contains("chmod 600"), "{err}");
+    // Both keys need two selectors (one DNS record each).
+    std::fs::write(&env.config, dkim.replace("ed25519_selector = \"s2\"\n", "")).unwrap();
+    let err = env.fails(&["check-config"]);
+    assert!(err.contains("ed25519_selector"), "{err}");
+    // Without [delivery.dkim], check-config says that nothing is signed.
+    std::fs::write(&env.config, &base).unwrap();
+    let out = env.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("DKIM signing is not configured"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! (`sealpost_core::admin`, `sealpost_core::settings`), for scripts. Output is plain text, one record per line.
 
 pub mod admin;
+pub mod dkim;
 pub mod keys;
 pub mod settings;
 pub mod user;
