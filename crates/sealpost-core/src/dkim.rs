@@ -417,8 +417,7 @@ pub fn alignment_warnings(
 
 fn aligned(from_domain: &str, signing_domain: &str) -> bool {
     !from_domain.is_empty()
-        && (from_domain == signing_domain
-            || from_domain.ends_with(&format!(".{signing_domain}")))
+        && (from_domain == signing_domain || from_domain.ends_with(&format!(".{signing_domain}")))
 }
 
 #[cfg(test)]
@@ -577,7 +576,10 @@ Hello,\r\n\
         );
         assert_eq!(verify(added.as_bytes(), &record).await, [false]);
         // Relaxed: whitespace changes in a header pass.
-        let refolded = text.replace("Subject: Encrypted message", "Subject:  Encrypted\r\n message");
+        let refolded = text.replace(
+            "Subject: Encrypted message",
+            "Subject:  Encrypted\r\n message",
+        );
         assert_eq!(verify(refolded.as_bytes(), &record).await, [true]);
     }
 
@@ -597,11 +599,17 @@ Hello,\r\n\
         .unwrap_err()
         .to_string();
         assert!(e.contains("/etc/dkim.pem") && e.contains("RSA"), "{e}");
-        let e = Signer::from_pems("bank.example", &[spec(DkimAlgorithm::Ed25519, "s1", "not a key")])
-            .unwrap_err()
-            .to_string();
+        let e = Signer::from_pems(
+            "bank.example",
+            &[spec(DkimAlgorithm::Ed25519, "s1", "not a key")],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no PEM private key"), "{e}");
-        assert!(!e.contains("not a key"), "the file's content is never shown: {e}");
+        assert!(
+            !e.contains("not a key"),
+            "the file's content is never shown: {e}"
+        );
         let ok = spec(DkimAlgorithm::Ed25519, "s1", ed.private_pem.as_str());
         assert!(Signer::from_pems("bank example", &[ok]).is_err());
         let bad_selector = spec(DkimAlgorithm::Ed25519, "s 1", ed.private_pem.as_str());
@@ -644,7 +652,11 @@ Hello,\r\n\
         for part in record.split('"').skip(1).step_by(2) {
             assert!(part.len() <= 255);
         }
-        assert!(rsa_key().private_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        assert!(
+            rsa_key()
+                .private_pem
+                .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+        );
     }
 
     #[test]
@@ -658,13 +670,38 @@ Hello,\r\n\
 
     #[test]
     fn alignment_is_relaxed_and_warned_about() {
-        assert_eq!(alignment_warnings(None, "a@b.example", "mx.b.example").len(), 1);
-        assert!(alignment_warnings(Some("bank.example"), "noreply@bank.example", "mx.bank.example").is_empty());
-        assert!(alignment_warnings(Some("bank.example"), "Bank <noreply@mail.Bank.example>", "bank.example").is_empty());
+        assert_eq!(
+            alignment_warnings(None, "a@b.example", "mx.b.example").len(),
+            1
+        );
+        assert!(
+            alignment_warnings(
+                Some("bank.example"),
+                "noreply@bank.example",
+                "mx.bank.example"
+            )
+            .is_empty()
+        );
+        assert!(
+            alignment_warnings(
+                Some("bank.example"),
+                "Bank <noreply@mail.Bank.example>",
+                "bank.example"
+            )
+            .is_empty()
+        );
         let w = alignment_warnings(Some("bank.example"), "sealpost@localhost", "localhost");
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("mail.notification_from"));
         // A look-alike suffix is not a subdomain.
-        assert_eq!(alignment_warnings(Some("bank.example"), "x@evilbank.example", "mx.bank.example").len(), 1);
+        assert_eq!(
+            alignment_warnings(
+                Some("bank.example"),
+                "x@evilbank.example",
+                "mx.bank.example"
+            )
+            .len(),
+            1
+        );
     }
 }

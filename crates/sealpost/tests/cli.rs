@@ -384,13 +384,24 @@ fn dkim_generate_writes_a_private_key_and_prints_its_record() {
     let rsa_s = rsa.to_str().unwrap();
     let ed_s = ed.to_str().unwrap();
     let record = env.ok(&[
-        "dkim", "generate", "--domain", "Bank.Example", "--selector", "s1", "--out", rsa_s,
+        "dkim",
+        "generate",
+        "--domain",
+        "Bank.Example",
+        "--selector",
+        "s1",
+        "--out",
+        rsa_s,
     ]);
     assert!(
         record.starts_with("s1._domainkey.bank.example IN TXT \"v=DKIM1; k=rsa; p=MII"),
         "{record}"
     );
-    assert_eq!(record.lines().count(), 1, "one record line on stdout: {record}");
+    assert_eq!(
+        record.lines().count(),
+        1,
+        "one record line on stdout: {record}"
+    );
     let record = env.ok(&[
         "dkim",
         "generate",
@@ -418,7 +429,14 @@ fn dkim_generate_writes_a_private_key_and_prints_its_record() {
     // Never over an existing key.
     let before = std::fs::read(&rsa).unwrap();
     let err = env.fails(&[
-        "dkim", "generate", "--domain", "bank.example", "--selector", "s1", "--out", rsa_s,
+        "dkim",
+        "generate",
+        "--domain",
+        "bank.example",
+        "--selector",
+        "s1",
+        "--out",
+        rsa_s,
     ]);
     assert!(err.contains("never overwritten"), "{err}");
     assert_eq!(std::fs::read(&rsa).unwrap(), before);
@@ -449,11 +467,18 @@ fn dkim_generate_writes_a_private_key_and_prints_its_record() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("DKIM"), "{err}");
     // ... warns when it does not ...
-    std::fs::write(&env.config, dkim.replace("noreply@bank.example", "noreply@other.example")).unwrap();
+    std::fs::write(
+        &env.config,
+        dkim.replace("noreply@bank.example", "noreply@other.example"),
+    )
+    .unwrap();
     let out = env.run(&["check-config"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("warning:") && err.contains("noreply@other.example"), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("noreply@other.example"),
+        "{err}"
+    );
     // ... and refuses a key file others can read, naming it.
     std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&env.config, &dkim).unwrap();

@@ -471,7 +471,11 @@ async fn dkim_verifies(data: &[u8], records: &[(String, String)]) -> Vec<bool> {
     let cache = Records(Mutex::new(HashMap::new()));
     for (name, value) in records {
         let key = DomainKey::parse(value.as_bytes()).unwrap();
-        cache.insert(format!("{name}.").into(), Txt::from(key), std::time::Instant::now());
+        cache.insert(
+            format!("{name}.").into(),
+            Txt::from(key),
+            std::time::Instant::now(),
+        );
     }
     let auth = MessageAuthenticator::new(
         mail_auth::hickory_resolver::config::ResolverConfig::default(),
@@ -503,7 +507,10 @@ async fn with_dkim_every_generated_mail_is_signed_and_relayed_mail_is_not() {
             .open(&path)
             .unwrap();
         std::io::Write::write_all(&mut f, key.private_pem.as_bytes()).unwrap();
-        records.push((format!("{selector}._domainkey.bank.example"), key.txt_value()));
+        records.push((
+            format!("{selector}._domainkey.bank.example"),
+            key.txt_value(),
+        ));
         files.push(path);
     }
     let node = TestNode::start_with(|c| {
@@ -520,7 +527,9 @@ async fn with_dkim_every_generated_mail_is_signed_and_relayed_mail_is_not() {
     let results = node.send(SENDER, &["signed@example.com"], &mail).await;
     assert_eq!(results, vec![RcptResult::Delivered]);
     let plain = crlf("From: a@bank.example\nTo: b@example.com\nSubject: Lunch?\n\nNoon?\n");
-    let results = node.send("a@bank.example", &["b@example.com"], &plain).await;
+    let results = node
+        .send("a@bank.example", &["b@example.com"], &plain)
+        .await;
     assert_eq!(results, vec![RcptResult::Delivered]);
     let mails = node.wait_for_mails(3).await;
     let mut kinds = Vec::new();
@@ -534,7 +543,11 @@ async fn with_dkim_every_generated_mail_is_signed_and_relayed_mail_is_not() {
         assert_eq!(text.matches("DKIM-Signature:").count(), 2, "{kind}");
         assert!(text.contains("a=rsa-sha256") && text.contains("a=ed25519-sha256"));
         assert!(text.contains("d=bank.example"));
-        assert_eq!(dkim_verifies(&m.data, &records).await, [true, true], "{kind}");
+        assert_eq!(
+            dkim_verifies(&m.data, &records).await,
+            [true, true],
+            "{kind}"
+        );
         kinds.push(kind);
     }
     kinds.sort();

@@ -56,7 +56,10 @@ pub fn run(command: DkimCommand) -> Result<()> {
         "wrote the {algorithm} key to {}; publish the record above, then set in [delivery.dkim]: domain = {domain:?}, {}",
         out.display(),
         match algorithm {
-            DkimAlgorithm::Rsa => format!("selector = {selector:?}, key_file = {:?}", out.display().to_string()),
+            DkimAlgorithm::Rsa => format!(
+                "selector = {selector:?}, key_file = {:?}",
+                out.display().to_string()
+            ),
             DkimAlgorithm::Ed25519 => format!(
                 "ed25519_key_file = {:?} (selector, or ed25519_selector next to an RSA key, = {selector:?})",
                 out.display().to_string()
