@@ -18,8 +18,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-(cd "$root" && cargo build -q -p sealpost)
-bin="${CARGO_TARGET_DIR:-$root/target}/debug/sealpost"
+# SEALPOST_BIN: a binary built already (a developer's); CI builds the debug binary here.
+if [ -n "${SEALPOST_BIN:-}" ]; then
+  bin="$SEALPOST_BIN"
+else
+  (cd "$root" && cargo build -q -p sealpost)
+  bin="${CARGO_TARGET_DIR:-$root/target}/debug/sealpost"
+fi
 
 work="$(mktemp -d)"
 node_pid=""
