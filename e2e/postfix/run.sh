@@ -137,6 +137,8 @@ need=()
 command -v postfix >/dev/null || need+=(postfix)
 command -v swaks >/dev/null || need+=(swaks)
 command -v python3 >/dev/null || need+=(python3)
+# The DKIM check runs Debian's /usr/bin/python3, the one that sees python3-dkim.
+/usr/bin/python3 -c 'import dkim, nacl' >/dev/null 2>&1 || need+=(python3-dkim python3-nacl)
 if [ "${#need[@]}" -gt 0 ]; then
     log "installing ${need[*]}"
     echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
@@ -200,7 +202,7 @@ postconf -P "sealpost/unix/smtp_send_xforward_command=yes" \
             "sealpost/unix/smtp_generic_maps="
 postconf -M "127.0.0.1:$REINJECT_PORT/inet=127.0.0.1:$REINJECT_PORT inet n - n - 20 smtpd"
 postconf -P "127.0.0.1:$REINJECT_PORT/inet/content_filter=" \
-            "127.0.0.1:$REINJECT_PORT/inet/receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters,no_address_mappings" \
+            "127.0.0.1:$REINJECT_PORT/inet/receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_address_mappings" \
             "127.0.0.1:$REINJECT_PORT/inet/smtpd_helo_restrictions=" \
             "127.0.0.1:$REINJECT_PORT/inet/smtpd_client_restrictions=" \
             "127.0.0.1:$REINJECT_PORT/inet/smtpd_sender_restrictions=" \
@@ -237,6 +239,22 @@ log "building sealpost"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/sealpost"
 [ -x "$BIN" ] || die "$BIN not built"
 
+# Node A signs what it writes (docs/MAIL-SERVER-INTEGRATION.md, "DKIM"), with an RSA and an
+# Ed25519 key from `sealpost dkim generate`; the records go to the verifier directly.
+mkdir -p "$TMP/dkim"
+"$BIN" dkim generate --domain bank.example --selector e2e-rsa --out "$TMP/dkim/rsa.pem" \
+    >"$TMP/dkim/rsa.txt" 2>/dev/null || die "sealpost dkim generate (rsa) failed"
+"$BIN" dkim generate --domain bank.example --selector e2e-ed --algorithm ed25519 \
+    --out "$TMP/dkim/ed.pem" >"$TMP/dkim/ed.txt" 2>/dev/null || die "sealpost dkim generate (ed25519) failed"
+python3 - "$TMP/dkim" <<'PY'
+import json, re, sys
+d = sys.argv[1]
+records = {}
+for name in ("rsa", "ed"):
+    owner, _, rest = open(f"{d}/{name}.txt").read().strip().partition(" IN TXT ")
+    records[owner] = "".join(re.findall(r'"([^"]*)"', rest))
+json.dump(records, open(f"{d}/records.json", "w"))
+PY
 write_config() {   # write_config NAME SMTP_PORT RELAY ROLES
     local web
     web="$(free_port)"
@@ -258,7 +276,18 @@ public_url = "https://secure.bank.example"
 tls = "off"
 [policy]
 internal_domains = ["bank.example"]
+notification_from = "noreply@bank.example"
 EOF
+    if [ "$1" = a ]; then
+        cat >>"$TMP/$1.toml" <<EOF
+[delivery.dkim]
+domain = "bank.example"
+selector = "e2e-rsa"
+key_file = "$TMP/dkim/rsa.pem"
+ed25519_key_file = "$TMP/dkim/ed.pem"
+ed25519_selector = "e2e-ed"
+EOF
+    fi
 }
 start_sealpost() {   # start_sealpost NAME SMTP_PORT
     SEALPOST_LOG=info "$BIN" serve --config "$TMP/$1.toml" >"$TMP/$1.log" 2>&1 &
@@ -294,11 +323,13 @@ if send "$SMTP_PORT" flagged --from "$ADVISOR" --to "$CUSTOMER" \
         --header "Subject: [secure] statement $RUN" --body "$SECRET"; then
     if f="$(python3 "$SINKMAIL" wait "$SINK_MAIN" --rcpt "$CUSTOMER" --kind carrier --timeout 60)"; then
         check "flagged-carrier" python3 "$SINKMAIL" carrier "$f" --secret "$SECRET"
+        check "flagged-carrier-dkim" /usr/bin/python3 "$SINKMAIL" dkim "$f" --records "$TMP/dkim/records.json"
     else
         fail "flagged-carrier" "$f"
     fi
     if f="$(python3 "$SINKMAIL" wait "$SINK_MAIN" --rcpt "$ADVISOR" --kind credentials --timeout 30)"; then
         check "flagged-credentials" python3 "$SINKMAIL" credentials "$f" --account "$CUSTOMER"
+        check "flagged-credentials-dkim" /usr/bin/python3 "$SINKMAIL" dkim "$f" --records "$TMP/dkim/records.json"
     else
         fail "flagged-credentials" "$f"
     fi

@@ -269,6 +269,41 @@ def cmd_bounce(args):
     return 0
 
 
+def cmd_dkim(args):
+    """Every DKIM signature verifies with Python's dkim module (Debian's python3-dkim; run
+    this sub-command with /usr/bin/python3), the public keys given directly (--records: a
+    JSON object, "selector._domainkey.domain" -> TXT value), and both algorithms are there."""
+    import json
+    import re
+    import dkim
+
+    with open(args.records) as f:
+        records = {k.lower(): v for k, v in json.load(f).items()}
+
+    def dnsfunc(name, timeout=5):
+        return records.get(name.decode().rstrip(".").lower(), "").encode() or None
+
+    m = SinkMail(args.file)
+    headers = email.message_from_bytes(m.data, policy=email.policy.compat32).get_all("DKIM-Signature") or []
+    verifier = dkim.DKIM(m.data, minkey=2048)
+    results = []
+    for idx, header in enumerate(headers):
+        tag = re.search(r"\ba=([\w-]+)", re.sub(r"\s+", "", str(header)))
+        try:
+            ok = bool(verifier.verify(idx=idx, dnsfunc=dnsfunc))
+        except dkim.DKIMException as e:
+            ok = False
+            print("signature %d: %s" % (idx, e))
+        results.append("%s %s" % (tag.group(1) if tag else "?", "pass" if ok else "FAIL"))
+    seen = "%s: %s" % (m.describe(), ", ".join(results) or "no DKIM signature")
+    want = sorted(["rsa-sha256 pass", "ed25519-sha256 pass"])
+    if sorted(results) != want:
+        print(seen)
+        return 1
+    print(seen + ", after Postfix")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -292,6 +327,9 @@ def main():
     s.add_argument("file")
     s.add_argument("--original", required=True)
     s.add_argument("--hops", type=int, default=2)
+    s = sub.add_parser("dkim")
+    s.add_argument("file")
+    s.add_argument("--records", required=True)
     s = sub.add_parser("bounce")
     s.add_argument("file")
     s.add_argument("--sender", required=True)
@@ -305,6 +343,7 @@ def main():
         "credentials": cmd_credentials,
         "identical": cmd_identical,
         "bounce": cmd_bounce,
+        "dkim": cmd_dkim,
     }[args.cmd](args)
 
 

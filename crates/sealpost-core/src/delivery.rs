@@ -32,6 +32,9 @@ pub struct DeliveryConfig {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub idle_poll: Duration,
+    /// Signs every mail Sealpost wrote just before it is handed to the next hop (`None`: no
+    /// `[delivery.dkim]`); mail relayed unchanged is never signed (see `dkim::signs_kind`).
+    pub dkim: Option<Arc<crate::dkim::Signer>>,
 }
 
 impl DeliveryConfig {
@@ -51,6 +54,7 @@ impl DeliveryConfig {
             retry_base: Duration::from_secs(60),
             retry_max: Duration::from_secs(3600),
             idle_poll: Duration::from_secs(2),
+            dkim: None,
         }
     }
 }
@@ -175,11 +179,12 @@ impl DeliveryWorker {
         let outcome = 'session: loop {
             let mut round = AttemptSummary::default();
             for item in &items {
+                let signed = self.sign(item);
                 let results = sender
                     .send(&OutboundMessage {
                         mail_from: &item.mail_from,
                         rcpt_to: &item.rcpt_to,
-                        data: &item.data,
+                        data: signed.as_deref().unwrap_or(&item.data),
                     })
                     .await;
                 let mut writes = WriteSet::default();
@@ -236,6 +241,24 @@ impl DeliveryWorker {
         };
         sender.finish().await;
         outcome.and(last)
+    }
+
+    /// The item's data with its DKIM signatures, when DKIM is configured and the item is a mail
+    /// Sealpost wrote. Signed at each attempt, so the signature's time is the sending time and
+    /// one place covers every kind. A signing failure (which a key that loaded at boot does not
+    /// give) is logged and the mail goes unsigned rather than never.
+    fn sign(&self, item: &QueueItem) -> Option<Vec<u8>> {
+        let signer = self.config.dkim.as_ref()?;
+        if !crate::dkim::signs_kind(&item.kind) {
+            return None;
+        }
+        match signer.sign(&item.data) {
+            Ok(signed) => Some(signed),
+            Err(e) => {
+                tracing::error!(queue_id = %item.id, kind = %item.kind, error = %e, "DKIM signing failed; sending unsigned");
+                None
+            }
+        }
     }
 
     /// An admin's next-hop setting overrides the configured relay without a restart.

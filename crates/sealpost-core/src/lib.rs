@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod committer;
 pub mod delivery;
+pub mod dkim;
 pub mod hashing;
 pub mod keyring;
 pub mod lockout;

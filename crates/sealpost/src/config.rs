@@ -136,6 +136,26 @@ pub struct DeliveryConfig {
     /// Longest wait for the next hop's reply to a command and, separately, for each write of
     /// message data and the reply after it; a hop that hangs is given up and retried.
     pub timeout_secs: u64,
+    /// `[delivery.dkim]`: sign every mail Sealpost writes (not mail relayed unchanged).
+    pub dkim: Option<DkimConfig>,
+}
+
+/// DKIM signing keys: `key_file` an RSA key (2048 to 4096 bits), `ed25519_key_file` an Ed25519
+/// key, PEM (PKCS#1 or PKCS#8), mode 0600; with both, every mail gets two signatures. A
+/// selector names one DNS record, so two keys need two: `selector` for the RSA key (or for an
+/// Ed25519 key alone), `ed25519_selector` for the Ed25519 key when both are given.
+/// `sealpost dkim generate` makes such files and prints their DNS records.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DkimConfig {
+    /// The `d=` domain: the notification sender's domain or a parent of it (DMARC alignment).
+    pub domain: String,
+    /// The `s=` selector of the RSA key, or of the Ed25519 key when it is the only one.
+    pub selector: String,
+    pub key_file: Option<PathBuf>,
+    pub ed25519_key_file: Option<PathBuf>,
+    /// Selector of the Ed25519 key; required when both keys are given.
+    pub ed25519_selector: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -147,6 +167,7 @@ impl Default for DeliveryConfig {
             retry_max_secs: 3600,
             lease_secs: 300,
             timeout_secs: 300,
+            dkim: None,
         }
     }
 }
@@ -380,6 +401,29 @@ impl Config {
             .parse::<sealpost_smtp::next_hop::NextHop>()
         {
             return invalid(format!("delivery.relay: {e}"));
+        }
+        if let Some(dkim) = &self.delivery.dkim {
+            if dkim.domain.trim().is_empty() || dkim.selector.trim().is_empty() {
+                return invalid("delivery.dkim needs domain and selector".into());
+            }
+            if dkim.key_file.is_none() && dkim.ed25519_key_file.is_none() {
+                return invalid(
+                    "delivery.dkim needs key_file (RSA) and/or ed25519_key_file".into(),
+                );
+            }
+            if dkim.key_file.is_some()
+                && dkim.ed25519_key_file.is_some()
+                && dkim
+                    .ed25519_selector
+                    .as_deref()
+                    .is_none_or(|s| s.trim().is_empty() || s.trim() == dkim.selector.trim())
+            {
+                return invalid(
+                    "delivery.dkim: with both key_file and ed25519_key_file, give the Ed25519 key \
+                     its own ed25519_selector (one DNS record per selector)"
+                        .into(),
+                );
+            }
         }
         if !sealpost_core::url::is_web_url(&self.web.public_url) {
             return invalid(format!(

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod identity;
+pub mod dkim;
 pub mod node;
 pub mod selfsigned;
 pub mod web_listener;

@@ -49,6 +49,9 @@ enum Command {
     /// Run-time settings: list, get KEY[@DOMAIN], set KEY[@DOMAIN] VALUE (validated, audited)
     #[command(subcommand)]
     Settings(cli::settings::SettingsCommand),
+    /// DKIM: generate a signing key and print its DNS record
+    #[command(subcommand)]
+    Dkim(cli::dkim::DkimCommand),
 }
 
 /// glibc's allocator never gave back the 19 MiB each Argon2 hash works in (the process grew by
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Demo => sealpost::demo::run(cli.config.as_deref()).await,
+        Command::Dkim(command) => cli::dkim::run(command),
         Command::Admin(command) => {
             let config = Config::load(cli.config.as_deref())?;
             cli::admin::run(&config, command).await

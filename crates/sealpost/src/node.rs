@@ -208,6 +208,10 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
         let hop_timeout = Duration::from_secs(config.delivery.timeout_secs.max(1));
         delivery.client.command_timeout = hop_timeout.min(delivery.client.command_timeout);
         delivery.client.data_timeout = hop_timeout;
+        delivery.dkim = crate::dkim::load_signer(config)?;
+        for warning in crate::dkim::warnings(config, &settings.get().notification_from) {
+            tracing::warn!("{warning}");
+        }
         let worker = DeliveryWorker::new(
             store.clone(),
             committer,

@@ -392,6 +392,12 @@ fn check_config(dir: &Path, config: Option<&Path>, strict: bool) -> Output {
     cmd.output().unwrap()
 }
 
+/// check-config's lines about names (hostname, notification sender, public URL), without the
+/// DKIM lines that the signer's checks add.
+fn identity_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| !l.contains("DKIM")).collect()
+}
+
 #[test]
 fn check_config_strict_refuses_names_unusable_on_the_internet() {
     let dir = tempfile::tempdir().unwrap();
@@ -399,7 +405,8 @@ fn check_config_strict_refuses_names_unusable_on_the_internet() {
     let plain = check_config(dir.path(), None, false);
     assert!(plain.status.success());
     let warnings = String::from_utf8(plain.stderr).unwrap();
-    assert_eq!(warnings.lines().count(), 3, "{warnings}");
+    // (DKIM's own warnings, tested with the signer, come on top.)
+    assert_eq!(identity_lines(&warnings).len(), 3, "{warnings}");
     assert!(warnings.lines().all(|l| l.starts_with("warning: ")), "{warnings}");
     assert!(String::from_utf8(plain.stdout).unwrap().contains("configuration OK"));
     // ... --strict fails, one line per problem: hostname, notification sender, public URL.
@@ -407,7 +414,7 @@ fn check_config_strict_refuses_names_unusable_on_the_internet() {
     assert_eq!(strict.status.code(), Some(2));
     assert!(strict.stdout.is_empty());
     let errors = String::from_utf8(strict.stderr).unwrap();
-    let lines: Vec<&str> = errors.lines().collect();
+    let lines = identity_lines(&errors);
     assert_eq!(lines.len(), 3, "{errors}");
     assert!(lines[0].contains("hostname \"localhost\""), "{errors}");
     assert!(lines[1].contains("noreply@localhost"), "{errors}");
@@ -424,7 +431,7 @@ fn check_config_strict_refuses_names_unusable_on_the_internet() {
     let strict = check_config(dir.path(), Some(&config), true);
     assert_eq!(strict.status.code(), Some(2));
     let errors = String::from_utf8(strict.stderr).unwrap();
-    assert_eq!(errors.lines().count(), 3, "{errors}");
+    assert_eq!(identity_lines(&errors).len(), 3, "{errors}");
     assert!(errors.contains("noreply@bank.example"), "{errors}");
     assert!(errors.contains("IP address"), "{errors}");
 
@@ -442,5 +449,127 @@ fn check_config_strict_refuses_names_unusable_on_the_internet() {
         "{}",
         String::from_utf8_lossy(&strict.stderr)
     );
-    assert!(strict.stderr.is_empty());
+    assert!(
+        identity_lines(&String::from_utf8_lossy(&strict.stderr)).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+#[test]
+fn dkim_generate_writes_a_private_key_and_prints_its_record() {
+    let env = Env::new();
+    let rsa = env.dir.path().join("rsa.pem");
+    let ed = env.dir.path().join("ed.pem");
+    let rsa_s = rsa.to_str().unwrap();
+    let ed_s = ed.to_str().unwrap();
+    let record = env.ok(&[
+        "dkim",
+        "generate",
+        "--domain",
+        "Bank.Example",
+        "--selector",
+        "s1",
+        "--out",
+        rsa_s,
+    ]);
+    assert!(
+        record.starts_with("s1._domainkey.bank.example IN TXT \"v=DKIM1; k=rsa; p=MII"),
+        "{record}"
+    );
+    assert_eq!(
+        record.lines().count(),
+        1,
+        "one record line on stdout: {record}"
+    );
+    let record = env.ok(&[
+        "dkim",
+        "generate",
+        "--domain",
+        "bank.example",
+        "--selector",
+        "s2",
+        "--algorithm",
+        "ed25519",
+        "--out",
+        ed_s,
+    ]);
+    let value: String = record
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .concat();
+    let p = value.split("p=").nth(1).unwrap().trim();
+    assert!(value.starts_with("v=DKIM1; k=ed25519; p="), "{value}");
+    assert_eq!(p.len(), 44, "32 bytes of Ed25519 public key in base64: {p}");
+    for file in [&rsa, &ed] {
+        assert_eq!(mode(file) & 0o777, 0o600, "{}", file.display());
+    }
+    // Never over an existing key.
+    let before = std::fs::read(&rsa).unwrap();
+    let err = env.fails(&[
+        "dkim",
+        "generate",
+        "--domain",
+        "bank.example",
+        "--selector",
+        "s1",
+        "--out",
+        rsa_s,
+    ]);
+    assert!(err.contains("never overwritten"), "{err}");
+    assert_eq!(std::fs::read(&rsa).unwrap(), before);
+    let err = env.fails(&[
+        "dkim",
+        "generate",
+        "--domain",
+        "bank.example",
+        "--selector",
+        "s3",
+        "--algorithm",
+        "dsa",
+        "--out",
+        "x.pem",
+    ]);
+    assert!(err.contains("rsa") && err.contains("ed25519"), "{err}");
+
+    // The keys load: check-config with both is quiet about DKIM when the sender aligns ...
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let dkim = format!(
+        "hostname = \"gw.bank.example\"\n{base}[policy]\nnotification_from = \"noreply@bank.example\"\n\
+         [delivery.dkim]\ndomain = \"bank.example\"\nselector = \"s1\"\nkey_file = \"{rsa_s}\"\n\
+         ed25519_key_file = \"{ed_s}\"\ned25519_selector = \"s2\"\n"
+    );
+    std::fs::write(&env.config, &dkim).unwrap();
+    let out = env.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("DKIM"), "{err}");
+    // ... warns when it does not ...
+    std::fs::write(
+        &env.config,
+        dkim.replace("noreply@bank.example", "noreply@other.example"),
+    )
+    .unwrap();
+    let out = env.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("noreply@other.example"),
+        "{err}"
+    );
+    // ... and refuses a key file others can read, naming it.
+    std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&env.config, &dkim).unwrap();
+    let err = env.fails(&["check-config"]);
+    assert!(err.contains(ed_s) && err.contains("chmod 600"), "{err}");
+    // Both keys need two selectors (one DNS record each).
+    std::fs::write(&env.config, dkim.replace("ed25519_selector = \"s2\"\n", "")).unwrap();
+    let err = env.fails(&["check-config"]);
+    assert!(err.contains("ed25519_selector"), "{err}");
+    // Without [delivery.dkim], check-config says that nothing is signed.
+    std::fs::write(&env.config, &base).unwrap();
+    let out = env.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("DKIM signing is not configured"), "{err}");
 }

@@ -472,5 +472,121 @@ Message-ID: <orig-7@bank.example>\nContent-Language: de-DE\n\nVertraulich.\n",
         text.contains("Sie haben eine verschlüsselte Nachricht erhalten"),
         "{text}"
     );
+/// Verifies every DKIM signature of `data` with mail-auth's verifier, the records given
+/// directly (`selector._domainkey.domain` → TXT value); one result per signature.
+async fn dkim_verifies(data: &[u8], records: &[(String, String)]) -> Vec<bool> {
+    use mail_auth::common::parse::TxtRecordParser;
+    use mail_auth::common::verify::DomainKey;
+    use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters};
+    use mail_auth::{ResolverCache, Txt};
+    use std::borrow::Borrow;
+    use std::collections::HashMap;
+    use std::hash::Hash;
+    use std::sync::Mutex;
+
+    struct Records(Mutex<HashMap<Box<str>, Txt>>);
+    impl ResolverCache<Box<str>, Txt> for Records {
+        fn get<Q>(&self, name: &Q) -> Option<Txt>
+        where
+            Box<str>: Borrow<Q>,
+            Q: Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().get(name).cloned()
+        }
+        fn remove<Q>(&self, name: &Q) -> Option<Txt>
+        where
+            Box<str>: Borrow<Q>,
+            Q: Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().remove(name)
+        }
+        fn insert(&self, key: Box<str>, value: Txt, _: std::time::Instant) {
+            self.0.lock().unwrap().insert(key, value);
+        }
+    }
+    let cache = Records(Mutex::new(HashMap::new()));
+    for (name, value) in records {
+        let key = DomainKey::parse(value.as_bytes()).unwrap();
+        cache.insert(
+            format!("{name}.").into(),
+            Txt::from(key),
+            std::time::Instant::now(),
+        );
+    }
+    let auth = MessageAuthenticator::new(
+        mail_auth::hickory_resolver::config::ResolverConfig::default(),
+        mail_auth::hickory_resolver::config::ResolverOpts::default(),
+    )
+    .unwrap();
+    let msg = AuthenticatedMessage::parse(data).unwrap();
+    auth.verify_dkim(Parameters::new(&msg).with_txt_cache(&cache))
+        .await
+        .iter()
+        .map(|o| *o.result() == DkimResult::Pass)
+        .collect()
+}
+
+#[tokio::test]
+async fn with_dkim_every_generated_mail_is_signed_and_relayed_mail_is_not() {
+    use sealpost_core::dkim::{DkimAlgorithm, generate};
+    use std::os::unix::fs::OpenOptionsExt;
+    let keys = tempfile::tempdir().unwrap();
+    let mut records = Vec::new();
+    let mut files = Vec::new();
+    for (algorithm, selector) in [(DkimAlgorithm::Rsa, "sp1"), (DkimAlgorithm::Ed25519, "sp2")] {
+        let key = generate(algorithm).unwrap();
+        let path = keys.path().join(format!("{selector}.pem"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, key.private_pem.as_bytes()).unwrap();
+        records.push((
+            format!("{selector}._domainkey.bank.example"),
+            key.txt_value(),
+        ));
+        files.push(path);
+    }
+    let node = TestNode::start_with(|c| {
+        c.delivery.dkim = Some(sealpost::config::DkimConfig {
+            domain: "bank.example".into(),
+            selector: "sp1".into(),
+            key_file: Some(files[0].clone()),
+            ed25519_key_file: Some(files[1].clone()),
+            ed25519_selector: Some("sp2".into()),
+        });
+    })
+    .await;
+    let (mail, _) = flagged_mail("signed@example.com", "[secure] Contract", "Dear customer");
+    let results = node.send(SENDER, &["signed@example.com"], &mail).await;
+    assert_eq!(results, vec![RcptResult::Delivered]);
+    let plain = crlf("From: a@bank.example\nTo: b@example.com\nSubject: Lunch?\n\nNoon?\n");
+    let results = node
+        .send("a@bank.example", &["b@example.com"], &plain)
+        .await;
+    assert_eq!(results, vec![RcptResult::Delivered]);
+    let mails = node.wait_for_mails(3).await;
+    let mut kinds = Vec::new();
+    for m in &mails {
+        let kind = kind_of(m);
+        if kind.is_empty() {
+            assert_eq!(m.data, plain, "relayed unchanged: no signature added");
+            continue;
+        }
+        let text = String::from_utf8_lossy(&m.data);
+        assert_eq!(text.matches("DKIM-Signature:").count(), 2, "{kind}");
+        assert!(text.contains("a=rsa-sha256") && text.contains("a=ed25519-sha256"));
+        assert!(text.contains("d=bank.example"));
+        assert_eq!(
+            dkim_verifies(&m.data, &records).await,
+            [true, true],
+            "{kind}"
+        );
+        kinds.push(kind);
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["carrier", "credentials"]);
     node.stop().await;
 }

@@ -11,6 +11,11 @@ use sealpost::config::Config;
 pub struct Reported;
 
 pub fn run(config: &Config, strict: bool) -> anyhow::Result<()> {
+    // A configured DKIM key that does not load is an error in either mode.
+    sealpost::dkim::load_signer(config)?;
+    for warning in sealpost::dkim::warnings(config, &config.notification_from()) {
+        eprintln!("warning: {warning}");
+    }
     let problems = sealpost::identity::config_problems(config);
     if strict && !problems.is_empty() {
         for problem in &problems {
