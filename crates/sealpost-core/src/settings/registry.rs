@@ -9,7 +9,7 @@
 use ipnet::IpNet;
 
 use super::checks;
-use super::choices::{CredentialsTo, RecoveryPolicy, ResetDelivery};
+use super::choices::{CredentialsTo, RecoveryPolicy, ReportSubject, ResetDelivery};
 use super::declare::registry;
 use super::value::Widget;
 
@@ -98,6 +98,17 @@ registry! {
         /// Portal replies: the recipient also gets an encrypted copy of their reply.
         reply_encrypted_copy: bool = false => "reply.encrypted_copy" {
             label: "Recipients get an encrypted copy of their reply",
+        }
+        /// Proof-of-delivery reports name the subject by its SHA-256 or in clear.
+        report_subject: ReportSubject = ReportSubject::Hash => "messages.report_subject" {
+            label: "Delivery reports show the subject as",
+            help: "hash (default): its SHA-256 only. clear: the subject itself, kept in the ledger from sealing on (mail sealed before the change has only the hash).",
+        }
+        /// On a copy's first open its sender gets a receipt mail (per recipient domain).
+        receipts: bool = false => "messages.receipts" {
+            label: "Senders get a receipt when a recipient first opens a message",
+            help: "The receipt names the recipient, the subject and the time, and carries a single-use link to the message's status page.",
+            per_domain: true,
         }
     }
     Security {
