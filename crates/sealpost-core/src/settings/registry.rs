@@ -104,12 +104,6 @@ registry! {
             label: "Delivery reports show the subject as",
             help: "hash (default): its SHA-256 only. clear: the subject itself, kept in the ledger from sealing on (mail sealed before the change has only the hash).",
         }
-        /// On a copy's first open its sender gets a receipt mail (per recipient domain).
-        receipts: bool = false => "messages.receipts" {
-            label: "Senders get a receipt when a recipient first opens a message",
-            help: "The receipt names the recipient, the subject and the time, and carries a single-use link to the message's status page.",
-            per_domain: true,
-        }
     }
     Security {
         /// Minimum length of a recipient's chosen password.
