@@ -6,7 +6,9 @@
 //! multi-row statement per table. If a group fails, its members are retried one by one, so one
 //! bad write set (say, two messages creating the same account) never fails the others.
 
-use sealpost_store::{LedgerEntry, MessageSubject, NewAccount, NewQueuedMail, NewSenderLink, Store};
+use sealpost_store::{
+    LedgerEntry, MessageSubject, NewAccount, NewQueuedMail, NewSenderLink, Store,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::CoreError;

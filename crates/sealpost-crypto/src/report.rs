@@ -130,7 +130,9 @@ struct SignedFrame<'a> {
 fn frame(report: &str, signature: &SignatureMember) -> Result<String, ReportError> {
     let signature =
         serde_json::to_string(signature).map_err(|e| ReportError::Malformed(e.to_string()))?;
-    Ok(format!("{{\"report\":{report},\"signature\":{signature}}}\n"))
+    Ok(format!(
+        "{{\"report\":{report},\"signature\":{signature}}}\n"
+    ))
 }
 
 /// The node's Ed25519 report key. Zeroised on drop (ed25519-dalek's `zeroize` feature);
@@ -206,7 +208,9 @@ impl ReportPublicKey {
         let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex::decode(text).map_err(|_| ReportError::BadPublicKey)?
         } else {
-            STANDARD.decode(text).map_err(|_| ReportError::BadPublicKey)?
+            STANDARD
+                .decode(text)
+                .map_err(|_| ReportError::BadPublicKey)?
         };
         let bytes: [u8; 32] = bytes
             .as_slice()
@@ -343,7 +347,10 @@ mod tests {
     fn every_field_changed_after_signing_fails_the_signature() {
         let (_, file) = signed();
         let edits = [
-            ("00112233445566778899aabbccddeeff", "00112233445566778899aabbccddeef0"),
+            (
+                "00112233445566778899aabbccddeeff",
+                "00112233445566778899aabbccddeef0",
+            ),
             ("advisor@bank.example", "advisor@evil.example"),
             ("customer@example.com", "customer@example.org"),
             ("2026-03-01T09:05:00Z", "2026-03-01T09:06:00Z"),
@@ -351,7 +358,10 @@ mod tests {
             ("192.0.2.0/24", "198.51.100.0/24"),
             ("gw.bank.example", "gw.bank.exampl3"),
             ("2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"),
-            (&subject_sha256("Your mortgage"), &subject_sha256("Your loan")),
+            (
+                &subject_sha256("Your mortgage"),
+                &subject_sha256("Your loan"),
+            ),
         ];
         for (from, to) in edits {
             assert!(file.contains(from), "{from} in the report");
@@ -368,7 +378,10 @@ mod tests {
     fn a_changed_signature_or_foreign_key_fails() {
         let (key, file) = signed();
         let frame: serde_json::Value = serde_json::from_str(&file).expect("json");
-        let value = frame["signature"]["value"].as_str().expect("value").to_string();
+        let value = frame["signature"]["value"]
+            .as_str()
+            .expect("value")
+            .to_string();
         let mut bytes = STANDARD.decode(&value).expect("b64");
         bytes[10] ^= 1;
         let tampered = file.replace(&value, &STANDARD.encode(&bytes));
@@ -447,10 +460,12 @@ mod tests {
             Err(ReportError::BadPublicKey)
         );
         assert!(public.fingerprint().starts_with("SHA256:"));
-        assert!(!format!("{key:?}").contains(&*MasterKey::from_base64(
-            &std::fs::read_to_string(&path).expect("read")
-        )
-        .expect("seed")
-        .to_base64()));
+        assert!(
+            !format!("{key:?}").contains(
+                &*MasterKey::from_base64(&std::fs::read_to_string(&path).expect("read"))
+                    .expect("seed")
+                    .to_base64()
+            )
+        );
     }
 }

@@ -40,9 +40,8 @@ fn like_pattern(text: &str, prefix_only: bool) -> String {
 impl Store {
     /// One page of ledger rows matching `query`, newest first.
     pub async fn search_ledger(&self, query: &LedgerQuery) -> Result<Vec<LedgerEntry>> {
-        let mut sql = String::from(
-            "SELECT envelope_id, created_at FROM message_ledger WHERE 1 = 1",
-        );
+        let mut sql =
+            String::from("SELECT envelope_id, created_at FROM message_ledger WHERE 1 = 1");
         let mut binds: Vec<String> = Vec::new();
         for (value, column, prefix) in [
             (&query.sender, "sender", false),

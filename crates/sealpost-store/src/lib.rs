@@ -31,10 +31,10 @@ pub use audit::AuditEvent;
 pub use backup::StoredKey;
 pub use ledger::LedgerEntry;
 pub use ledger_search::LedgerQuery;
-pub use sender_links::{MessageSubject, NewSenderLink, SenderGrant};
 pub use nodes::NodeInfo;
 pub use opens::{TEMP_OPEN_CHUNK, TempOpenWriter};
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};
+pub use sender_links::{MessageSubject, NewSenderLink, SenderGrant};
 pub use sessions::{NewSession, SessionKind, SessionRecord};
 pub use stats::day_of;
 

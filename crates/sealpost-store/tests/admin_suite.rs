@@ -245,13 +245,24 @@ async fn ledger_search_filters_and_pages(store: Store) {
         ledger_row(
             &store,
             &format!("ab{i:02}"),
-            if i % 2 == 0 { "even@bank.example" } else { "odd@bank.example" },
+            if i % 2 == 0 {
+                "even@bank.example"
+            } else {
+                "odd@bank.example"
+            },
             &format!("r{i}@example.org"),
             NOW + i,
         )
         .await;
     }
-    ledger_row(&store, "cd00", "odd_x%@bank.example", "x@example.org", NOW + 100).await;
+    ledger_row(
+        &store,
+        "cd00",
+        "odd_x%@bank.example",
+        "x@example.org",
+        NOW + 100,
+    )
+    .await;
     let ids = |v: Vec<LedgerEntry>| v.into_iter().map(|e| e.envelope_id).collect::<Vec<_>>();
     let q = |f: &dyn Fn(&mut LedgerQuery)| {
         let mut q = LedgerQuery {
@@ -271,35 +282,40 @@ async fn ledger_search_filters_and_pages(store: Store) {
     assert_eq!(even.len(), 6);
     assert!(even.iter().all(|e| e.sender == "even@bank.example"));
     // Wildcards typed by the admin are literal.
-    let literal = ids(store.search_ledger(&q(&|q| q.sender = Some("_x%".into()))).await.unwrap());
+    let literal = ids(store
+        .search_ledger(&q(&|q| q.sender = Some("_x%".into())))
+        .await
+        .unwrap());
     assert_eq!(literal, vec!["cd00"]);
     assert_eq!(
-        ids(store.search_ledger(&q(&|q| q.recipient = Some("r11@".into()))).await.unwrap()),
+        ids(store
+            .search_ledger(&q(&|q| q.recipient = Some("r11@".into())))
+            .await
+            .unwrap()),
         vec!["ab11"]
     );
     assert_eq!(
-        ids(store.search_ledger(&q(&|q| q.id = Some("AB1".into()))).await.unwrap()),
+        ids(store
+            .search_ledger(&q(&|q| q.id = Some("AB1".into())))
+            .await
+            .unwrap()),
         vec!["ab11", "ab10"]
     );
-    let ranged = ids(
-        store
-            .search_ledger(&q(&|q| {
-                q.from = Some(NOW + 2);
-                q.until = Some(NOW + 4);
-            }))
-            .await
-            .unwrap(),
-    );
+    let ranged = ids(store
+        .search_ledger(&q(&|q| {
+            q.from = Some(NOW + 2);
+            q.until = Some(NOW + 4);
+        }))
+        .await
+        .unwrap());
     assert_eq!(ranged, vec!["ab04", "ab03", "ab02"]);
-    let page2 = ids(
-        store
-            .search_ledger(&q(&|q| {
-                q.limit = 5;
-                q.offset = 5;
-            }))
-            .await
-            .unwrap(),
-    );
+    let page2 = ids(store
+        .search_ledger(&q(&|q| {
+            q.limit = 5;
+            q.offset = 5;
+        }))
+        .await
+        .unwrap());
     assert_eq!(page2, all[5..10].to_vec());
     let bounded = store
         .search_ledger(&q(&|q| q.limit = 1_000_000))
@@ -315,7 +331,10 @@ async fn subjects_and_sender_links(store: Store) {
         subject_sha256: "ab".repeat(32),
         subject: Some("Offer".into()),
     };
-    store.insert_message_subject(&mut tx, &subject).await.unwrap();
+    store
+        .insert_message_subject(&mut tx, &subject)
+        .await
+        .unwrap();
     for (token, envelope) in [("t1", "m1"), ("t2", "m2")] {
         store
             .insert_sender_link(
@@ -345,19 +364,38 @@ async fn subjects_and_sender_links(store: Store) {
     assert_eq!(grant.envelope_id, "m1");
     assert_eq!(grant.sender, "advisor@bank.example");
     assert_eq!(grant.capability_expires_at, NOW + 100);
-    assert_eq!(store.follow_sender_link("t1", "c9", NOW + 50, NOW + 2).await.unwrap(), None);
+    assert_eq!(
+        store
+            .follow_sender_link("t1", "c9", NOW + 50, NOW + 2)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.sender_capability("c9", NOW + 2).await.unwrap(), None);
     assert_eq!(
-        store.sender_capability("c1", NOW + 2).await.unwrap().map(|g| g.envelope_id),
+        store
+            .sender_capability("c1", NOW + 2)
+            .await
+            .unwrap()
+            .map(|g| g.envelope_id),
         Some("m1".to_string())
     );
-    assert_eq!(store.sender_capability("c1", NOW + 100).await.unwrap(), None);
+    assert_eq!(
+        store.sender_capability("c1", NOW + 100).await.unwrap(),
+        None
+    );
     assert!(store.end_sender_capability("c1").await.unwrap());
     assert!(!store.end_sender_capability("c1").await.unwrap());
     assert_eq!(store.sender_capability("c1", NOW + 2).await.unwrap(), None);
 
     // An expired link cannot be followed; sweeping and revocation remove links.
-    assert_eq!(store.follow_sender_link("t2", "c2", NOW + 200, NOW + 100).await.unwrap(), None);
+    assert_eq!(
+        store
+            .follow_sender_link("t2", "c2", NOW + 200, NOW + 100)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.sweep_sender_links(NOW + 100).await.unwrap(), 2);
     assert_eq!(store.delete_sender_links("m2").await.unwrap(), 0);
 }

@@ -83,7 +83,8 @@ pub fn load_master_key(config: &Config) -> Result<(MasterKey, bool)> {
 /// created on first use). Returns whether it was just created.
 pub fn load_report_key(config: &Config) -> Result<(ReportKey, bool)> {
     if let Some(b64) = &config.keys.report_key {
-        let key = ReportKey::from_base64(b64).context("keys.report_key (environment) is invalid")?;
+        let key =
+            ReportKey::from_base64(b64).context("keys.report_key (environment) is invalid")?;
         return Ok((key, false));
     }
     let path = config.report_key_file();

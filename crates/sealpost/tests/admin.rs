@@ -680,7 +680,12 @@ async fn messages_search_timeline_and_signed_report() {
     let page = page_text(&node, &admin, "/admin/messages?recipient=READER@").await;
     assert!(page.contains(&id), "{page}");
     assert!(!page.contains("other@example.org"));
-    let page = page_text(&node, &admin, "/admin/messages?sender=advisor&until=1970-01-01").await;
+    let page = page_text(
+        &node,
+        &admin,
+        "/admin/messages?sender=advisor&until=1970-01-01",
+    )
+    .await;
     assert!(!page.contains(&id), "sealed after the range");
     let page = page_text(&node, &admin, "/admin/messages?from=not-a-date").await;
     assert!(page.contains("is not a date"));
@@ -694,7 +699,10 @@ async fn messages_search_timeline_and_signed_report() {
         .unwrap()
         .to_string();
     let timeline = page_text(&node, &admin, &format!("/admin/messages/{id}")).await;
-    assert!(timeline.contains("sealed") && timeline.contains("first opened"), "{timeline}");
+    assert!(
+        timeline.contains("sealed") && timeline.contains("first opened"),
+        "{timeline}"
+    );
     assert!(timeline.contains("reader@example.com"));
 
     let r = get(&node, &admin, &format!("/admin/messages/{id}/report.json")).await;
@@ -709,7 +717,10 @@ async fn messages_search_timeline_and_signed_report() {
     let expected = sealpost_crypto::report::ReportPublicKey::parse(&public).unwrap();
     let verified = sealpost_crypto::report::verify_report(&json, Some(&expected)).unwrap();
     assert_eq!(verified.document.message_id, id);
-    assert_eq!(verified.document.recipients[0].address, "reader@example.com");
+    assert_eq!(
+        verified.document.recipients[0].address,
+        "reader@example.com"
+    );
     assert_eq!(
         verified.document.subject_sha256.as_deref(),
         Some(sealpost_crypto::report::subject_sha256("Offer [secure]").as_str())
@@ -717,7 +728,11 @@ async fn messages_search_timeline_and_signed_report() {
     let html = page_text(&node, &admin, &format!("/admin/messages/{id}/report.html")).await;
     assert!(html.contains("Delivery report") && html.contains(&id));
 
-    for bad in ["/admin/messages/zz", "/admin/messages/ffff", "/admin/messages/ffff/report.json"] {
+    for bad in [
+        "/admin/messages/zz",
+        "/admin/messages/ffff",
+        "/admin/messages/ffff/report.json",
+    ] {
         assert_eq!(get(&node, &admin, bad).await.status(), 404, "{bad}");
     }
     let r = get(&node, &admin, &format!("/admin/messages/{id}/secrets.txt")).await;

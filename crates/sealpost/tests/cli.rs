@@ -427,7 +427,10 @@ async fn message_report_verify_and_tamper() {
     let json = std::fs::read_to_string(&out).unwrap();
     assert!(json.contains("advisor@bank.example") && json.contains("first opened"));
     assert!(json.contains(&sealpost_crypto::report::subject_sha256("Your mortgage")));
-    assert!(!json.contains("Your mortgage"), "the subject only as its hash by default");
+    assert!(
+        !json.contains("Your mortgage"),
+        "the subject only as its hash by default"
+    );
     let html = std::fs::read_to_string(format!("{out_s}.html")).unwrap();
     assert!(html.contains("customer@example.com") && html.contains(&public));
 
@@ -435,16 +438,28 @@ async fn message_report_verify_and_tamper() {
     assert!(ok.starts_with("report OK"), "{ok}");
     // Offline: no configuration needed at all.
     let offline = Command::new(env!("CARGO_BIN_EXE_sealpost"))
-        .args(["--config", "/nonexistent/sealpost.toml", "message", "verify-report", out_s])
+        .args([
+            "--config",
+            "/nonexistent/sealpost.toml",
+            "message",
+            "verify-report",
+            out_s,
+        ])
         .output()
         .unwrap();
     assert!(offline.status.success(), "{offline:?}");
 
     // One changed byte: the recipient's address.
-    std::fs::write(&out, json.replacen("customer@example.com", "customer@example.org", 1))
-        .unwrap();
+    std::fs::write(
+        &out,
+        json.replacen("customer@example.com", "customer@example.org", 1),
+    )
+    .unwrap();
     let err = env.fails(&["message", "verify-report", out_s, "--key", &public]);
-    assert!(err.contains("does NOT verify") && err.contains("signature"), "{err}");
+    assert!(
+        err.contains("does NOT verify") && err.contains("signature"),
+        "{err}"
+    );
 
     // Another node's key: caught by --key.
     let other = sealpost_crypto::report::ReportKey::generate();

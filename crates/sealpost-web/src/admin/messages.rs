@@ -192,7 +192,9 @@ async fn signed_report(
         message_report::ReportBuildError::NotFound(_) => WebError::NotFound,
         message_report::ReportBuildError::Store(e) => WebError::Store(e),
         // Serialising the plain document cannot fail; if it ever did, it is an internal error.
-        message_report::ReportBuildError::Sign(_) => WebError::Core(sealpost_core::CoreError::MailBuild),
+        message_report::ReportBuildError::Sign(_) => {
+            WebError::Core(sealpost_core::CoreError::MailBuild)
+        }
     })
 }
 
