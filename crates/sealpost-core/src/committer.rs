@@ -6,7 +6,9 @@
 //! multi-row statement per table. If a group fails, its members are retried one by one, so one
 //! bad write set (say, two messages creating the same account) never fails the others.
 
-use sealpost_store::{LedgerEntry, NewAccount, NewQueuedMail, Store};
+use sealpost_store::{
+    LedgerEntry, MessageSubject, NewAccount, NewQueuedMail, NewSenderLink, Store,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::CoreError;
@@ -17,6 +19,10 @@ pub struct WriteSet {
     accounts: Vec<AccountRow>,
     queue: Vec<QueueRow>,
     ledger: Vec<LedgerEntry>,
+    /// Each sealed copy's subject as its delivery report names it.
+    subjects: Vec<MessageSubject>,
+    /// Sender status links handed out in the mails of this set (credentials mails).
+    sender_links: Vec<NewSenderLink>,
     completed: Vec<Completed>,
     rescheduled: Vec<Rescheduled>,
 }
@@ -105,6 +111,14 @@ impl WriteSet {
         self.ledger.push(entry);
     }
 
+    pub fn subject(&mut self, subject: MessageSubject) {
+        self.subjects.push(subject);
+    }
+
+    pub fn sender_link(&mut self, link: NewSenderLink) {
+        self.sender_links.push(link);
+    }
+
     /// Removes a delivered item (nothing happens if another worker took its lease over).
     pub fn complete(&mut self, id: &str, owner: &str) {
         self.completed.push(Completed {
@@ -173,6 +187,12 @@ async fn apply_all(
     store.enqueue_many(tx, &queue).await?;
     let ledger: Vec<LedgerEntry> = sets.iter().flat_map(|w| w.ledger.iter().cloned()).collect();
     store.insert_ledger_many(tx, &ledger).await?;
+    for s in sets.iter().flat_map(|w| &w.subjects) {
+        store.insert_message_subject(tx, s).await?;
+    }
+    for l in sets.iter().flat_map(|w| &w.sender_links) {
+        store.insert_sender_link(tx, l).await?;
+    }
     // Completions are grouped by lease owner (one per node, so normally one group).
     let mut completed: Vec<&Completed> = sets.iter().flat_map(|w| &w.completed).collect();
     completed.sort_by(|a, b| a.owner.cmp(&b.owner));

@@ -13,6 +13,7 @@ pub mod dkim;
 pub mod hashing;
 pub mod keyring;
 pub mod lockout;
+pub mod message_report;
 pub mod metrics;
 pub mod open;
 pub mod password_policy;

@@ -118,6 +118,13 @@ impl MasterKey {
         Zeroizing::new(STANDARD.encode(self.0))
     }
 
+    /// The raw bytes, for the report key: its file has this format (base64 of 32 random
+    /// bytes, created 0600 and atomically by [`MasterKey::load_or_create`]), so
+    /// `report::ReportKey` reuses the routine and takes the bytes as its Ed25519 seed.
+    pub(crate) fn raw(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
     /// Loads the key file, or creates it with a new random key (and its
     /// parent directories) if it does not exist. Returns `(key, created)`.
     ///

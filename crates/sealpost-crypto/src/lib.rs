@@ -1,6 +1,7 @@
 //! Cryptography for Sealpost: the master key and wrapped per-recipient keys,
 //! the sealed envelope that travels inside `secure.htm`, password and
-//! secret-answer hashing, generated passwords, and one-time tokens.
+//! secret-answer hashing, generated passwords, one-time tokens, and the signed
+//! proof-of-delivery reports (`report`).
 //!
 //! The envelope format and key hierarchy are documented for auditors in
 //! `docs/ENVELOPE.md`; keep that file in step with `envelope.rs` and `keys.rs`.
@@ -8,6 +9,7 @@
 pub mod envelope;
 pub mod keys;
 pub mod password;
+pub mod report;
 pub mod token;
 
 mod compress;

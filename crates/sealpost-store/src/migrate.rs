@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_recovery.sql"),
         mysql: include_str!("../migrations/mysql/0005_recovery.sql"),
     },
+    Migration {
+        version: 9,
+        sqlite: include_str!("../migrations/sqlite/0009_sender_links.sql"),
+        postgres: include_str!("../migrations/postgres/0009_sender_links.sql"),
+        mysql: include_str!("../migrations/mysql/0009_sender_links.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes

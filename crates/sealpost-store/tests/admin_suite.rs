@@ -9,7 +9,9 @@
 mod common;
 
 use common::{NOW, add_account};
-use sealpost_store::{LedgerEntry, Store, StoreError, day_of};
+use sealpost_store::{
+    LedgerEntry, LedgerQuery, MessageSubject, NewSenderLink, Store, StoreError, day_of,
+};
 
 store_tests!(
     admins_lifecycle,
@@ -17,6 +19,8 @@ store_tests!(
     totp_steps_are_single_use,
     counters_add_up_per_day,
     search_count_and_last_sender,
+    ledger_search_filters_and_pages,
+    subjects_and_sender_links,
 );
 
 async fn admins_lifecycle(store: Store) {
@@ -215,4 +219,183 @@ async fn search_count_and_last_sender(store: Store) {
         Some("v")
     );
     assert_eq!(store.setting_value("x.z").await.unwrap(), None);
+}
+
+async fn ledger_row(store: &Store, id: &str, sender: &str, recipient: &str, at: i64) {
+    let mut tx = store.begin().await.unwrap();
+    store
+        .insert_ledger(
+            &mut tx,
+            &LedgerEntry {
+                envelope_id: id.into(),
+                sender: sender.into(),
+                recipient: recipient.into(),
+                account_id: "acc".into(),
+                created_at: at,
+                first_opened_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn ledger_search_filters_and_pages(store: Store) {
+    for i in 0..12 {
+        ledger_row(
+            &store,
+            &format!("ab{i:02}"),
+            if i % 2 == 0 {
+                "even@bank.example"
+            } else {
+                "odd@bank.example"
+            },
+            &format!("r{i}@example.org"),
+            NOW + i,
+        )
+        .await;
+    }
+    ledger_row(
+        &store,
+        "cd00",
+        "odd_x%@bank.example",
+        "x@example.org",
+        NOW + 100,
+    )
+    .await;
+    let ids = |v: Vec<LedgerEntry>| v.into_iter().map(|e| e.envelope_id).collect::<Vec<_>>();
+    let q = |f: &dyn Fn(&mut LedgerQuery)| {
+        let mut q = LedgerQuery {
+            limit: 50,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let all = ids(store.search_ledger(&q(&|_| {})).await.unwrap());
+    assert_eq!(all.len(), 13);
+    assert_eq!(all[0], "cd00", "newest first");
+    let even = store
+        .search_ledger(&q(&|q| q.sender = Some("EVEN@".into())))
+        .await
+        .unwrap();
+    assert_eq!(even.len(), 6);
+    assert!(even.iter().all(|e| e.sender == "even@bank.example"));
+    // Wildcards typed by the admin are literal.
+    let literal = ids(store
+        .search_ledger(&q(&|q| q.sender = Some("_x%".into())))
+        .await
+        .unwrap());
+    assert_eq!(literal, vec!["cd00"]);
+    assert_eq!(
+        ids(store
+            .search_ledger(&q(&|q| q.recipient = Some("r11@".into())))
+            .await
+            .unwrap()),
+        vec!["ab11"]
+    );
+    assert_eq!(
+        ids(store
+            .search_ledger(&q(&|q| q.id = Some("AB1".into())))
+            .await
+            .unwrap()),
+        vec!["ab11", "ab10"]
+    );
+    let ranged = ids(store
+        .search_ledger(&q(&|q| {
+            q.from = Some(NOW + 2);
+            q.until = Some(NOW + 4);
+        }))
+        .await
+        .unwrap());
+    assert_eq!(ranged, vec!["ab04", "ab03", "ab02"]);
+    let page2 = ids(store
+        .search_ledger(&q(&|q| {
+            q.limit = 5;
+            q.offset = 5;
+        }))
+        .await
+        .unwrap());
+    assert_eq!(page2, all[5..10].to_vec());
+    let bounded = store
+        .search_ledger(&q(&|q| q.limit = 1_000_000))
+        .await
+        .unwrap();
+    assert_eq!(bounded.len(), 13);
+}
+
+async fn subjects_and_sender_links(store: Store) {
+    let mut tx = store.begin().await.unwrap();
+    let subject = MessageSubject {
+        envelope_id: "m1".into(),
+        subject_sha256: "ab".repeat(32),
+        subject: Some("Offer".into()),
+    };
+    store
+        .insert_message_subject(&mut tx, &subject)
+        .await
+        .unwrap();
+    for (token, envelope) in [("t1", "m1"), ("t2", "m2")] {
+        store
+            .insert_sender_link(
+                &mut tx,
+                &NewSenderLink {
+                    token_hash: token.into(),
+                    envelope_id: envelope.into(),
+                    sender: "advisor@bank.example".into(),
+                    created_at: NOW,
+                    expires_at: NOW + 100,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(store.message_subject("m1").await.unwrap(), Some(subject));
+    assert_eq!(store.message_subject("m2").await.unwrap(), None);
+
+    // Following consumes the link exactly once; the capability is bound to its copy and
+    // never outlives the link.
+    let grant = store
+        .follow_sender_link("t1", "c1", NOW + 1000, NOW + 1)
+        .await
+        .unwrap()
+        .expect("live link");
+    assert_eq!(grant.envelope_id, "m1");
+    assert_eq!(grant.sender, "advisor@bank.example");
+    assert_eq!(grant.capability_expires_at, NOW + 100);
+    assert_eq!(
+        store
+            .follow_sender_link("t1", "c9", NOW + 50, NOW + 2)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.sender_capability("c9", NOW + 2).await.unwrap(), None);
+    assert_eq!(
+        store
+            .sender_capability("c1", NOW + 2)
+            .await
+            .unwrap()
+            .map(|g| g.envelope_id),
+        Some("m1".to_string())
+    );
+    assert_eq!(
+        store.sender_capability("c1", NOW + 100).await.unwrap(),
+        None
+    );
+    assert!(store.end_sender_capability("c1").await.unwrap());
+    assert!(!store.end_sender_capability("c1").await.unwrap());
+    assert_eq!(store.sender_capability("c1", NOW + 2).await.unwrap(), None);
+
+    // An expired link cannot be followed; sweeping and revocation remove links.
+    assert_eq!(
+        store
+            .follow_sender_link("t2", "c2", NOW + 200, NOW + 100)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.sweep_sender_links(NOW + 100).await.unwrap(), 2);
+    assert_eq!(store.delete_sender_links("m2").await.unwrap(), 0);
 }

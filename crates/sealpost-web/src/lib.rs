@@ -36,6 +36,8 @@ pub struct AppState {
     pub delivery_wake: Arc<tokio::sync::Notify>,
     /// Per-client request limits of this node.
     pub rate_limits: Arc<ratelimit::RateLimits>,
+    /// The node's delivery-report signer (admin Messages page).
+    pub reports: Arc<sealpost_core::message_report::ReportSigner>,
 }
 
 /// Boot-time web settings (from the configuration file, not the database).

@@ -36,6 +36,10 @@ async fn world(adjust: impl FnOnce(&mut Settings)) -> World {
         web: Arc::new(WebConfig::default()),
         delivery_wake: Arc::new(tokio::sync::Notify::new()),
         rate_limits: Arc::new(Default::default()),
+        reports: Arc::new(sealpost_core::message_report::ReportSigner::new(
+            sealpost_crypto::report::ReportKey::generate(),
+            "test",
+        )),
     };
     World {
         state,

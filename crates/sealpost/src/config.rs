@@ -60,6 +60,11 @@ pub struct KeysConfig {
     pub previous_master_key_file: Option<PathBuf>,
     /// Base64 of the previous master key (SEALPOST_KEYS__PREVIOUS_MASTER_KEY); wins over the file.
     pub previous_master_key: Option<String>,
+    /// The node's Ed25519 key that signs proof-of-delivery reports (default
+    /// `<data_dir>/report.key`, created 0600 on first use like the master key).
+    pub report_key_file: Option<PathBuf>,
+    /// Base64 of the report key's 32-byte seed (SEALPOST_KEYS__REPORT_KEY); wins over the file.
+    pub report_key: Option<String>,
 }
 
 impl std::fmt::Debug for KeysConfig {
@@ -72,6 +77,8 @@ impl std::fmt::Debug for KeysConfig {
                 "previous_master_key",
                 &self.previous_master_key.as_ref().map(|_| "<set>"),
             )
+            .field("report_key_file", &self.report_key_file)
+            .field("report_key", &self.report_key.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -334,6 +341,13 @@ impl Config {
             .master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    pub fn report_key_file(&self) -> PathBuf {
+        self.keys
+            .report_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("report.key"))
     }
 
     pub fn node_name(&self) -> String {

@@ -52,6 +52,9 @@ enum Command {
     /// DKIM: generate a signing key and print its DNS record
     #[command(subcommand)]
     Dkim(cli::dkim::DkimCommand),
+    /// Messages: signed delivery reports (report, verify-report, report-key)
+    #[command(subcommand)]
+    Message(cli::message_report::ReportCommand),
 }
 
 /// glibc's allocator never gave back the 19 MiB each Argon2 hash works in (the process grew by
@@ -110,6 +113,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Settings(command) => {
             let config = Config::load(cli.config.as_deref())?;
             cli::settings::run(&config, command).await
+        }
+        Command::Message(command) => {
+            // verify-report is offline: it must work without (or with a broken) configuration.
+            let config = if cli::message_report::needs_config(&command) {
+                Some(Config::load(cli.config.as_deref())?)
+            } else {
+                None
+            };
+            cli::message_report::run(config.as_ref(), command).await
         }
         Command::CheckConfig { strict } => {
             let config = Config::load(cli.config.as_deref())?;

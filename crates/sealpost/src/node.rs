@@ -11,6 +11,7 @@ use sealpost_core::delivery::{DeliveryConfig, DeliveryWorker};
 use sealpost_core::pipeline::Gateway;
 use sealpost_core::{KeyRing, Settings, SettingsHandle};
 use sealpost_crypto::MasterKey;
+use sealpost_crypto::report::ReportKey;
 use sealpost_smtp::inbound::SessionConfig;
 use sealpost_smtp::next_hop::NextHop;
 use sealpost_smtp::server::ServerConfig;
@@ -78,6 +79,18 @@ pub fn load_master_key(config: &Config) -> Result<(MasterKey, bool)> {
     MasterKey::load_or_create(&path).with_context(|| format!("master key {}", path.display()))
 }
 
+/// The node's proof-of-delivery report key (`keys.report_key`, else `keys.report_key_file`,
+/// created on first use). Returns whether it was just created.
+pub fn load_report_key(config: &Config) -> Result<(ReportKey, bool)> {
+    if let Some(b64) = &config.keys.report_key {
+        let key =
+            ReportKey::from_base64(b64).context("keys.report_key (environment) is invalid")?;
+        return Ok((key, false));
+    }
+    let path = config.report_key_file();
+    ReportKey::load_or_create(&path).with_context(|| format!("report key {}", path.display()))
+}
+
 /// The previous master key during a rotation (`keys.previous_master_key[_file]`), if set.
 /// Unlike the current key it is never created: a missing file is an error.
 pub fn load_previous_master_key(config: &Config) -> Result<Option<MasterKey>> {
@@ -136,6 +149,14 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
     if keys.has_previous() {
         tracing::info!("a previous master key is configured: master-key rotation in progress");
     }
+    let (report_key, created) = load_report_key(config)?;
+    if created {
+        tracing::info!(path = %config.report_key_file().display(), "created a new report key; back it up");
+    }
+    let reports = Arc::new(sealpost_core::message_report::ReportSigner::new(
+        report_key,
+        config.hostname.clone(),
+    ));
     let settings = SettingsHandle::seed_and_load(&store, &seed_settings(config))
         .await
         .context("cannot load settings")?;
@@ -239,6 +260,7 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
             keys: keys.clone(),
             settings: settings.clone(),
             web: Arc::new(sealpost_web::WebConfig::default()),
+            reports: reports.clone(),
         };
         let tls = match &config.web.tls {
             TlsSetting::Mode(m) if m == "off" => None,

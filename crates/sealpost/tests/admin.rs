@@ -734,5 +734,91 @@ async fn per_domain_overrides_are_edited_in_the_admin_ui() {
     assert_eq!(attachment_name(&carrier), vec!["message.sealpost"]);
     let (carrier, _) = send_flagged(&node, "r@other.example", "Page [secure]").await;
     assert_eq!(attachment_name(&carrier), vec!["secure.htm"]);
+#[tokio::test]
+async fn messages_search_timeline_and_signed_report() {
+    let node = TestNode::start().await;
+    let (carrier, password) = send_flagged(&node, "reader@example.com", "Offer [secure]").await;
+    send_flagged(&node, "other@example.org", "Other [secure]").await;
+    // The ledger id (the carrier's X-Sealpost-Message header, once the carrier renders it).
+    let id = node
+        .node
+        .store
+        .search_ledger(&sealpost_store::LedgerQuery {
+            recipient: Some("reader@example.com".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0)
+        .envelope_id;
+    let reader = portal_session(&node, "reader@example.com", &password.unwrap()).await;
+    assert_eq!(open_status(&node, &reader, &carrier).await.0, 200);
+
+    // The portal session is no admin session.
+    let r = get(&node, &reader, "/admin/messages").await;
+    assert_ne!(r.status(), 200);
+
+    let (admin, _) = admin_session(&node, "root").await;
+    let page = page_text(&node, &admin, "/admin/messages?recipient=READER@").await;
+    assert!(page.contains(&id), "{page}");
+    assert!(!page.contains("other@example.org"));
+    let page = page_text(
+        &node,
+        &admin,
+        "/admin/messages?sender=advisor&until=1970-01-01",
+    )
+    .await;
+    assert!(!page.contains(&id), "sealed after the range");
+    let page = page_text(&node, &admin, "/admin/messages?from=not-a-date").await;
+    assert!(page.contains("is not a date"));
+    let page = page_text(&node, &admin, &format!("/admin/messages?id={}", &id[..8])).await;
+    assert!(page.contains(&id));
+
+    let public = page
+        .split("<code id=\"report-key\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap()
+        .to_string();
+    let timeline = page_text(&node, &admin, &format!("/admin/messages/{id}")).await;
+    assert!(
+        timeline.contains("sealed") && timeline.contains("first opened"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("reader@example.com"));
+
+    let r = get(&node, &admin, &format!("/admin/messages/{id}/report.json")).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()[reqwest::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let json = r.bytes().await.unwrap();
+    let expected = sealpost_crypto::report::ReportPublicKey::parse(&public).unwrap();
+    let verified = sealpost_crypto::report::verify_report(&json, Some(&expected)).unwrap();
+    assert_eq!(verified.document.message_id, id);
+    assert_eq!(
+        verified.document.recipients[0].address,
+        "reader@example.com"
+    );
+    assert_eq!(
+        verified.document.subject_sha256.as_deref(),
+        Some(sealpost_crypto::report::subject_sha256("Offer [secure]").as_str())
+    );
+    let html = page_text(&node, &admin, &format!("/admin/messages/{id}/report.html")).await;
+    assert!(html.contains("Delivery report") && html.contains(&id));
+
+    for bad in [
+        "/admin/messages/zz",
+        "/admin/messages/ffff",
+        "/admin/messages/ffff/report.json",
+    ] {
+        assert_eq!(get(&node, &admin, bad).await.status(), 404, "{bad}");
+    }
+    let r = get(&node, &admin, &format!("/admin/messages/{id}/secrets.txt")).await;
+    assert_eq!(r.status(), 404);
     node.stop().await;
 }

@@ -572,4 +572,105 @@ fn dkim_generate_writes_a_private_key_and_prints_its_record() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("DKIM signing is not configured"), "{err}");
+#[tokio::test]
+async fn message_report_verify_and_tamper() {
+    let env = Env::new();
+    let store = env.store().await;
+    let account = env.add_account(&store, "customer@example.com").await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let mut tx = store.begin().await.unwrap();
+    store
+        .insert_ledger(
+            &mut tx,
+            &sealpost_store::LedgerEntry {
+                envelope_id: id.into(),
+                sender: "advisor@bank.example".into(),
+                recipient: "customer@example.com".into(),
+                account_id: account,
+                created_at: 1_700_000_000,
+                first_opened_at: Some(1_700_000_600),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .insert_message_subject(
+            &mut tx,
+            &sealpost_store::MessageSubject {
+                envelope_id: id.into(),
+                subject_sha256: sealpost_crypto::report::subject_sha256("Your mortgage"),
+                subject: None,
+            },
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    let key = env.ok(&["message", "report-key"]);
+    assert_eq!(mode(&env.data().join("report.key")), 0o600);
+    let public = key
+        .lines()
+        .find_map(|l| l.strip_prefix("base64: "))
+        .unwrap()
+        .to_string();
+    assert!(key.contains("fingerprint: SHA256:"), "{key}");
+
+    let out = env.dir.path().join("report.json");
+    let out_s = out.to_str().unwrap();
+    let printed = env.ok(&["message", "report", id, "--out", out_s]);
+    assert!(printed.contains(id), "{printed}");
+    let json = std::fs::read_to_string(&out).unwrap();
+    assert!(json.contains("advisor@bank.example") && json.contains("first opened"));
+    assert!(json.contains(&sealpost_crypto::report::subject_sha256("Your mortgage")));
+    assert!(
+        !json.contains("Your mortgage"),
+        "the subject only as its hash by default"
+    );
+    let html = std::fs::read_to_string(format!("{out_s}.html")).unwrap();
+    assert!(html.contains("customer@example.com") && html.contains(&public));
+
+    let ok = env.ok(&["message", "verify-report", out_s, "--key", &public]);
+    assert!(ok.starts_with("report OK"), "{ok}");
+    // Offline: no configuration needed at all.
+    let offline = Command::new(env!("CARGO_BIN_EXE_sealpost"))
+        .args([
+            "--config",
+            "/nonexistent/sealpost.toml",
+            "message",
+            "verify-report",
+            out_s,
+        ])
+        .output()
+        .unwrap();
+    assert!(offline.status.success(), "{offline:?}");
+
+    // One changed byte: the recipient's address.
+    std::fs::write(
+        &out,
+        json.replacen("customer@example.com", "customer@example.org", 1),
+    )
+    .unwrap();
+    let err = env.fails(&["message", "verify-report", out_s, "--key", &public]);
+    assert!(
+        err.contains("does NOT verify") && err.contains("signature"),
+        "{err}"
+    );
+
+    // Another node's key: caught by --key.
+    let other = sealpost_crypto::report::ReportKey::generate();
+    let forged = other
+        .sign(
+            &sealpost_crypto::report::verify_report(json.as_bytes(), None)
+                .unwrap()
+                .document,
+        )
+        .unwrap();
+    std::fs::write(&out, forged).unwrap();
+    env.ok(&["message", "verify-report", out_s]);
+    let err = env.fails(&["message", "verify-report", out_s, "--key", &public]);
+    assert!(err.contains("another key"), "{err}");
+
+    let err = env.fails(&["message", "report", "ffff", "--out", out_s]);
+    assert!(err.contains("no message"), "{err}");
 }

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use sealpost_mime::Branding;
 use sealpost_mime::inbound::{InboundHeader, TriggerPolicy};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
-use sealpost_store::{LedgerEntry, Store, StoreError};
+use sealpost_store::{LedgerEntry, MessageSubject, Store, StoreError};
+
+use crate::settings::ReportSubject;
 use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -77,6 +79,8 @@ pub(super) struct MessageContext<'a> {
     pub data: &'a [u8],
     /// Its Message-ID, without angle brackets.
     pub message_id: Option<&'a str>,
+    /// Its subject as received (for the delivery reports' `message_subjects`).
+    pub subject: &'a str,
     pub hostname: &'a str,
     pub now: i64,
     pub give_up_at: i64,
@@ -132,6 +136,7 @@ impl Gateway {
             mail_from,
             data,
             message_id: header.summary().message_id.as_deref(),
+            subject: &header.summary().subject,
             hostname: &self.hostname,
             now,
             give_up_at: now + settings.retry_give_up_secs,
@@ -346,6 +351,12 @@ fn collect_writes(
             message.now,
             message.give_up_at,
         );
+        writes.subject(MessageSubject {
+            envelope_id: copy.envelope_id.clone(),
+            subject_sha256: sealpost_crypto::report::subject_sha256(message.subject),
+            subject: (message.settings.report_subject == ReportSubject::Clear)
+                .then(|| message.subject.to_string()),
+        });
         writes.ledger(LedgerEntry {
             envelope_id: copy.envelope_id,
             sender: normalise_address(message.mail_from),

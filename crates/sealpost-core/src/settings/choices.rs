@@ -116,6 +116,16 @@ choice! {
     }
 }
 
+choice! {
+    /// What a proof-of-delivery report says about the subject (`messages.report_subject`).
+    ReportSubject {
+        /// Only its SHA-256: the report proves which subject was meant without showing it.
+        Hash = "hash": "its SHA-256 only",
+        /// The subject in clear (kept in the ledger from sealing on).
+        Clear = "clear": "the subject in clear",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

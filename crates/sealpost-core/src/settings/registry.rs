@@ -9,7 +9,7 @@
 use ipnet::IpNet;
 
 use super::checks;
-use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ResetDelivery};
+use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ReportSubject, ResetDelivery};
 use super::declare::registry;
 use super::value::Widget;
 
@@ -110,6 +110,11 @@ registry! {
         /// Portal replies: the recipient also gets an encrypted copy of their reply.
         reply_encrypted_copy: bool = false => "reply.encrypted_copy" {
             label: "Recipients get an encrypted copy of their reply",
+        }
+        /// Proof-of-delivery reports name the subject by its SHA-256 or in clear.
+        report_subject: ReportSubject = ReportSubject::Hash => "messages.report_subject" {
+            label: "Delivery reports show the subject as",
+            help: "hash (default): its SHA-256 only. clear: the subject itself, kept in the ledger from sealing on (mail sealed before the change has only the hash).",
         }
     }
     Security {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ResetDelivery};
+use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ReportSubject, ResetDelivery};
 
 /// How the admin form shows a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,4 +154,5 @@ textual! {
     ResetDelivery => Widget::Choice(ResetDelivery::CHOICES),
     RecoveryPolicy => Widget::Choice(RecoveryPolicy::CHOICES),
     DeliveryProfile => Widget::Choice(DeliveryProfile::CHOICES),
+    ReportSubject => Widget::Choice(ReportSubject::CHOICES),
 }

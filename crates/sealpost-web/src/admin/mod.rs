@@ -10,6 +10,7 @@ mod auth;
 mod calendar;
 mod chart;
 mod dashboard;
+mod messages;
 mod settings;
 mod users;
 
@@ -55,6 +56,9 @@ pub fn routes() -> Router<AppState> {
             post(settings::set_domain_override),
         )
         .route("/admin/audit", get(audit::page))
+        .route("/admin/messages", get(messages::list))
+        .route("/admin/messages/{id}", get(messages::show))
+        .route("/admin/messages/{id}/{file}", get(messages::report))
         .route("/admin/static/admin.css", get(css))
         .route_layer(axum::middleware::from_fn(
             crate::guards::csrf::require_same_origin,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod check_config;
 pub mod dkim;
 pub mod keys;
+pub mod message_report;
 pub mod settings;
 pub mod user;
 
