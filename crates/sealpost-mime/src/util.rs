@@ -159,6 +159,18 @@ pub(crate) fn rfc2047_encode(text: &str) -> String {
     words.join("\r\n ")
 }
 
+/// Base64 in lines of 76 characters with CRLF, as MIME bodies need.
+pub(crate) fn base64_wrapped(bytes: &[u8]) -> String {
+    let encoded = STANDARD.encode(bytes);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    // The base64 alphabet is ASCII, so slicing at any byte index is safe.
+    for line in encoded.as_bytes().chunks(76) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 /// Restricts a configured host name to characters valid in a Message-ID's
 /// right-hand side, so a bad setting cannot corrupt headers.
 pub(crate) fn safe_hostname(hostname: &str) -> String {

@@ -734,6 +734,9 @@ async fn per_domain_overrides_are_edited_in_the_admin_ui() {
     assert_eq!(attachment_name(&carrier), vec!["message.sealpost"]);
     let (carrier, _) = send_flagged(&node, "r@other.example", "Page [secure]").await;
     assert_eq!(attachment_name(&carrier), vec!["secure.htm"]);
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn messages_search_timeline_and_signed_report() {
     let node = TestNode::start().await;

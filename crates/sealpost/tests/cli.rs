@@ -454,6 +454,8 @@ fn check_config_strict_refuses_names_unusable_on_the_internet() {
         "{}",
         String::from_utf8_lossy(&strict.stderr)
     );
+}
+
 #[test]
 fn dkim_generate_writes_a_private_key_and_prints_its_record() {
     let env = Env::new();
@@ -572,6 +574,8 @@ fn dkim_generate_writes_a_private_key_and_prints_its_record() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("DKIM signing is not configured"), "{err}");
+}
+
 #[tokio::test]
 async fn message_report_verify_and_tamper() {
     let env = Env::new();

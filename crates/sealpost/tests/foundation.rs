@@ -472,6 +472,9 @@ Message-ID: <orig-7@bank.example>\nContent-Language: de-DE\n\nVertraulich.\n",
         text.contains("Sie haben eine verschlüsselte Nachricht erhalten"),
         "{text}"
     );
+    node.stop().await;
+}
+
 /// Verifies every DKIM signature of `data` with mail-auth's verifier, the records given
 /// directly (`selector._domainkey.domain` → TXT value); one result per signature.
 async fn dkim_verifies(data: &[u8], records: &[(String, String)]) -> Vec<bool> {
