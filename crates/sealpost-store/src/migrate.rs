@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_recovery.sql"),
         mysql: include_str!("../migrations/mysql/0005_recovery.sql"),
     },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_link_copies.sql"),
+        postgres: include_str!("../migrations/postgres/0006_link_copies.sql"),
+        mysql: include_str!("../migrations/mysql/0006_link_copies.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes
