@@ -6,7 +6,7 @@
 //! multi-row statement per table. If a group fails, its members are retried one by one, so one
 //! bad write set (say, two messages creating the same account) never fails the others.
 
-use sealpost_store::{LedgerEntry, NewAccount, NewQueuedMail, Store};
+use sealpost_store::{LedgerEntry, NewAccount, NewLinkCopy, NewQueuedMail, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::CoreError;
@@ -17,6 +17,7 @@ pub struct WriteSet {
     accounts: Vec<AccountRow>,
     queue: Vec<QueueRow>,
     ledger: Vec<LedgerEntry>,
+    link_copies: Vec<NewLinkCopy>,
     completed: Vec<Completed>,
     rescheduled: Vec<Rescheduled>,
 }
@@ -105,6 +106,11 @@ impl WriteSet {
         self.ledger.push(entry);
     }
 
+    /// The encrypted copy a `link` carrier opens; committed with the carrier.
+    pub fn link_copy(&mut self, copy: NewLinkCopy) {
+        self.link_copies.push(copy);
+    }
+
     /// Removes a delivered item (nothing happens if another worker took its lease over).
     pub fn complete(&mut self, id: &str, owner: &str) {
         self.completed.push(Completed {
@@ -133,7 +139,8 @@ impl WriteSet {
 }
 
 /// Writes the union of `sets` inside `tx`: accounts first (carriers' ledger rows refer to
-/// them), then one multi-row statement each for queue rows, ledger rows and completions.
+/// them), then one multi-row statement each for queue rows, ledger rows and completions
+/// (link copies, which can be megabytes, one statement each).
 async fn apply_all(
     store: &Store,
     tx: &mut sealpost_store::StoreTx,
@@ -173,6 +180,9 @@ async fn apply_all(
     store.enqueue_many(tx, &queue).await?;
     let ledger: Vec<LedgerEntry> = sets.iter().flat_map(|w| w.ledger.iter().cloned()).collect();
     store.insert_ledger_many(tx, &ledger).await?;
+    for w in sets {
+        store.insert_link_copies(tx, &w.link_copies).await?;
+    }
     // Completions are grouped by lease owner (one per node, so normally one group).
     let mut completed: Vec<&Completed> = sets.iter().flat_map(|w| &w.completed).collect();
     completed.sort_by(|a, b| a.owner.cmp(&b.owner));

@@ -11,6 +11,7 @@ pub mod committer;
 pub mod delivery;
 pub mod hashing;
 pub mod keyring;
+pub mod link;
 pub mod lockout;
 pub mod metrics;
 pub mod open;

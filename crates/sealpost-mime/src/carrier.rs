@@ -12,6 +12,7 @@ use mail_builder::mime::{BodyPart, MimePart};
 use sealpost_i18n::{t, tf};
 
 use crate::branding::Branding;
+use crate::carrier_notes::CarrierDelivery;
 use crate::inbound::OriginalHeaders;
 use crate::kind::MailKind;
 use crate::outgoing::{common_headers, finish};
@@ -52,6 +53,11 @@ fn carrier_text(input: &CarrierInput, sender: &str) -> String {
         "carrier.intro",
         &[("sender", sender), ("org", org)],
     ));
+    // link profile: rendered fully by the carrier helper
+    if let CarrierDelivery::Link { url, .. } = &input.notes.delivery {
+        text.push_str("\n\n");
+        text.push_str(&tf(lang, "carrier.link_open", &[("url", url)]));
+    }
     text.push_str("\n\n1. ");
     text.push_str(&t(lang, "carrier.step_attachment"));
     text.push_str("\n\n2. ");
@@ -190,19 +196,22 @@ pub fn build_carrier(input: &CarrierInput) -> Vec<u8> {
     // Pre-encoded above: mail-builder would otherwise pick quoted-printable
     // for HTML, and some mobile clients mangle long QP attachments.
     .transfer_encoding("base64");
-    let body = MimePart::new(
-        "multipart/mixed",
+    let mut parts = vec![MimePart::new(
+        "multipart/alternative",
         vec![
-            MimePart::new(
-                "multipart/alternative",
-                vec![
-                    MimePart::new("text/plain", BodyPart::Text(text.into())),
-                    MimePart::new("text/html", BodyPart::Text(html.into())),
-                ],
-            ),
-            attachment,
+            MimePart::new("text/plain", BodyPart::Text(text.into())),
+            MimePart::new("text/html", BodyPart::Text(html.into())),
         ],
-    );
+    )];
+    // link profile: rendered fully by the carrier helper. A link too large to carry its
+    // secure.htm (the size guard) goes without it.
+    if !matches!(
+        input.notes.delivery,
+        CarrierDelivery::Link { attach: false, .. }
+    ) {
+        parts.push(attachment);
+    }
+    let body = MimePart::new("multipart/mixed", parts);
     finish(builder.body(body))
 }
 

@@ -119,13 +119,13 @@ impl Store {
     /// Moves the expiry of an envelope's copies, as if `delivery.link_days` had passed.
     #[cfg(feature = "testing")]
     pub async fn set_link_copies_expiry(&self, envelope_id: &str, expires_at: i64) -> Result<u64> {
-        Ok(sqlx::query(&self.sql(
-            "UPDATE link_copies SET expires_at = ? WHERE envelope_id = ?",
-        ))
-        .bind(expires_at)
-        .bind(envelope_id)
-        .execute(self.pool())
-        .await?
-        .rows_affected())
+        Ok(
+            sqlx::query(&self.sql("UPDATE link_copies SET expires_at = ? WHERE envelope_id = ?"))
+                .bind(expires_at)
+                .bind(envelope_id)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 }

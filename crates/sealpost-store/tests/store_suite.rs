@@ -11,8 +11,8 @@ use std::collections::HashSet;
 
 use common::{NOW, account, add_account, all_bytes, enqueue};
 use sealpost_store::{
-    AccountStatus, LedgerEntry, LinkCopy, LockPolicy, NewLinkCopy, NewAccount, NewQueuedMail, NewSession, NodeInfo,
-    Principal, Reservation, SessionKind, Store, StoreError,
+    AccountStatus, LedgerEntry, LinkCopy, LockPolicy, NewAccount, NewLinkCopy, NewQueuedMail,
+    NewSession, NodeInfo, Principal, Reservation, SessionKind, Store, StoreError,
 };
 
 database_tests!(migrate_twice_is_idempotent, concurrent_migrations_agree);
@@ -1539,13 +1539,41 @@ async fn link_copies_keep_fetch_sweep_and_revoke(store: Store) {
     } = store.link_copy("h-1", "acc-1", NOW).await.unwrap().unwrap();
     assert_eq!(envelope_id, "env-1");
     assert_eq!(account_id, "acc-1");
-    assert_eq!(payload, all_bytes(), "the ciphertext comes back byte for byte");
+    assert_eq!(
+        payload,
+        all_bytes(),
+        "the ciphertext comes back byte for byte"
+    );
     assert_eq!((created_at, expires_at), (NOW, NOW + 100));
     // Another account's id, an unknown id and an expired copy look alike.
-    assert!(store.link_copy("h-1", "acc-2", NOW).await.unwrap().is_none());
-    assert!(store.link_copy("h-x", "acc-1", NOW).await.unwrap().is_none());
-    assert!(store.link_copy("h-2", "acc-1", NOW + 10).await.unwrap().is_none());
-    assert!(store.link_copy("h-2", "acc-1", NOW + 9).await.unwrap().is_some());
+    assert!(
+        store
+            .link_copy("h-1", "acc-2", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-x", "acc-1", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-2", "acc-1", NOW + 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-2", "acc-1", NOW + 9)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // The sweeper deletes the rows (not just hides them) and counts them.
     assert_eq!(store.sweep_link_copies(NOW + 9).await.unwrap(), 0);
@@ -1557,19 +1585,40 @@ async fn link_copies_keep_fetch_sweep_and_revoke(store: Store) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.link_copies_for_envelope("env-1").await.unwrap().len(), 1);
+    assert_eq!(
+        store.link_copies_for_envelope("env-1").await.unwrap().len(),
+        1
+    );
 
     // Revocation removes every copy of its envelope and nothing else.
     assert_eq!(
-        store.delete_link_copies_for_envelope("env-1").await.unwrap(),
+        store
+            .delete_link_copies_for_envelope("env-1")
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        store.delete_link_copies_for_envelope("env-1").await.unwrap(),
+        store
+            .delete_link_copies_for_envelope("env-1")
+            .await
+            .unwrap(),
         0
     );
-    assert!(store.link_copy("h-1", "acc-1", NOW).await.unwrap().is_none());
-    assert!(store.link_copy("h-3", "acc-2", NOW).await.unwrap().is_some());
+    assert!(
+        store
+            .link_copy("h-1", "acc-1", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-3", "acc-2", NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // A test clock: moving the expiry makes the sweeper take it.
     assert_eq!(store.set_link_copies_expiry("env-3", NOW).await.unwrap(), 1);

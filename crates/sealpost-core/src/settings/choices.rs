@@ -102,6 +102,19 @@ choice! {
     }
 }
 
+choice! {
+    /// How the encrypted payload reaches recipients of a domain (`delivery.profile`).
+    DeliveryProfile {
+        /// `secure.htm` attached (the default).
+        Attachment = "attachment": "attachment (secure.htm)",
+        /// `message.sealpost` attached, with a link to the portal's upload page.
+        Datafile = "datafile": "data file (message.sealpost) and upload link",
+        /// A link to this message in the portal, served from an encrypted copy kept on the
+        /// server for `delivery.link_days`; secure.htm attached while the carrier stays small.
+        Link = "link": "link (keeps an encrypted copy on the server)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +129,9 @@ mod tests {
         }
         for (text, _) in ResetDelivery::CHOICES {
             assert_eq!(text.parse::<ResetDelivery>().unwrap().to_string(), *text);
+        }
+        for (text, _) in DeliveryProfile::CHOICES {
+            assert_eq!(text.parse::<DeliveryProfile>().unwrap().to_string(), *text);
         }
         for (text, _) in RecoveryPolicy::CHOICES {
             assert_eq!(text.parse::<RecoveryPolicy>().unwrap().to_string(), *text);

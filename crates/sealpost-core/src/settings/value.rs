@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::choices::{CredentialsTo, RecoveryPolicy, ResetDelivery};
+use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ResetDelivery};
 
 /// How the admin form shows a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,17 @@ impl SettingValue for i64 {
     const WIDGET: Widget = Widget::Number;
     fn parse_setting(text: &str) -> Result<Self, String> {
         whole_number(text).map(|n| n as i64)
+    }
+    fn to_setting(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for u32 {
+    const WIDGET: Widget = Widget::Number;
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        whole_number(text)
+            .and_then(|n| u32::try_from(n).map_err(|_| "the number is too large".to_string()))
     }
     fn to_setting(&self) -> String {
         self.to_string()
@@ -153,4 +164,5 @@ textual! {
     CredentialsTo => Widget::Text,
     ResetDelivery => Widget::Choice(ResetDelivery::CHOICES),
     RecoveryPolicy => Widget::Choice(RecoveryPolicy::CHOICES),
+    DeliveryProfile => Widget::Choice(DeliveryProfile::CHOICES),
 }
