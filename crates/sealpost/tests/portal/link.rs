@@ -13,8 +13,28 @@ fn link_path(mail: &sealpost_smtp::sink::ReceivedMail) -> String {
     text[start..].split_whitespace().next().unwrap().to_string()
 }
 
-fn ledger_id(mail: &sealpost_smtp::sink::ReceivedMail) -> String {
-    header_value(&mail.data, "X-Sealpost-Message").expect("ledger id header")
+/// The envelope (ledger) id behind a carrier's link, found the way the route finds it: by the
+/// hash of the link id and the recipient's account.
+async fn envelope_of_link(node: &TestNode, path: &str, address: &str) -> String {
+    let account = node
+        .node
+        .store
+        .account_by_address(address)
+        .await
+        .unwrap()
+        .expect("the recipient's account");
+    let id = path.strip_prefix("/m/").expect("a /m/ path");
+    node.node
+        .store
+        .link_copy(
+            &sealpost_crypto::hash_token(id),
+            &account.id,
+            sealpost_store::unix_now(),
+        )
+        .await
+        .unwrap()
+        .expect("a kept copy behind the link")
+        .envelope_id
 }
 
 fn attachment_count(mail: &sealpost_smtp::sink::ReceivedMail) -> usize {
@@ -64,7 +84,15 @@ async fn a_link_opens_its_message_for_its_account_only_until_it_is_swept() {
     assert_eq!(attachment_count(&carrier), 1, "secure.htm stays attached");
 
     // The copy is in the database: the envelope as sealed, for this account, for 7 days.
-    let envelope_id = ledger_id(&carrier);
+    let envelope_id = envelope_of_link(&node, &path, LINKED).await;
+    let sealed = sealpost_crypto::decode_payload(&r.payload).unwrap();
+    assert_eq!(
+        envelope_id,
+        sealpost_crypto::read_header(&sealed)
+            .unwrap()
+            .message_id_hex(),
+        "the copy is of this carrier's envelope"
+    );
     let rows = node
         .node
         .store
@@ -81,8 +109,7 @@ async fn a_link_opens_its_message_for_its_account_only_until_it_is_swept() {
         .unwrap();
     assert_eq!(rows[0].account_id, account.id);
     assert_eq!(
-        rows[0].payload,
-        sealpost_crypto::decode_payload(&r.payload).unwrap(),
+        rows[0].payload, sealed,
         "the stored copy is the ciphertext the carrier carries"
     );
     assert_eq!(rows[0].expires_at - rows[0].created_at, 7 * 86_400);
@@ -138,6 +165,16 @@ async fn a_link_opens_its_message_for_its_account_only_until_it_is_swept() {
     node.stop().await;
 }
 
+/// Every part of a mail, transfer-decoded, as text.
+fn decoded_parts(data: &[u8]) -> String {
+    let msg = mail_parser::MessageParser::default().parse(data).unwrap();
+    msg.parts
+        .iter()
+        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A body that compresses poorly, so the carrier is about as large as it says.
 fn bulky_body(bytes: usize) -> String {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -184,14 +221,14 @@ async fn an_oversized_carrier_becomes_a_link_where_allowed_and_bounces_otherwise
     let rows = node
         .node
         .store
-        .link_copies_for_envelope(&ledger_id(&carrier))
+        .link_copies_for_envelope(&envelope_of_link(&node, &link_path(&carrier), linked).await)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
 
     // Not allowed: the sender gets a bounce saying why; no carrier, no account.
     let bounce = wait_for_kind(&node, "bounce", ADVISOR, 0).await;
-    let bounce_text = String::from_utf8_lossy(&bounce.data).to_string();
+    let bounce_text = decoded_parts(&bounce.data);
     assert!(bounce_text.contains(bounced), "{bounce_text}");
     assert!(bounce_text.contains("552 5.3.4"), "{bounce_text}");
     assert!(bounce_text.contains("carrier.max_size"), "{bounce_text}");
