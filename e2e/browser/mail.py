@@ -17,6 +17,10 @@ waits); answers are one JSON object on stdout.
                                            message.sealpost and password into WORK (as
                                            datafile.sealpost, datafile-password) and describe
                                            the carrier (attachments, text, strict defects)
+  mail.py send-link SMTP_PORT OUTBOX ADDRESS
+                                           send a flagged mail to ADDRESS (a domain on the
+                                           `link` profile); give the carrier's /m/ link, its
+                                           attachments and the generated password
 """
 import base64
 import email
@@ -252,6 +256,42 @@ def datafile(port, outbox, work):
             "text": body.get_content() if body else "",
             "ledger_id": str(m["X-Sealpost-Message"] or "").strip(),
             "defects": defects, "body": DATAFILE_TEXT}
+LINK_TEXT = "Confidential text behind a link"
+
+
+def send_link(port, outbox, address):
+    msg = EmailMessage()
+    msg["From"] = f"Anna Advisor <{SENDER}>"
+    msg["To"] = address
+    msg["Subject"] = "[secure] Your contract"
+    msg["Date"] = "Thu, 26 Nov 2026 11:00:00 +0000"
+    msg["Message-ID"] = make_msgid(domain="bank.example")
+    msg.set_content(f"{LINK_TEXT}\n\nPlease sign where marked.\n")
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(msg, from_addr=SENDER, to_addrs=[address])
+
+    def delivered_to(m, who):
+        return str(m["Delivered-To"] or "").strip().lower() == who
+
+    def credentials(m):
+        if m["X-Sealpost-Kind"] != "credentials" or not delivered_to(m, SENDER):
+            return None
+        return password_line(m) if address in m.get_content() else None
+
+    def carrier(m):
+        if m["X-Sealpost-Kind"] != "carrier" or not delivered_to(m, address):
+            return None
+        body = m.get_body(preferencelist=("plain",))
+        for word in (body.get_content() if body else "").split():
+            if "/m/" in word:
+                return {"link": word.strip(), "attachments":
+                        [p.get_filename() for p in m.iter_attachments()]}
+        return None
+
+    found = wait_for(outbox, carrier, "the carrier mail with a link")
+    found["password"] = wait_for(outbox, credentials, "the credentials mail")
+    found["text"] = LINK_TEXT
+    return found
 
 
 def main(argv):
@@ -265,6 +305,8 @@ def main(argv):
         out = code(argv[1], argv[2])
     elif argv[:1] == ["datafile"] and len(argv) == 4:
         out = datafile(int(argv[1]), argv[2], argv[3])
+    elif argv[:1] == ["send-link"] and len(argv) == 4:
+        out = send_link(int(argv[1]), argv[2], argv[3].lower())
     elif argv[:1] == ["carrier"] and len(argv) == 2:
         out = carrier_view(argv[1])
     else:

@@ -6,6 +6,8 @@
 # mailed one-time link), the phone layout and the upload fallback; also
 # the carrier under a strict mail parser and secure.htm's network requests (none but the POST
 # its button sends); then the datafile profile (message.sealpost uploaded on a phone).
+# the carrier under a strict mail parser and secure.htm's network requests (none but the POST);
+# then the opt-in `link` profile (link.mjs: the carrier's /m/{id} link, sign-in, the message).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
@@ -71,6 +73,11 @@ if [ -z "$up" ]; then
   echo "FAIL the node did not come up"; tail -20 "$work/node.log"; echo "0 passed, 1 failed"; exit 1
 fi
 
+# The `link` delivery profile for one recipient domain (link.mjs); the node picks it up
+# within seconds, long before recipient.mjs is done.
+if ! "$bin" settings set delivery.profile@link.example link --config "$work/sealpost.toml" >/dev/null; then
+  echo "FAIL sealpost settings set delivery.profile@link.example"; echo "0 passed, 1 failed"; exit 1
+fi
 # An administrator, created with the CLI while the node runs (SQLite allows a second writer).
 admin_password="$("$bin" admin create ops --config "$work/sealpost.toml" | sed -n 's/^one-time password: //p' || true)"
 if [ -z "$admin_password" ]; then
@@ -99,6 +106,11 @@ else
   echo "0 passed, 1 failed"
   status=1
 fi
+link_status=0
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" SMTP_PORT="$smtp_port" MAIL_PY="$here/mail.py" \
+  SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/link.mjs" || link_status=$?
+if [ "$link_status" -ne 0 ]; then status=$link_status; fi
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

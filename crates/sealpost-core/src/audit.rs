@@ -30,6 +30,8 @@ pub const MESSAGE_READ: &str = "portal.message_read";
 pub const PART_DOWNLOADED: &str = "portal.part_downloaded";
 /// A decrypted message was downloaded as `.eml`.
 pub const EML_DOWNLOADED: &str = "portal.eml_downloaded";
+/// A recipient followed the link of a `link` delivery (`/m/{id}`) to its message.
+pub const LINK_OPENED: &str = "portal.link_opened";
 /// An admin signed in.
 pub const ADMIN_LOGIN: &str = "admin.login";
 /// An admin sign-in was refused.

@@ -7,7 +7,7 @@
 //! bad write set (say, two messages creating the same account) never fails the others.
 
 use sealpost_store::{
-    LedgerEntry, MessageSubject, NewAccount, NewQueuedMail, NewSenderLink, Store,
+    LedgerEntry, MessageSubject, NewAccount, NewLinkCopy, NewQueuedMail, NewSenderLink, Store,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,6 +23,7 @@ pub struct WriteSet {
     subjects: Vec<MessageSubject>,
     /// Sender status links handed out in the mails of this set (credentials mails).
     sender_links: Vec<NewSenderLink>,
+    link_copies: Vec<NewLinkCopy>,
     completed: Vec<Completed>,
     rescheduled: Vec<Rescheduled>,
 }
@@ -119,6 +120,11 @@ impl WriteSet {
         self.sender_links.push(link);
     }
 
+    /// The encrypted copy a `link` carrier opens; committed with the carrier.
+    pub fn link_copy(&mut self, copy: NewLinkCopy) {
+        self.link_copies.push(copy);
+    }
+
     /// Removes a delivered item (nothing happens if another worker took its lease over).
     pub fn complete(&mut self, id: &str, owner: &str) {
         self.completed.push(Completed {
@@ -147,7 +153,8 @@ impl WriteSet {
 }
 
 /// Writes the union of `sets` inside `tx`: accounts first (carriers' ledger rows refer to
-/// them), then one multi-row statement each for queue rows, ledger rows and completions.
+/// them), then one multi-row statement each for queue rows, ledger rows and completions
+/// (link copies, which can be megabytes, one statement each).
 async fn apply_all(
     store: &Store,
     tx: &mut sealpost_store::StoreTx,
@@ -192,6 +199,9 @@ async fn apply_all(
     }
     for l in sets.iter().flat_map(|w| &w.sender_links) {
         store.insert_sender_link(tx, l).await?;
+    }
+    for w in sets {
+        store.insert_link_copies(tx, &w.link_copies).await?;
     }
     // Completions are grouped by lease owner (one per node, so normally one group).
     let mut completed: Vec<&Completed> = sets.iter().flat_map(|w| &w.completed).collect();

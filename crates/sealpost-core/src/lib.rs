@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod dkim;
 pub mod hashing;
 pub mod keyring;
+pub mod link;
 pub mod lockout;
 pub mod message_report;
 pub mod metrics;

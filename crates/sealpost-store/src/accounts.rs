@@ -415,7 +415,8 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes an account with its keys and sessions: envelopes sealed for it become unreadable.
+    /// Deletes an account with its keys and sessions (and its link copies): envelopes sealed for
+    /// it become unreadable.
     pub async fn delete_account(&self, account_id: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
         for q in [
@@ -423,6 +424,7 @@ impl Store {
             "DELETE FROM sessions WHERE principal_id = ?",
             "DELETE FROM recovery_codes WHERE account_id = ?",
             "DELETE FROM reset_links WHERE account_id = ?",
+            "DELETE FROM link_copies WHERE account_id = ?",
         ] {
             sqlx::query(&self.sql(q))
                 .bind(account_id)

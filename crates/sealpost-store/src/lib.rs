@@ -1,5 +1,6 @@
 //! Persistent state of a Sealpost node: accounts, keys, sessions, temporary opens, the
-//! outbound queue, settings, audit events, the message ledger and node heartbeats.
+//! outbound queue, settings, audit events, the message ledger, node heartbeats and the
+//! encrypted copies of the opt-in `link` delivery profile.
 //!
 //! One [`Store`] serves every backend. Queries are written once with `?` placeholders in the
 //! SQL that SQLite, PostgreSQL and MariaDB share; the few statements where the dialects differ
@@ -12,6 +13,7 @@ mod audit;
 mod backup;
 mod ledger;
 mod ledger_search;
+mod link_copies;
 mod migrate;
 mod nodes;
 mod opens;
@@ -31,6 +33,7 @@ pub use audit::AuditEvent;
 pub use backup::StoredKey;
 pub use ledger::LedgerEntry;
 pub use ledger_search::LedgerQuery;
+pub use link_copies::{LinkCopy, NewLinkCopy};
 pub use nodes::NodeInfo;
 pub use opens::{TEMP_OPEN_CHUNK, TempOpenWriter};
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};

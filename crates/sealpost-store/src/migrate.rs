@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         mysql: include_str!("../migrations/mysql/0005_recovery.sql"),
     },
     Migration {
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_link_copies.sql"),
+        postgres: include_str!("../migrations/postgres/0006_link_copies.sql"),
+        mysql: include_str!("../migrations/mysql/0006_link_copies.sql"),
+    },
+    Migration {
         version: 9,
         sqlite: include_str!("../migrations/sqlite/0009_sender_links.sql"),
         postgres: include_str!("../migrations/postgres/0009_sender_links.sql"),

@@ -11,8 +11,8 @@ use std::collections::HashSet;
 
 use common::{NOW, account, add_account, all_bytes, enqueue};
 use sealpost_store::{
-    AccountStatus, LedgerEntry, LockPolicy, NewAccount, NewQueuedMail, NewSession, NodeInfo,
-    Principal, Reservation, SessionKind, Store, StoreError,
+    AccountStatus, LedgerEntry, LinkCopy, LockPolicy, NewAccount, NewLinkCopy, NewQueuedMail,
+    NewSession, NodeInfo, Principal, Reservation, SessionKind, Store, StoreError,
 };
 
 database_tests!(migrate_twice_is_idempotent, concurrent_migrations_agree);
@@ -43,6 +43,7 @@ store_tests!(
     heartbeats_upsert,
     sealing_recipients_in_one_query,
     multi_row_writes_span_statement_chunks,
+    link_copies_keep_fetch_sweep_and_revoke,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -50,7 +51,7 @@ store_tests!(
 
 async fn migrate_twice_is_idempotent(url: String) {
     let store = Store::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert!(store.migrate().await.unwrap().is_empty());
     // Another node starting on the same database sees nothing to do either.
     let other = Store::connect(&url).await.unwrap();
@@ -80,7 +81,7 @@ async fn concurrent_migrations_agree(url: String) {
     all.sort_unstable();
     assert_eq!(
         all,
-        vec![1, 2, 3, 4, 5],
+        vec![1, 2, 3, 4, 5, 6],
         "each version applied exactly once: {ra:?} {rb:?}"
     );
     assert!(a.migrate().await.unwrap().is_empty());
@@ -1411,7 +1412,7 @@ async fn concurrent_answer_reservations_stop_at_the_limit(store: Store) {
     numbers.sort_unstable();
     assert_eq!(
         numbers,
-        vec![1, 2, 3, 4, 5],
+        vec![1, 2, 3, 4, 5, 6],
         "each attempt has its own number"
     );
     let a = store.account_by_id("acc").await.unwrap().unwrap();
@@ -1485,5 +1486,148 @@ async fn concurrent_source_reservations_stop_at_the_limit(store: Store) {
             .await
             .unwrap(),
         "a purged source starts again"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Link copies (the opt-in `link` delivery profile)
+
+async fn link_copies_keep_fetch_sweep_and_revoke(store: Store) {
+    let copy = |hash: &str, envelope: &str, account: &str, expires_at: i64| NewLinkCopy {
+        link_hash: hash.to_string(),
+        envelope_id: envelope.to_string(),
+        account_id: account.to_string(),
+        payload: all_bytes(),
+        created_at: NOW,
+        expires_at,
+    };
+    // Written with the transaction: a rolled-back one leaves nothing.
+    let mut tx = store.begin().await.unwrap();
+    store
+        .insert_link_copies(&mut tx, &[copy("h-gone", "env-rolled", "acc-1", NOW + 100)])
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        store
+            .link_copies_for_envelope("env-rolled")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    store
+        .insert_link_copies(
+            &mut tx,
+            &[
+                copy("h-1", "env-1", "acc-1", NOW + 100),
+                copy("h-2", "env-2", "acc-1", NOW + 10),
+                copy("h-3", "env-3", "acc-2", NOW + 100),
+            ],
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let LinkCopy {
+        envelope_id,
+        account_id,
+        payload,
+        created_at,
+        expires_at,
+    } = store.link_copy("h-1", "acc-1", NOW).await.unwrap().unwrap();
+    assert_eq!(envelope_id, "env-1");
+    assert_eq!(account_id, "acc-1");
+    assert_eq!(
+        payload,
+        all_bytes(),
+        "the ciphertext comes back byte for byte"
+    );
+    assert_eq!((created_at, expires_at), (NOW, NOW + 100));
+    // Another account's id, an unknown id and an expired copy look alike.
+    assert!(
+        store
+            .link_copy("h-1", "acc-2", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-x", "acc-1", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-2", "acc-1", NOW + 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-2", "acc-1", NOW + 9)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The sweeper deletes the rows (not just hides them) and counts them.
+    assert_eq!(store.sweep_link_copies(NOW + 9).await.unwrap(), 0);
+    assert_eq!(store.sweep_link_copies(NOW + 10).await.unwrap(), 1);
+    assert!(
+        store
+            .link_copies_for_envelope("env-2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.link_copies_for_envelope("env-1").await.unwrap().len(),
+        1
+    );
+
+    // Revocation removes every copy of its envelope and nothing else.
+    assert_eq!(
+        store
+            .delete_link_copies_for_envelope("env-1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .delete_link_copies_for_envelope("env-1")
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .link_copy("h-1", "acc-1", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .link_copy("h-3", "acc-2", NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // A test clock: moving the expiry makes the sweeper take it.
+    assert_eq!(store.set_link_copies_expiry("env-3", NOW).await.unwrap(), 1);
+    assert_eq!(store.sweep_link_copies(NOW).await.unwrap(), 1);
+    assert!(
+        store
+            .link_copies_for_envelope("env-3")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -34,6 +34,9 @@ pub enum WebError {
     Busy,
     #[error("temporary open expired")]
     ExpiredOpen,
+    /// `/m/{id}`: unknown, expired, or another account's link (one page for all three).
+    #[error("message link expired")]
+    ExpiredLink,
     #[error("cannot open: {0}")]
     Open(#[from] OpenError),
     #[error("store: {0}")]
@@ -60,6 +63,7 @@ impl WebError {
             WebError::BadRequest => (StatusCode::BAD_REQUEST, "portal-error-bad-request"),
             WebError::NoPayload => (StatusCode::BAD_REQUEST, "portal-error-no-payload"),
             WebError::ExpiredOpen => (StatusCode::GONE, "portal-error-expired-open"),
+            WebError::ExpiredLink => (StatusCode::GONE, "portal-error-expired-link"),
             WebError::TooManyRequests => {
                 (StatusCode::TOO_MANY_REQUESTS, "portal-error-rate-limited")
             }

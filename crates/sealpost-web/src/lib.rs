@@ -122,6 +122,7 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/", get(pages::home::home))
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
+        .route("/m/{id}", get(pages::link::open_link))
         .route("/open/{token}", get(pages::open::show))
         .route("/open/{token}/html", get(pages::open::html_body))
         .route("/open/{token}/part/{index}", get(pages::open::part))

@@ -373,6 +373,13 @@ async fn housekeeping(store: Store, mut info: NodeInfo) {
         if let Err(e) = store.purge_expired(unix_now()).await {
             tracing::warn!(error = %e, "purge of expired sessions failed");
         }
+        // Copies kept for `link` deliveries are deleted once `delivery.link_days` are up
+        // (before the checkpoint, so they leave the WAL too).
+        match sealpost_core::link::sweep(&store, unix_now()).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "expired link copies deleted"),
+            Err(e) => tracing::warn!(error = %e, "sweep of expired link copies failed"),
+        }
         // Failure windows last `security.lockout_secs` (minutes to hours); a week-old row can
         // only ever start a fresh window.
         if let Err(e) = store.checkpoint_wal().await {

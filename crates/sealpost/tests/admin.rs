@@ -439,9 +439,16 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         .to_pairs()
         .into_iter()
         .filter(|(k, _)| {
-            ["policy.", "mail.", "delivery.", "limits.", "reply."]
-                .iter()
-                .any(|p| k.starts_with(p))
+            [
+                "policy.",
+                "mail.",
+                "delivery.",
+                "carrier.",
+                "limits.",
+                "reply.",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
         })
         .map(|(k, v)| (k.to_string(), v))
         .filter(|(_, v)| v != "false")

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
 mod common;
+#[path = "portal/link.rs"]
+mod link;
 
 use std::time::{Duration, Instant};
 

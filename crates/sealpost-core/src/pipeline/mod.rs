@@ -9,7 +9,9 @@
 //! [`Gateway::accept`] runs the steps in order: read the header once and apply the trigger
 //! policy ([`classify`]), resolve or plan each external recipient's account ([`provision`]),
 //! seal and build the carriers ([`seal`]), then collect one write set and commit it.
-//! Recipients for whom no account may be created are refused ([`refusal`]).
+//! Recipients for whom no account may be created, or whose carrier would be too large, are
+//! refused ([`refusal`]). Under the `link` delivery profile the write set also holds the
+//! encrypted copy the carrier's link opens, so a `250` means the copy exists.
 
 mod classify;
 mod provision;
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use sealpost_mime::Branding;
 use sealpost_mime::inbound::{InboundHeader, TriggerPolicy};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
-use sealpost_store::{LedgerEntry, MessageSubject, Store, StoreError};
+use sealpost_store::{LedgerEntry, MessageSubject, NewLinkCopy, Store, StoreError};
 
 use crate::settings::ReportSubject;
 use tokio::sync::Notify;
@@ -35,8 +37,8 @@ use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_addres
 
 use classify::RecipientSplit;
 use provision::{Lookup, RecipientPlan};
-use refusal::RefusedRecipient;
-use seal::{CarrierCommon, SealJob, SealedCopy};
+use refusal::{RefusalReason, RefusedRecipient};
+use seal::{CarrierCommon, CopyOutcome, DeliveryPlan, SealJob, SealedCopy};
 
 /// What happened to one accepted message, for the SMTP reply and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +178,7 @@ impl Gateway {
                     key_id,
                     key: key.clone(),
                     keep_subject: domain_settings.keep_subject,
-                    delivery: seal::carrier_delivery(domain_settings.delivery_profile),
+                    delivery: DeliveryPlan::for_settings(domain_settings, now),
                     // A new account's first password goes to the sender (today's only way in).
                     first_contact: match plan {
                         RecipientPlan::New(_) => sealpost_mime::FirstContact::Sender,
@@ -196,7 +198,21 @@ impl Gateway {
         };
         let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
 
-        let (writes, accepted) = collect_writes(&message, &branding, &provisioned, sealed);
+        let refused = refused_after_sealing(&provisioned, &sealed);
+        let nothing_sealed = sealed
+            .iter()
+            .all(|copy| matches!(copy.outcome, CopyOutcome::TooLarge { .. }));
+        if nothing_sealed && provisioned.relayed.is_empty() {
+            // Every copy is too large: nobody gets the message, so the reply refuses it whole
+            // and no account is created.
+            refusal::audit(&self.store, &message, &refused).await;
+            return Ok(Outcome::Refused {
+                reason: refusal::whole_message_reason(&refused),
+            });
+        }
+
+        let (writes, accepted) =
+            collect_writes(&message, &branding, &provisioned, sealed, &refused);
         self.committer.commit(writes).await?;
         self.delivery_wake.notify_one();
         crate::metrics::record(
@@ -210,7 +226,7 @@ impl Gateway {
             accepted.relayed_to.len() as i64,
         );
         self.audit_new_accounts(now, &accepted.new_accounts).await;
-        refusal::audit(&self.store, &message, &provisioned.refused).await;
+        refusal::audit(&self.store, &message, &refused).await;
         Ok(Outcome::Accepted(accepted))
     }
 
@@ -272,7 +288,7 @@ impl Gateway {
                 }
                 (Lookup::Unknown(_), Err(reason)) => provisioned.refused.push(RefusedRecipient {
                     rcpt: rcpt.clone(),
-                    reason: *reason,
+                    reason: RefusalReason::NoCredentials(*reason),
                 }),
             }
         }
@@ -293,14 +309,38 @@ impl Gateway {
     }
 }
 
+/// The recipients refused by provisioning, then those whose copy came out too large.
+fn refused_after_sealing(
+    provisioned: &Provisioned,
+    sealed: &[SealedCopy],
+) -> Vec<RefusedRecipient> {
+    let mut refused = provisioned.refused.clone();
+    for ((rcpt, _), copy) in provisioned.plans.iter().zip(sealed) {
+        if let CopyOutcome::TooLarge { size, max } = copy.outcome {
+            tracing::info!(
+                size,
+                max,
+                "carrier over carrier.max_size; recipient refused"
+            );
+            refused.push(RefusedRecipient {
+                rcpt: rcpt.clone(),
+                reason: RefusalReason::TooLarge { max },
+            });
+        }
+    }
+    refused
+}
+
 /// Everything the message writes, in one set: the relayed copy for internal recipients, the
-/// new accounts with their credentials mails, one carrier and ledger row per sealed copy, and
-/// the bounce for refused recipients.
+/// new accounts with their credentials mails, one carrier and ledger row per sealed copy (and
+/// the encrypted copy of a link delivery), and the bounce for refused recipients. A copy that
+/// came out too large writes nothing, not even the account it would have created.
 fn collect_writes(
     message: &MessageContext,
     branding: &Branding,
     provisioned: &Provisioned,
     sealed: Vec<SealedCopy>,
+    refused: &[RefusedRecipient],
 ) -> (WriteSet, Accepted) {
     let mut writes = WriteSet::default();
     if !provisioned.relayed.is_empty() {
@@ -319,11 +359,7 @@ fn collect_writes(
         encrypted_for: Vec::new(),
         new_accounts: Vec::new(),
         relayed_to: provisioned.relayed.clone(),
-        refused: provisioned
-            .refused
-            .iter()
-            .map(|r| normalise_address(&r.rcpt))
-            .collect(),
+        refused: refused.iter().map(|r| normalise_address(&r.rcpt)).collect(),
     };
     // The first carrier takes the id shown in the SMTP reply.
     let mut reply_id = provisioned
@@ -331,6 +367,9 @@ fn collect_writes(
         .is_empty()
         .then(|| message.queue_id.clone());
     for ((rcpt, plan), copy) in provisioned.plans.iter().zip(sealed) {
+        let CopyOutcome::Carrier { carrier, link } = copy.outcome else {
+            continue;
+        };
         let account_id = match plan {
             RecipientPlan::Existing { account_id, .. } => account_id.clone(),
             RecipientPlan::New(new) => {
@@ -347,7 +386,7 @@ fn collect_writes(
             kind::CARRIER,
             message.mail_from,
             std::slice::from_ref(rcpt),
-            copy.carrier,
+            carrier,
             message.now,
             message.give_up_at,
         );
@@ -357,6 +396,16 @@ fn collect_writes(
             subject: (message.settings.report_subject == ReportSubject::Clear)
                 .then(|| message.subject.to_string()),
         });
+        if let Some(kept) = link {
+            writes.link_copy(NewLinkCopy {
+                link_hash: kept.link_hash,
+                envelope_id: copy.envelope_id.clone(),
+                account_id: account_id.clone(),
+                payload: kept.envelope,
+                created_at: message.now,
+                expires_at: kept.expires_at,
+            });
+        }
         writes.ledger(LedgerEntry {
             envelope_id: copy.envelope_id,
             sender: normalise_address(message.mail_from),
@@ -367,7 +416,7 @@ fn collect_writes(
         });
         accepted.encrypted_for.push(plan.address().to_string());
     }
-    refusal::queue_bounce(&mut writes, message, &provisioned.refused);
+    refusal::queue_bounce(&mut writes, message, refused);
     (writes, accepted)
 }
 

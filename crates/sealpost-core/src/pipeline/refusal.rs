@@ -1,5 +1,6 @@
-//! Recipients the pipeline refuses after DATA (no account may be created for them): they are
-//! never delivered in clear. When nobody else receives the message the whole message is
+//! Recipients the pipeline refuses after DATA (no account may be created for them, or their
+//! carrier would exceed `carrier.max_size` and may not switch to a link): they are never
+//! delivered in clear, and nothing too large is handed on. When nobody else receives the message the whole message is
 //! refused with a 5xx; otherwise the others get it and the sender receives a bounce naming
 //! the refused recipients. Every refusal is audited.
 
@@ -13,19 +14,61 @@ use crate::{kind, normalise_address};
 use super::MessageContext;
 use super::provision::NoCredentialsRoute;
 
-/// A recipient refused by the credentials policy.
+/// A recipient the message is not delivered to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct RefusedRecipient {
     /// As given in RCPT TO.
     pub rcpt: String,
-    pub reason: NoCredentialsRoute,
+    pub reason: RefusalReason,
+}
+
+/// Why a recipient is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RefusalReason {
+    /// The credentials policy allows no account for them.
+    NoCredentials(NoCredentialsRoute),
+    /// The carrier would be larger than `carrier.max_size` (`max` bytes), and the recipient's
+    /// domain may not receive a link instead (`delivery.link_fallback`).
+    TooLarge { max: usize },
+}
+
+impl RefusalReason {
+    /// The audit trail's short form.
+    pub fn code(self) -> &'static str {
+        match self {
+            RefusalReason::NoCredentials(route) => route.code(),
+            RefusalReason::TooLarge { .. } => "too-large",
+        }
+    }
+
+    /// The SMTP status of the diagnostic.
+    fn status(self) -> &'static str {
+        match self {
+            RefusalReason::NoCredentials(_) => "550 5.7.1",
+            RefusalReason::TooLarge { .. } => "552 5.3.4",
+        }
+    }
+
+    /// The sentence the sender reads (SMTP reply or bounce), after the status code.
+    pub fn explanation(self) -> String {
+        match self {
+            RefusalReason::NoCredentials(route) => route.explanation().to_string(),
+            RefusalReason::TooLarge { max } => format!(
+                "the encrypted message would be larger than the {} MB this gateway hands on \
+                 (carrier.max_size), and secure links are not enabled for this recipient's \
+                 domain; send the documents in smaller parts",
+                max.div_ceil(1024 * 1024)
+            ),
+        }
+    }
 }
 
 impl RefusedRecipient {
     /// The SMTP-style diagnostic, as in the bounce's status report.
     pub fn diagnostic(&self) -> String {
         format!(
-            "550 5.7.1 <{}>: {}",
+            "{} <{}>: {}",
+            self.reason.status(),
             normalise_address(&self.rcpt),
             self.reason.explanation()
         )
@@ -34,9 +77,10 @@ impl RefusedRecipient {
 
 /// The reply text when every recipient is refused (the SMTP layer adds the code).
 pub(super) fn whole_message_reason(refused: &[RefusedRecipient]) -> String {
-    let reason = refused
-        .first()
-        .map_or(NoCredentialsRoute::ExternalSender, |r| r.reason);
+    let reason = refused.first().map_or(
+        RefusalReason::NoCredentials(NoCredentialsRoute::ExternalSender),
+        |r| r.reason,
+    );
     format!("Message refused: {}", reason.explanation())
 }
 
@@ -131,11 +175,25 @@ mod tests {
     fn the_diagnostic_carries_a_policy_status_and_the_reason() {
         let r = RefusedRecipient {
             rcpt: "<Kunde@Example.com>".into(),
-            reason: NoCredentialsRoute::ExternalSender,
+            reason: RefusalReason::NoCredentials(NoCredentialsRoute::ExternalSender),
         };
         let d = r.diagnostic();
         assert!(d.starts_with("550 5.7.1 <kunde@example.com>: "), "{d}");
         assert!(d.contains("internal sender"), "{d}");
         assert!(whole_message_reason(&[r]).contains("internal sender"));
+    }
+
+    #[test]
+    fn a_too_large_copy_says_so_with_the_limit() {
+        let r = RefusedRecipient {
+            rcpt: "kunde@example.com".into(),
+            reason: RefusalReason::TooLarge {
+                max: 20 * 1024 * 1024,
+            },
+        };
+        let d = r.diagnostic();
+        assert!(d.starts_with("552 5.3.4 <kunde@example.com>: "), "{d}");
+        assert!(d.contains("larger than the 20 MB"), "{d}");
+        assert_eq!(r.reason.code(), "too-large");
     }
 }

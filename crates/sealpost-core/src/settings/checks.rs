@@ -115,3 +115,29 @@ pub fn positive(n: i64) -> Checked<i64> {
         Err("enter 1 or more".to_string())
     }
 }
+
+/// Days an encrypted link copy is kept (`delivery.link_days`): at least a day, at most a year.
+pub fn link_days(days: u32) -> Checked<u32> {
+    if (1..=365).contains(&days) {
+        Ok(days)
+    } else {
+        Err("enter 1 to 365 days".to_string())
+    }
+}
+
+/// Smallest and largest `carrier.max_size`: below 64 KiB not even a short message with its
+/// secure.htm fits; above 1 GiB no next hop takes it.
+pub const CARRIER_MAX_SIZE_RANGE: std::ops::RangeInclusive<usize> = 64 * 1024..=1024 * 1024 * 1024;
+
+/// The largest carrier handed to the next hop (`carrier.max_size`), bytes.
+pub fn carrier_max_size(bytes: usize) -> Checked<usize> {
+    if CARRIER_MAX_SIZE_RANGE.contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "enter {} to {} bytes",
+            CARRIER_MAX_SIZE_RANGE.start(),
+            CARRIER_MAX_SIZE_RANGE.end()
+        ))
+    }
+}

@@ -141,6 +141,9 @@ mod tests {
         for (text, _) in ResetDelivery::CHOICES {
             assert_eq!(text.parse::<ResetDelivery>().unwrap().to_string(), *text);
         }
+        for (text, _) in DeliveryProfile::CHOICES {
+            assert_eq!(text.parse::<DeliveryProfile>().unwrap().to_string(), *text);
+        }
         for (text, _) in RecoveryPolicy::CHOICES {
             assert_eq!(text.parse::<RecoveryPolicy>().unwrap().to_string(), *text);
         }

@@ -46,10 +46,10 @@ registry! {
             label: "secure.htm opens the portal by itself",
             help: "Adds a script that submits secure.htm on load. Off (recommended): the page has no script and the recipient presses its button; mail systems quarantine HTML attachments that submit themselves.",
         }
-        /// How the carrier brings the payload (per recipient domain).
+        /// How the payload travels to recipients of a domain.
         delivery_profile: DeliveryProfile = DeliveryProfile::Attachment => "delivery.profile" {
             label: "Delivery profile",
-            help: "attachment: secure.htm attached. datafile: message.sealpost attached (for domains that block HTML attachments) and a link to the portal's upload page. link: the carrier's button opens a copy kept on the server, still encrypted, for delivery.link_days days.",
+            help: "attachment: secure.htm attached (default). datafile: message.sealpost attached with a link to the upload page, for domains that block HTML attachments. link (opt-in): the carrier links to this message in the portal; the server then keeps the encrypted message (ciphertext only, never readable without the recipient's key) for delivery.link_days days and deletes it afterwards; secure.htm is still attached while the carrier stays under carrier.max_size.",
             per_domain: true,
         }
         /// Recipients in these domains get mail unencrypted (lower-case).
@@ -98,6 +98,24 @@ registry! {
         retry_give_up_secs: i64 = 5 * 24 * 3600 => "delivery.give_up_secs" {
             label: "Give up delivery after (seconds)",
             help: "Retries back off from the configured first delay (delivery.retry_base_secs, restart) up to this time.",
+        }
+        /// Days the encrypted copy of a `link` delivery is kept, then deleted.
+        link_days: u32 = 30 => "delivery.link_days" {
+            label: "Link copies are kept (days)",
+            help: "Under the link profile (or the size fallback) the server stores the encrypted message this many days (1-365), then deletes it; after that the link says it has expired.",
+            check: checks::link_days,
+        }
+        /// Largest carrier handed to the next hop, bytes.
+        carrier_max_size: usize = 20 * 1024 * 1024 => "carrier.max_size" {
+            label: "Largest carrier mail (bytes)",
+            help: "A carrier above this size switches to the link profile where delivery.link_fallback allows it for the domain; otherwise the sender gets a bounce saying the message is too large. Nothing larger is handed to the next hop.",
+            check: checks::carrier_max_size,
+        }
+        /// An oversized carrier may switch to `link` for this domain.
+        link_fallback: bool = false => "delivery.link_fallback" {
+            label: "Oversized carriers switch to a link",
+            help: "Off by default: a link stores the encrypted message on the server for delivery.link_days days. On: a carrier above carrier.max_size is sent as a link (without secure.htm) instead of bouncing.",
+            per_domain: true,
         }
         /// Portal replies: reply-all to internal addresses of the original allowed.
         reply_allow_internal_all: bool = true => "reply.allow_internal_all" {

@@ -253,3 +253,53 @@ fn idn_domains_are_stored_in_the_spelling_addresses_use() {
     assert!(!s.for_domain("München.example").keep_subject);
     assert!(!s.for_domain("xn--mnchen-3ya.example").keep_subject);
 }
+
+#[test]
+fn link_delivery_settings_are_bounded_and_per_domain_where_declared() {
+    use super::{DeliveryProfile, SettingError, check};
+    let defaults = Settings::default();
+    assert_eq!(defaults.delivery_profile, DeliveryProfile::Attachment);
+    assert_eq!(defaults.link_days, 30);
+    assert_eq!(defaults.carrier_max_size, 20 * 1024 * 1024);
+    assert!(
+        !defaults.link_fallback,
+        "link is opt-in: it stores ciphertext"
+    );
+
+    assert_eq!(
+        check("delivery.profile@Link.Example", "link").unwrap(),
+        (
+            "delivery.profile@link.example".to_string(),
+            "link".to_string()
+        )
+    );
+    assert!(check("delivery.profile", "cloud").is_err());
+    assert!(check("delivery.link_fallback@big.example", "true").is_ok());
+    for bad in ["0", "366", "-1", "many"] {
+        assert!(check("delivery.link_days", bad).is_err(), "{bad}");
+    }
+    assert_eq!(check("delivery.link_days", "365").unwrap().1, "365");
+    assert!(matches!(
+        check("delivery.link_days@x.example", "7"),
+        Err(SettingError::NotPerDomain("delivery.link_days"))
+    ));
+    assert!(check("carrier.max_size", "1000").is_err(), "below 64 KiB");
+    assert!(
+        check("carrier.max_size", "2000000000").is_err(),
+        "above 1 GiB"
+    );
+    assert!(check("carrier.max_size", "65536").is_ok());
+
+    let s = Settings::from_pairs(&[(
+        "delivery.profile@link.example".to_string(),
+        "link".to_string(),
+    )]);
+    assert_eq!(
+        s.for_domain("link.example").delivery_profile,
+        DeliveryProfile::Link
+    );
+    assert_eq!(
+        s.for_domain("other.example").delivery_profile,
+        DeliveryProfile::Attachment
+    );
+}

@@ -82,6 +82,17 @@ impl SettingValue for i64 {
     }
 }
 
+impl SettingValue for u32 {
+    const WIDGET: Widget = Widget::Number;
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        whole_number(text)
+            .and_then(|n| u32::try_from(n).map_err(|_| "the number is too large".to_string()))
+    }
+    fn to_setting(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl SettingValue for usize {
     const WIDGET: Widget = Widget::Number;
     fn parse_setting(text: &str) -> Result<Self, String> {

@@ -5,6 +5,7 @@
 //! - [`SignedIn`]: a signed-in portal reader, active, within validity (forced change allowed).
 //! - [`Reader`]: a [`SignedIn`] reader past the forced change.
 //! - [`Opened`]: a [`Reader`] plus the parked envelope of `{token}`, opened for them.
+//! - [`linked::Linked`]: a [`Reader`] plus the kept copy behind `/m/{id}`, if it is theirs.
 //! - [`ResetLink`]: the token of a reset link, whose derived form token [`CsrfForm`] checks.
 //! - [`CsrfForm`]: a form whose `csrf` field matches the session's token (portal and admin).
 //! - [`AdminUser`]: an admin session past the forced change and the mandatory TOTP.
@@ -16,6 +17,7 @@ pub(crate) mod admin;
 pub mod client_ip;
 pub mod cookies;
 pub mod csrf;
+pub mod linked;
 pub mod next;
 mod opened;
 pub mod page;

@@ -4,6 +4,7 @@
 
 use sealpost_core::url;
 
+use crate::guards::linked::valid_link_id;
 use crate::guards::opened::valid_token;
 
 /// `next` if it is one of the portal's known destinations, else `/`.
@@ -16,7 +17,10 @@ pub fn safe_next(next: Option<&str>) -> String {
 fn is_known_destination(path: &str) -> bool {
     match path {
         "/" | "/profile" => true,
-        _ => path.strip_prefix("/open/").is_some_and(valid_token),
+        _ => {
+            path.strip_prefix("/open/").is_some_and(valid_token)
+                || path.strip_prefix("/m/").is_some_and(valid_link_id)
+        }
     }
 }
 
@@ -61,6 +65,10 @@ mod tests {
         let open = format!("/open/{token}");
         assert_eq!(safe_next(Some(&open)), open);
         assert_eq!(safe_next(Some("/profile")), "/profile");
+        let link = format!("/m/{token}");
+        assert_eq!(safe_next(Some(&link)), link);
+        assert_eq!(return_to(&link), link);
+        assert_eq!(login_url(&link), format!("/login?next=/m/{token}"));
         for bad in [
             "//evil.example/",
             "https://evil.example/",
@@ -70,6 +78,8 @@ mod tests {
             "/profile\r\nSet-Cookie: x=1",
             "/open/short",
             "/open/../admin",
+            "/m/short",
+            "/m/../admin",
             "/admin",
             " /profile",
         ] {

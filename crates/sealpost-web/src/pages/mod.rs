@@ -4,6 +4,7 @@ pub mod assets;
 pub mod forgot;
 pub mod health;
 pub mod home;
+pub mod link;
 pub mod login;
 pub mod open;
 mod open_upload;
