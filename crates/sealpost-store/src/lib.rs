@@ -14,6 +14,7 @@ mod ledger;
 mod migrate;
 mod nodes;
 mod opens;
+mod phrases;
 mod queue;
 mod recovery;
 mod sessions;

@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_recovery.sql"),
         mysql: include_str!("../migrations/mysql/0005_recovery.sql"),
     },
+    Migration {
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_security_phrase.sql"),
+        postgres: include_str!("../migrations/postgres/0007_security_phrase.sql"),
+        mysql: include_str!("../migrations/mysql/0007_security_phrase.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes
