@@ -15,6 +15,7 @@ pub mod lockout;
 pub mod metrics;
 pub mod open;
 pub mod password_policy;
+pub mod phrase;
 pub mod pipeline;
 pub mod recovery;
 pub mod reply;

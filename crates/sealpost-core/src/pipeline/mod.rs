@@ -164,6 +164,7 @@ impl Gateway {
                     language: plan.language(&settings).to_string(),
                     key_id,
                     key: key.clone(),
+                    security_phrase: plan.security_phrase().map(str::to_string),
                     keep_subject: crate::address_domain(plan.address())
                         .map_or(&*settings, |domain| settings.for_domain(domain))
                         .keep_subject,

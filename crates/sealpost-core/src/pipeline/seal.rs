@@ -20,6 +20,19 @@ pub(super) struct SealJob {
     /// The carrier shows the real subject (`mail.keep_subject` for the recipient's domain);
     /// else the neutral one.
     pub keep_subject: bool,
+    /// The recipient's personal security phrase, for the carrier's notes.
+    pub security_phrase: Option<String>,
+}
+
+impl SealJob {
+    /// The facts this recipient's carrier shows besides the message.
+    fn notes(&self, ledger_id: String) -> CarrierNotes {
+        CarrierNotes {
+            ledger_id: Some(ledger_id),
+            security_phrase: self.security_phrase.clone(),
+            ..CarrierNotes::default()
+        }
+    }
 }
 
 /// One recipient's sealed copy.
@@ -90,10 +103,7 @@ pub(super) async fn seal_all(
                     lang: &job.language,
                     branding: &common.branding,
                     hostname: &common.hostname,
-                    notes: &CarrierNotes {
-                        ledger_id: Some(header.message_id_hex()),
-                        ..CarrierNotes::default()
-                    },
+                    notes: &job.notes(header.message_id_hex()),
                 });
                 Ok(SealedCopy {
                     envelope_id: header.message_id_hex(),
@@ -109,6 +119,51 @@ pub(super) async fn seal_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(phrase: Option<&str>) -> SealJob {
+        SealJob {
+            rcpt: "kim@example.org".into(),
+            address: "kim@example.org".into(),
+            language: "en".into(),
+            key_id: KeyId {
+                account_id: uuid::Uuid::nil(),
+                version: 1,
+            },
+            key: RecipientKey::generate(),
+            keep_subject: true,
+            security_phrase: phrase.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_recipients_security_phrase_goes_into_the_carrier_notes() {
+        let notes = job(Some("blue heron at dawn")).notes("ab12".into());
+        assert_eq!(notes.security_phrase.as_deref(), Some("blue heron at dawn"));
+        assert_eq!(notes.ledger_id.as_deref(), Some("ab12"));
+        assert_eq!(job(None).notes("ab12".into()).security_phrase, None);
+    }
+
+    #[tokio::test]
+    async fn the_sealed_carrier_shows_the_phrase() {
+        let common = CarrierCommon {
+            headers: OriginalHeaders::default(),
+            neutral_headers: OriginalHeaders::default(),
+            public_url: "https://secure.bank.example".into(),
+            branding: Branding::default(),
+            hostname: "secure.bank.example".into(),
+        };
+        let sealed = seal_all(
+            b"Subject: x\r\n\r\nhello\r\n".to_vec(),
+            vec![job(Some("blue heron at dawn")), job(None)],
+            common,
+            1_800_000_000,
+        )
+        .await
+        .unwrap();
+        let text = |i: usize| String::from_utf8_lossy(&sealed[i].carrier).into_owned();
+        assert!(text(0).contains("blue heron at dawn"));
+        assert!(!text(1).contains("blue heron at dawn"));
+    }
 
     #[test]
     fn the_neutral_subject_replaces_the_real_one_only_when_keep_subject_is_off() {
