@@ -4,7 +4,8 @@
 # secure.htm from disk, first login, reading (HTML body, inline image, attachment), secure reply,
 # forgotten password (code and answer), an admin's TOTP enrolment and password reset (the
 # mailed one-time link), the phone layout and the upload fallback; also
-# the carrier under a strict mail parser and secure.htm's network requests (none but the POST).
+# the carrier under a strict mail parser and secure.htm's network requests (none but the POST);
+# then trust.mjs: the branded portal (settings set by the CLI) and the personal security phrase.
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
@@ -83,6 +84,12 @@ BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SENT="$sent
   ADMIN_NAME=ops ADMIN_PASSWORD="$admin_password" MAIL_PY="$here/mail.py" \
   SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/recipient.mjs" || status=$?
+trust_status=0
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" SMTP_PORT="$smtp_port" \
+  SEALPOST_BIN="$bin" CONFIG="$work/sealpost.toml" MAIL_PY="$here/mail.py" \
+  SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/trust.mjs" || trust_status=$?
+if [ "$trust_status" -ne 0 ]; then status=$trust_status; fi
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

@@ -41,6 +41,8 @@ struct SettingsPage {
     error: Option<String>,
     test_result: Option<(bool, String)>,
     new_token: Option<String>,
+    /// On the branding form: the saved brand, for the preview.
+    preview: Option<crate::brand::PortalBrand>,
 }
 
 fn current_values(state: &AppState) -> HashMap<String, String> {
@@ -109,6 +111,8 @@ async fn page(
             error,
             test_result,
             new_token,
+            preview: (group == Group::Branding)
+                .then(|| crate::brand::PortalBrand::of(&state.settings.get())),
         },
     )
 }
