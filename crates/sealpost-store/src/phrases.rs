@@ -6,10 +6,11 @@ use crate::{Backend, Result, Store, opt_text};
 impl Store {
     /// The account's security phrase, if it chose one.
     pub async fn security_phrase(&self, account_id: &str) -> Result<Option<String>> {
-        let row = sqlx::query(&self.sql("SELECT phrase FROM security_phrases WHERE account_id = ?"))
-            .bind(account_id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query(&self.sql("SELECT phrase FROM security_phrases WHERE account_id = ?"))
+                .bind(account_id)
+                .fetch_optional(self.pool())
+                .await?;
         match row {
             Some(row) => opt_text(&row, "phrase"),
             None => Ok(None),

@@ -1517,7 +1517,10 @@ async fn security_phrase_round_trip(store: Store) {
     );
     assert_eq!(store.security_phrase("other").await.unwrap(), None);
     // Removing it, and deleting the account, leave nothing behind.
-    store.set_security_phrase("ph", None, NOW + 2).await.unwrap();
+    store
+        .set_security_phrase("ph", None, NOW + 2)
+        .await
+        .unwrap();
     assert_eq!(store.security_phrase("ph").await.unwrap(), None);
     store
         .set_security_phrase("other", Some("kept until deleted"), NOW)

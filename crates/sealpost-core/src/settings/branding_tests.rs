@@ -70,7 +70,9 @@ fn imprint_and_privacy_links_must_be_https() {
 #[test]
 fn support_contact_is_one_short_line_without_markup() {
     assert_eq!(
-        check("branding.support_contact", " +49 30 1234 567 ").unwrap().1,
+        check("branding.support_contact", " +49 30 1234 567 ")
+            .unwrap()
+            .1,
         "+49 30 1234 567"
     );
     assert!(refused("branding.support_contact", "<b>call</b>").contains('<'));
@@ -105,7 +107,13 @@ fn logo_refuses_svg_mismatched_bytes_and_large_files() {
     assert!(refused("branding.logo", &data_url("image/jpeg", &png(50))).contains("image/jpeg"));
     assert!(refused("branding.logo", "https://bank.example/logo.png").contains("data URL"));
     assert!(refused("branding.logo", "data:image/png;base64,!!!").contains("base64"));
-    assert!(check("branding.logo", &data_url("image/png", &png(MAX_LOGO_BYTES))).is_ok());
+    assert!(
+        check(
+            "branding.logo",
+            &data_url("image/png", &png(MAX_LOGO_BYTES))
+        )
+        .is_ok()
+    );
     let big = data_url("image/png", &png(MAX_LOGO_BYTES + 1));
     assert!(refused("branding.logo", &big).contains("32 KiB"));
     // A stored logo that no longer passes is ignored, like any invalid stored value.

@@ -56,13 +56,19 @@ fn read(text: &str) -> Result<BrandLogo, String> {
     };
     let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if compact.len() > MAX_LOGO_BYTES.div_ceil(3) * 4 {
-        return Err(format!("the logo is larger than {} KiB", MAX_LOGO_BYTES / 1024));
+        return Err(format!(
+            "the logo is larger than {} KiB",
+            MAX_LOGO_BYTES / 1024
+        ));
     }
     let bytes = STANDARD
         .decode(compact.as_bytes())
         .map_err(|_| "the logo's data is not valid base64".to_string())?;
     if bytes.len() > MAX_LOGO_BYTES {
-        return Err(format!("the logo is larger than {} KiB", MAX_LOGO_BYTES / 1024));
+        return Err(format!(
+            "the logo is larger than {} KiB",
+            MAX_LOGO_BYTES / 1024
+        ));
     }
     if !bytes.starts_with(magic) {
         return Err(format!("the data is not a {content_type} image"));
@@ -80,7 +86,11 @@ impl SettingValue for BrandLogo {
     }
     fn to_setting(&self) -> String {
         match self.image() {
-            Some(img) => format!("data:{};base64,{}", img.content_type, STANDARD.encode(&img.bytes)),
+            Some(img) => format!(
+                "data:{};base64,{}",
+                img.content_type,
+                STANDARD.encode(&img.bytes)
+            ),
             None => String::new(),
         }
     }

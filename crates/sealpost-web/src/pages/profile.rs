@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
 use sealpost_core::accounts::{self, needs_new_question, question_text};
-use sealpost_core::{password_policy, phrase};
 use sealpost_core::recovery;
+use sealpost_core::{password_policy, phrase};
 use sealpost_mime::security_mail::NoticeEvent;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -133,7 +133,15 @@ pub async fn show(
         Some("phrase") => Some(tr.t("portal-phrase-saved")),
         _ => None,
     };
-    page(&state, &user, &state.settings.get(), notice, None, StatusCode::OK).await
+    page(
+        &state,
+        &user,
+        &state.settings.get(),
+        notice,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Re-authentication by the current password (a wrong one counts like a failed sign-in);
@@ -179,7 +187,15 @@ pub async fn change_password(
         settings.password_min_length,
     ) {
         let error = Some(user.tr.t(v.key()));
-        return page(&state, &user, &settings, None, error, StatusCode::BAD_REQUEST).await;
+        return page(
+            &state,
+            &user,
+            &settings,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     accounts::change_password(
         &state.store,
@@ -245,7 +261,15 @@ pub async fn change_question(
         answer.is_empty() || answer.chars().count() > accounts::MAX_ANSWER_CHARS,
     ) else {
         let error = Some(user.tr.t("portal-question-required"));
-        return page(&state, &user, &settings, None, error, StatusCode::BAD_REQUEST).await;
+        return page(
+            &state,
+            &user,
+            &settings,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     accounts::set_secret_question(&state.store, &user.account, &question, answer).await?;
     notify(
@@ -281,10 +305,24 @@ pub async fn change_phrase(
     }
     let Ok(chosen) = phrase::normalise(&form.phrase) else {
         let error = Some(user.tr.t("portal-phrase-too-long"));
-        return page(&state, &user, &settings, None, error, StatusCode::BAD_REQUEST).await;
+        return page(
+            &state,
+            &user,
+            &settings,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     let client = client.to_string();
-    phrase::set(&state.store, &user.account, chosen.as_deref(), Some(&client)).await?;
+    phrase::set(
+        &state.store,
+        &user.account,
+        chosen.as_deref(),
+        Some(&client),
+    )
+    .await?;
     Ok(Redirect::to("/profile?saved=phrase").into_response())
 }
 

@@ -24,10 +24,25 @@ async fn brand(node: &TestNode) {
     set_checked(node, "branding.org_name", "Musterbank AG").await;
     set_checked(node, "branding.accent_color", "#0b3d2e").await;
     set_checked(node, "branding.support_contact", "+49 30 1234 5678").await;
-    set_checked(node, "branding.imprint_url", "https://musterbank.example/imprint").await;
-    set_checked(node, "branding.privacy_url", "https://musterbank.example/privacy").await;
+    set_checked(
+        node,
+        "branding.imprint_url",
+        "https://musterbank.example/imprint",
+    )
+    .await;
+    set_checked(
+        node,
+        "branding.privacy_url",
+        "https://musterbank.example/privacy",
+    )
+    .await;
     // The base64 of `png_bytes()`.
-    set_checked(node, "branding.logo", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAA=").await;
+    set_checked(
+        node,
+        "branding.logo",
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAA=",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -53,9 +68,15 @@ async fn the_sign_in_page_shows_the_brand_contact_links_and_the_genuine_block() 
     assert!(page.contains("never asks for your password by e-mail"));
     assert!(page.contains("security phrase"));
     // The host in words: the test node's public URL is https://127.0.0.1:PORT.
-    assert!(page.contains("This portal&#39;s address is 127.0.0.1."), "{page}");
+    assert!(
+        page.contains("This portal&#39;s address is 127.0.0.1."),
+        "{page}"
+    );
     assert!(!page.to_lowercase().contains("end-to-end"));
-    assert!(!page.contains("style="), "no inline style under the strict CSP");
+    assert!(
+        !page.contains("style="),
+        "no inline style under the strict CSP"
+    );
     assert_inert(&page, "branded sign-in page", &[]);
 
     // German too.
@@ -143,7 +164,12 @@ async fn changing_the_security_phrase_needs_the_password_and_shows_in_later_carr
     assert_eq!(resp.status(), 400);
     let resp = post_phrase(&node, &client, "blue heron at dawn", Some("wrong guess 1")).await;
     assert_eq!(resp.status(), 400);
-    assert!(resp.text().await.unwrap().contains("current password is not correct"));
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("current password is not correct")
+    );
     assert_eq!(stored_phrase(&node, address).await, None);
     // Too long: refused.
     let resp = post_phrase(&node, &client, &"x".repeat(61), Some(NEW_PASSWORD)).await;
@@ -158,7 +184,9 @@ async fn changing_the_security_phrase_needs_the_password_and_shows_in_later_carr
         Some("blue heron at dawn")
     );
     let profile = page_text(&node, &client, "/profile?saved=phrase").await;
-    assert!(profile.contains("<span class=\"phrase\" id=\"current-phrase\">blue heron at dawn</span>"));
+    assert!(
+        profile.contains("<span class=\"phrase\" id=\"current-phrase\">blue heron at dawn</span>")
+    );
     // Audited, without the phrase itself.
     let audit = node.node.store.recent_audit(50).await.unwrap();
     let event = audit
@@ -195,9 +223,15 @@ async fn the_first_sign_in_offers_the_phrase_and_may_skip_it() {
 
     let r = provision(&node, "chooses@example.com").await;
     let client = node.client();
-    assert_eq!(node.login(&client, &r.address, &r.password).await.status(), 303);
+    assert_eq!(
+        node.login(&client, &r.address, &r.password).await.status(),
+        303
+    );
     let page = page_text(&node, &client, "/welcome?next=/").await;
-    assert!(page.contains("name=\"phrase\""), "the welcome page offers the phrase");
+    assert!(
+        page.contains("name=\"phrase\""),
+        "the welcome page offers the phrase"
+    );
     let csrf = csrf_of(&page);
     let resp = client
         .post(node.url("/welcome"))
