@@ -21,6 +21,11 @@ waits); answers are one JSON object on stdout.
                                            send a flagged mail to ADDRESS (a domain on the
                                            `link` profile); give the carrier's /m/ link, its
                                            attachments and the generated password
+  mail.py send-to SMTP_PORT OUTBOX ADDRESS send a short flagged mail to ADDRESS; give the
+                                           generated password if the mail created an account
+  mail.py carriers OUTBOX ADDRESS COUNT    wait for COUNT carriers to ADDRESS; give the text
+                                           and HTML parts of the COUNT-th
+  mail.py logo                             a small real PNG logo as a data: URL
 """
 import base64
 import email
@@ -292,6 +297,43 @@ def send_link(port, outbox, address):
     found["password"] = wait_for(outbox, credentials, "the credentials mail")
     found["text"] = LINK_TEXT
     return found
+def send_to(port, outbox, address):
+    """A short flagged mail to `address`; the new account's password, or None for an account
+    that already exists (no credentials mail then)."""
+    before = sum(1 for m in mails(outbox) if m["X-Sealpost-Kind"] == "credentials"
+                 and address in m.get_content())
+    msg = EmailMessage()
+    msg["From"] = f"Anna Advisor <{SENDER}>"
+    msg["To"] = address
+    msg["Subject"] = "[secure] A short note"
+    msg["Message-ID"] = make_msgid(domain="bank.example")
+    msg.set_content("A short confidential note.\n")
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(msg, from_addr=SENDER, to_addrs=[address])
+    if before:
+        return {"password": None}
+
+    def credentials(m):
+        if m["X-Sealpost-Kind"] != "credentials" or address not in m.get_content():
+            return None
+        return password_line(m)
+    return {"password": wait_for(outbox, credentials, f"the credentials mail for {address}")}
+
+
+def carriers(outbox, address, count):
+    """The text and HTML parts of the `count`-th carrier to `address` (in delivery order)."""
+    def match(_):
+        found = [m for m in mails(outbox) if m["X-Sealpost-Kind"] == "carrier"
+                 and address in str(m["To"] or "")]
+        return found if len(found) >= count else None
+    nth = wait_for(outbox, match, f"{count} carriers to {address}")[count - 1]
+    text = nth.get_body(preferencelist=("plain",))
+    html = nth.get_body(preferencelist=("html",))
+    return {"text": text.get_content() if text else "", "html": html.get_content() if html else ""}
+
+
+def logo():
+    return {"data_url": "data:image/png;base64," + base64.b64encode(png(120, 40)).decode()}
 
 
 def main(argv):
@@ -309,6 +351,12 @@ def main(argv):
         out = send_link(int(argv[1]), argv[2], argv[3].lower())
     elif argv[:1] == ["carrier"] and len(argv) == 2:
         out = carrier_view(argv[1])
+    elif argv[:1] == ["send-to"] and len(argv) == 4:
+        out = send_to(int(argv[1]), argv[2], argv[3])
+    elif argv[:1] == ["carriers"] and len(argv) == 4:
+        out = carriers(argv[1], argv[2], int(argv[3]))
+    elif argv[:1] == ["logo"] and len(argv) == 1:
+        out = logo()
     else:
         raise SystemExit(__doc__)
     print(json.dumps(out))

@@ -5,9 +5,10 @@
 # forgotten password (code and answer), an admin's TOTP enrolment and password reset (the
 # mailed one-time link), the phone layout and the upload fallback; also
 # the carrier under a strict mail parser and secure.htm's network requests (none but the POST
-# its button sends); then the datafile profile (message.sealpost uploaded on a phone).
-# the carrier under a strict mail parser and secure.htm's network requests (none but the POST);
-# then the opt-in `link` profile (link.mjs: the carrier's /m/{id} link, sign-in, the message).
+# its button sends). Then, each in its own script: the datafile profile (message.sealpost
+# uploaded on a phone), the opt-in `link` profile (link.mjs: the carrier's /m/{id} link,
+# sign-in, the message), trust.mjs (the branded portal, settings set by the CLI, and the
+# personal security phrase).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
@@ -111,6 +112,12 @@ BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" SMTP_PORT="$smtp_port" M
   SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/link.mjs" || link_status=$?
 if [ "$link_status" -ne 0 ]; then status=$link_status; fi
+trust_status=0
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" SMTP_PORT="$smtp_port" \
+  SEALPOST_BIN="$bin" CONFIG="$work/sealpost.toml" MAIL_PY="$here/mail.py" \
+  SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/trust.mjs" || trust_status=$?
+if [ "$trust_status" -ne 0 ]; then status=$trust_status; fi
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

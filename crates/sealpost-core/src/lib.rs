@@ -18,6 +18,7 @@ pub mod message_report;
 pub mod metrics;
 pub mod open;
 pub mod password_policy;
+pub mod phrase;
 pub mod pipeline;
 pub mod recovery;
 pub mod reply;

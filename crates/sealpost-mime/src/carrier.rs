@@ -122,6 +122,11 @@ fn carrier_text(input: &CarrierInput, sender: &str) -> String {
     let mut text = String::new();
     text.push_str(&t(lang, "carrier.heading"));
     text.push_str("\n\n");
+    // phrase: rendered fully by the carrier helper
+    if let Some(phrase) = &input.notes.security_phrase {
+        text.push_str(phrase);
+        text.push_str("\n\n");
+    }
     text.push_str(&tf(
         lang,
         "carrier.intro",

@@ -34,6 +34,8 @@ pub struct SealingRecipient {
     pub language: Option<String>,
     /// The newest key version and its wrapped bytes.
     pub key: Option<(u32, Vec<u8>)>,
+    /// The recipient's personal security phrase, shown in every carrier.
+    pub security_phrase: Option<String>,
 }
 
 /// A recipient account. Secrets are only ever held as hashes.
@@ -124,9 +126,10 @@ impl Store {
         let mut found = Vec::with_capacity(addresses.len());
         for chunk in addresses.chunks(crate::ROWS_PER_STATEMENT) {
             let q = format!(
-                "SELECT a.id, a.address, a.language, k.version, k.wrapped FROM accounts a \
+                "SELECT a.id, a.address, a.language, k.version, k.wrapped, p.phrase FROM accounts a \
                  LEFT JOIN recipient_keys k ON k.account_id = a.id AND k.version = \
                  (SELECT MAX(version) FROM recipient_keys m WHERE m.account_id = a.id) \
+                 LEFT JOIN security_phrases p ON p.account_id = a.id \
                  WHERE a.address IN ({})",
                 vec!["?"; chunk.len()].join(", ")
             );
@@ -150,6 +153,7 @@ impl Store {
                     address: text(&row, "address")?,
                     language: opt_text(&row, "language")?,
                     key,
+                    security_phrase: opt_text(&row, "phrase")?,
                 });
             }
         }
@@ -425,6 +429,7 @@ impl Store {
             "DELETE FROM recovery_codes WHERE account_id = ?",
             "DELETE FROM reset_links WHERE account_id = ?",
             "DELETE FROM link_copies WHERE account_id = ?",
+            "DELETE FROM security_phrases WHERE account_id = ?",
         ] {
             sqlx::query(&self.sql(q))
                 .bind(account_id)

@@ -17,6 +17,7 @@ mod link_copies;
 mod migrate;
 mod nodes;
 mod opens;
+mod phrases;
 mod queue;
 mod recovery;
 mod sender_links;

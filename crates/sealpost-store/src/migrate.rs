@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         mysql: include_str!("../migrations/mysql/0006_link_copies.sql"),
     },
     Migration {
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_security_phrase.sql"),
+        postgres: include_str!("../migrations/postgres/0007_security_phrase.sql"),
+        mysql: include_str!("../migrations/mysql/0007_security_phrase.sql"),
+    },
+    Migration {
         version: 9,
         sqlite: include_str!("../migrations/sqlite/0009_sender_links.sql"),
         postgres: include_str!("../migrations/postgres/0009_sender_links.sql"),

@@ -1631,3 +1631,46 @@ async fn link_copies_keep_fetch_sweep_and_revoke(store: Store) {
             .is_empty()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Security phrases
+
+store_tests!(security_phrase_round_trip);
+
+async fn security_phrase_round_trip(store: Store) {
+    add_account(&store, "ph", "ph@example.org", b"k1").await;
+    add_account(&store, "other", "other@example.org", b"k2").await;
+    assert_eq!(store.security_phrase("ph").await.unwrap(), None);
+    let phrase = "Grüne Äpfel im Mai – 🍏";
+    store
+        .set_security_phrase("ph", Some(phrase), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.security_phrase("ph").await.unwrap().as_deref(),
+        Some(phrase)
+    );
+    // Changing it replaces the one row.
+    store
+        .set_security_phrase("ph", Some("blue heron"), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.security_phrase("ph").await.unwrap().as_deref(),
+        Some("blue heron")
+    );
+    assert_eq!(store.security_phrase("other").await.unwrap(), None);
+    // Removing it, and deleting the account, leave nothing behind.
+    store
+        .set_security_phrase("ph", None, NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(store.security_phrase("ph").await.unwrap(), None);
+    store
+        .set_security_phrase("other", Some("kept until deleted"), NOW)
+        .await
+        .unwrap();
+    assert!(store.delete_account("other").await.unwrap());
+    add_account(&store, "other", "other@example.org", b"k3").await;
+    assert_eq!(store.security_phrase("other").await.unwrap(), None);
+}

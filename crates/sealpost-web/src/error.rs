@@ -51,6 +51,7 @@ pub enum WebError {
 #[template(path = "error.html")]
 struct ErrorPage {
     tr: Tr,
+    brand: std::sync::Arc<crate::brand::PortalBrand>,
     message: String,
     status: u16,
 }
@@ -101,6 +102,7 @@ fn error_page(status: StatusCode, key: &str) -> Response {
     let page = ErrorPage {
         message: tr.t(key),
         tr,
+        brand: crate::brand::PortalBrand::current(),
         status: status.as_u16(),
     };
     let mut response = match page.render() {

@@ -4,6 +4,7 @@
 //! security headers. What a handler may assume is stated by its request guards (`guards`).
 
 mod admin;
+mod brand;
 mod error;
 mod guards;
 mod handoff;
@@ -93,6 +94,8 @@ fn build_router(state: AppState, portal: bool, admin: Option<guards::AdminListen
     }
     router
         .route("/static/portal.css", get(pages::assets::css))
+        .route("/static/brand.css", get(pages::assets::brand_css))
+        .route("/brand/logo", get(pages::assets::logo))
         .route("/healthz", get(pages::health::healthz))
         .route("/readyz", get(pages::health::readyz))
         .fallback(pages::not_found)
@@ -150,6 +153,7 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/profile/password", post(pages::profile::change_password))
         .route("/profile/question", post(pages::profile::change_question))
         .route("/profile/language", post(pages::profile::change_language))
+        .route("/profile/phrase", post(pages::profile::change_phrase))
         .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
     Router::new().merge(same_site).route(
         "/open",
@@ -160,7 +164,8 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
 /// The connection info type handlers extract the peer address from.
 pub type Peer = axum::extract::ConnectInfo<SocketAddr>;
 
-/// Runs the request with its negotiated language in scope, for error pages.
+/// Runs the request with its negotiated language and the organisation's brand in scope, for
+/// every page including error pages.
 async fn language_scope(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
@@ -170,8 +175,12 @@ async fn language_scope(
         .headers()
         .get(axum::http::header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let lang = sealpost_i18n::negotiate(accept, &state.settings.get().default_language);
-    error::REQUEST_LANG.scope(lang, next.run(request)).await
+    let settings = state.settings.get();
+    let lang = sealpost_i18n::negotiate(accept, &settings.default_language);
+    let brand = brand::PortalBrand::of(&settings);
+    brand
+        .scope(error::REQUEST_LANG.scope(lang, next.run(request)))
+        .await
 }
 
 /// Feeds the request latency histogram of `/metrics`.

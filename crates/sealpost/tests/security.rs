@@ -18,6 +18,8 @@ mod portal_guards;
 mod recovery;
 #[path = "security/smtp_hardening.rs"]
 mod smtp_hardening;
+#[path = "security/trust_cues.rs"]
+mod trust_cues;
 #[path = "security/uploads.rs"]
 mod uploads;
 

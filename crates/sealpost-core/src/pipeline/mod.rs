@@ -184,6 +184,7 @@ impl Gateway {
                         RecipientPlan::New(_) => sealpost_mime::FirstContact::Sender,
                         RecipientPlan::Existing { .. } => sealpost_mime::FirstContact::Existing,
                     },
+                    security_phrase: plan.security_phrase().map(str::to_string),
                 }
             })
             .collect();

@@ -24,6 +24,8 @@ pub(super) enum RecipientPlan {
         language: Option<String>,
         key_id: KeyId,
         key: RecipientKey,
+        /// The phrase the recipient chose, shown in the carrier.
+        security_phrase: Option<String>,
     },
     New(NewAccount),
 }
@@ -65,6 +67,16 @@ impl RecipientPlan {
                 ..
             } => language,
             _ => original.unwrap_or(&settings.default_language),
+        }
+    }
+
+    /// The recipient's personal security phrase (a new account has none yet).
+    pub fn security_phrase(&self) -> Option<&str> {
+        match self {
+            RecipientPlan::Existing {
+                security_phrase, ..
+            } => security_phrase.as_deref(),
+            RecipientPlan::New(_) => None,
         }
     }
 }
@@ -155,6 +167,7 @@ pub(super) async fn look_up_recipients(
                     language: found.language,
                     key_id,
                     key,
+                    security_phrase: found.security_phrase,
                 }))
             }
             None => Ok(Lookup::Unknown(address.clone())),

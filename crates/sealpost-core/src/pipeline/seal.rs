@@ -30,6 +30,8 @@ pub(super) struct SealJob {
     pub delivery: DeliveryPlan,
     /// How the recipient gets in the first time.
     pub first_contact: FirstContact,
+    /// The recipient's personal security phrase, for the carrier's notes.
+    pub security_phrase: Option<String>,
 }
 
 /// The delivery settings of a recipient's domain.
@@ -165,6 +167,7 @@ pub(super) async fn seal_all(
                             ledger_id: Some(envelope_id.clone()),
                             delivery,
                             first_contact: job.first_contact,
+                            security_phrase: job.security_phrase.clone(),
                             auto_open: common.auto_open,
                             original_message_id: common.original_message_id.clone(),
                             ..CarrierNotes::default()

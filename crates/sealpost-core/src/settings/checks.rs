@@ -80,6 +80,64 @@ pub fn colour(colour: String) -> Checked<String> {
     }
 }
 
+/// The accent colour: `#RRGGBB` (see [`colour`]) on which the portal's white button and header
+/// text stay readable, i.e. a contrast ratio of at least 4.5:1 against white (WCAG 2 AA for
+/// normal text).
+pub fn accent_colour(colour: String) -> Checked<String> {
+    let colour = self::colour(colour)?;
+    let ratio = contrast_with_white(&colour).unwrap_or(0.0);
+    if ratio >= MIN_CONTRAST {
+        Ok(colour)
+    } else {
+        Err(format!(
+            "white text on {colour} has a contrast ratio of {:.2}:1, below the 4.5:1 that WCAG AA asks for; choose a darker colour",
+            (ratio * 100.0).floor() / 100.0
+        ))
+    }
+}
+
+/// WCAG 2 AA: normal text needs 4.5:1.
+const MIN_CONTRAST: f64 = 4.5;
+
+/// The WCAG 2 contrast ratio of white against `#RRGGBB`; None for anything else.
+pub fn contrast_with_white(colour: &str) -> Option<f64> {
+    let hex = colour.strip_prefix('#').filter(|h| h.len() == 6)?;
+    let channel = |i: usize| -> Option<f64> {
+        let v = f64::from(u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()?) / 255.0;
+        // sRGB to linear light, as WCAG 2 defines relative luminance.
+        Some(if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        })
+    };
+    let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+    Some(1.05 / (luminance + 0.05))
+}
+
+/// Empty (none) or an `https://` URL with a host: a link the portal and the mails show.
+pub fn optional_https_url(url: String) -> Checked<String> {
+    if url.is_empty() || (url.starts_with("https://") && crate::url::is_web_url(&url)) {
+        Ok(url)
+    } else {
+        Err("enter a URL starting with https://, or leave it empty".to_string())
+    }
+}
+
+/// Longest support contact: a phone number or a short URL, shown on one line.
+const MAX_CONTACT: usize = 120;
+
+/// Empty or a short line of text (a phone number or a URL) without markup characters.
+pub fn support_contact(contact: String) -> Checked<String> {
+    if contact.chars().count() > MAX_CONTACT {
+        Err(format!("at most {MAX_CONTACT} characters"))
+    } else if contact.contains(['<', '>']) {
+        Err("a phone number or a URL, without < or >".to_string())
+    } else {
+        Ok(contact)
+    }
+}
+
 /// A language the catalogues have.
 pub fn language(code: String) -> Checked<String> {
     match sealpost_i18n::resolve(&code) {

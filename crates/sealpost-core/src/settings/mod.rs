@@ -10,6 +10,7 @@ pub mod checks;
 mod choices;
 mod declare;
 mod handle;
+mod logo;
 mod registry;
 mod value;
 
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 
 pub use choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ReportSubject, ResetDelivery};
 pub use handle::SettingsHandle;
+pub use logo::{BrandLogo, LogoImage, MAX_LOGO_BYTES};
 pub use registry::{REGISTRY, Settings};
 pub use value::{SettingValue, Widget, parse_network};
 
@@ -183,6 +185,9 @@ impl Settings {
         sealpost_mime::Branding {
             org_name: self.org_name.clone(),
             accent_color: self.accent_color.clone(),
+            support_contact: self.support_contact.clone(),
+            imprint_url: self.imprint_url.clone(),
+            privacy_url: self.privacy_url.clone(),
             ..sealpost_mime::Branding::default()
         }
     }
@@ -272,3 +277,6 @@ impl Settings {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod branding_tests;

@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use super::checks;
 use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ReportSubject, ResetDelivery};
 use super::declare::registry;
+use super::logo::BrandLogo;
 use super::value::Widget;
 
 const LANGUAGES: &[(&str, &str)] = &[("en", "English"), ("de", "Deutsch")];
@@ -239,8 +240,31 @@ registry! {
         /// Accent colour `#RRGGBB`.
         accent_color: String = "#1f5fa8".to_string() => "branding.accent_color" {
             label: "Accent colour",
-            help: "#RRGGBB",
-            check: checks::colour,
+            help: "#RRGGBB; white text on it must reach a contrast of 4.5:1 (WCAG AA), so light colours are refused.",
+            check: checks::accent_colour,
+        }
+        /// The organisation's logo (PNG or JPEG, a `data:` URL), served at `/brand/logo`.
+        logo: BrandLogo = BrandLogo::default() => "branding.logo" {
+            label: "Logo",
+            help: "Paste a PNG or JPEG as a data URL (data:image/png;base64,…), at most 32 KiB; empty = no logo. Shown in the portal's header. SVG is not accepted (it can carry scripts).",
+        }
+        /// How a recipient checks a mail is genuine: a phone number or URL.
+        support_contact: String = String::new() => "branding.support_contact" {
+            label: "Support contact",
+            help: "Phone number or URL where recipients can check that a secure mail is genuine; shown in the portal and the mails.",
+            check: checks::support_contact,
+        }
+        /// The organisation's imprint (legal notice), https.
+        imprint_url: String = String::new() => "branding.imprint_url" {
+            label: "Imprint URL",
+            help: "https:// link shown in the portal's footer and the mails; empty = none.",
+            check: checks::optional_https_url,
+        }
+        /// The organisation's privacy notice, https.
+        privacy_url: String = String::new() => "branding.privacy_url" {
+            label: "Privacy notice URL",
+            help: "https:// link shown in the portal's footer and the mails; empty = none.",
+            check: checks::optional_https_url,
         }
         /// Language of the portal and mails when nothing better is known.
         default_language: String = "en".to_string() => "i18n.default_language" {

@@ -45,6 +45,8 @@ struct SettingsPage {
     domain_keys: Vec<(&'static str, &'static str)>,
     /// Their overrides as stored (`KEY@domain`, value).
     overrides: Vec<(String, String)>,
+    /// On the branding form: the saved brand, for the preview.
+    preview: Option<crate::brand::PortalBrand>,
 }
 
 fn current_values(state: &AppState) -> HashMap<String, String> {
@@ -115,6 +117,8 @@ async fn page(
             new_token,
             domain_keys: domain_keys(group),
             overrides: overrides(state, group),
+            preview: (group == Group::Branding)
+                .then(|| crate::brand::PortalBrand::of(&state.settings.get())),
         },
     )
 }

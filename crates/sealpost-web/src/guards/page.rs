@@ -5,7 +5,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use std::sync::Arc;
+
 use crate::AppState;
+use crate::brand::PortalBrand;
 use crate::error::WebError;
 use crate::i18n::Tr;
 
@@ -13,6 +16,8 @@ pub struct PageCtx {
     pub tr: Tr,
     pub address: String,
     pub csrf: String,
+    /// The organisation's brand (header, footer, the "is it genuine?" block).
+    pub brand: Arc<PortalBrand>,
 }
 
 /// Without a session: a page in the browser's language (sign-in, errors).
@@ -27,6 +32,7 @@ impl FromRequestParts<AppState> for PageCtx {
             tr: Tr::for_request(&parts.headers, None, &state.settings.get().default_language),
             address: String::new(),
             csrf: String::new(),
+            brand: PortalBrand::current(),
         })
     }
 }

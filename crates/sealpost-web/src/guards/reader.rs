@@ -86,6 +86,7 @@ fn page_of(account: &Account, csrf: &str, tr: &Tr) -> PageCtx {
         tr: tr.clone(),
         address: account.address.clone(),
         csrf: csrf.to_string(),
+        brand: crate::brand::PortalBrand::current(),
     }
 }
 

@@ -22,6 +22,9 @@ use super::render;
 use crate::AppState;
 use crate::error::WebError;
 use crate::guards::{ClientIp, PageCtx};
+use std::sync::Arc;
+
+use crate::brand::PortalBrand;
 use crate::i18n::Tr;
 
 /// Longer input is no address; refusing it early keeps lookups cheap.
@@ -31,6 +34,7 @@ const MAX_ADDRESS_CHARS: usize = 320;
 #[template(path = "forgot.html")]
 struct ForgotPage {
     tr: Tr,
+    brand: Arc<PortalBrand>,
     address: String,
     /// Some(text) on the question step.
     question: Option<String>,
@@ -44,6 +48,7 @@ struct ForgotPage {
 #[template(path = "forgot_done.html")]
 struct DonePage<'a> {
     tr: Tr,
+    brand: Arc<PortalBrand>,
     password: &'a str,
 }
 
@@ -59,6 +64,7 @@ fn show(page: ForgotPage, status: StatusCode) -> Result<Response, WebError> {
 pub async fn form(ctx: PageCtx) -> Result<Response, WebError> {
     show(
         ForgotPage {
+            brand: PortalBrand::current(),
             tr: ctx.tr,
             address: String::new(),
             question: None,
@@ -104,6 +110,7 @@ async fn question_step(
             let question = Some(question_text(&stored, tr.lang));
             show(
                 ForgotPage {
+                    brand: PortalBrand::current(),
                     tr,
                     address,
                     question,
@@ -121,6 +128,7 @@ async fn question_step(
 fn blocked(tr: Tr, address: String) -> Result<Response, WebError> {
     show(
         ForgotPage {
+            brand: PortalBrand::current(),
             tr,
             address,
             question: None,
@@ -177,6 +185,7 @@ pub async fn submit_answer(
         ResetOutcome::NewPassword(password) => {
             state.delivery_wake.notify_one();
             let html = render(&DonePage {
+                brand: PortalBrand::current(),
                 tr,
                 password: &password,
             })?;

@@ -1,6 +1,7 @@
-//! The recipient's profile: account dates and sign-ins, password, secret question, language.
-//! Changing the password or the secret question needs the current password (a wrong one
-//! counts like a failed sign-in) and mails the holder a notice.
+//! The recipient's profile: account dates and sign-ins, password, secret question, security
+//! phrase, language. Changing the password, the secret question or the security phrase needs
+//! the current password (a wrong one counts like a failed sign-in); the first two also mail
+//! the holder a notice (the phrase is no sign-in factor; its change is audited).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -8,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
 use sealpost_core::accounts::{self, needs_new_question, question_text};
-use sealpost_core::password_policy;
 use sealpost_core::recovery;
+use sealpost_core::{password_policy, phrase};
 use sealpost_mime::security_mail::NoticeEvent;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -48,6 +49,9 @@ struct ProfilePage {
     questions: Vec<QuestionOption>,
     allow_own: bool,
     languages: Vec<LanguageOption>,
+    /// The reader's security phrase, shown back to them.
+    phrase: Option<String>,
+    max_phrase: usize,
     min_length: String,
     notice: Option<String>,
     error: Option<String>,
@@ -65,13 +69,15 @@ fn login_text(tr: &Tr, at: Option<i64>, ip: Option<&str>) -> String {
     }
 }
 
-fn page(
+async fn page(
+    state: &AppState,
     user: &Reader,
     settings: &Settings,
     notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
+    let phrase = phrase::current(&state.store, &user.account).await?;
     let a = &user.account;
     let tr = &user.tr;
     let languages = sealpost_i18n::available()
@@ -99,6 +105,8 @@ fn page(
         questions: question_options(tr),
         allow_own: settings.allow_own_questions,
         languages,
+        phrase,
+        max_phrase: phrase::MAX_PHRASE_CHARS,
         min_length: settings.password_min_length.to_string(),
         notice,
         error,
@@ -122,9 +130,18 @@ pub async fn show(
         Some("password") => Some(tr.t("portal-password-saved")),
         Some("question") => Some(tr.t("portal-question-saved")),
         Some("language") => Some(tr.t("portal-language-saved")),
+        Some("phrase") => Some(tr.t("portal-phrase-saved")),
         _ => None,
     };
-    page(&user, &state.settings.get(), notice, None, StatusCode::OK)
+    page(
+        &state,
+        &user,
+        &state.settings.get(),
+        notice,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Re-authentication by the current password (a wrong one counts like a failed sign-in);
@@ -141,7 +158,9 @@ async fn wrong_current(
         return Ok(None);
     }
     let error = Some(user.tr.t("portal-pw-wrong-current"));
-    page(user, settings, None, error, StatusCode::BAD_REQUEST).map(Some)
+    page(state, user, settings, None, error, StatusCode::BAD_REQUEST)
+        .await
+        .map(Some)
 }
 
 #[derive(Deserialize)]
@@ -168,7 +187,15 @@ pub async fn change_password(
         settings.password_min_length,
     ) {
         let error = Some(user.tr.t(v.key()));
-        return page(&user, &settings, None, error, StatusCode::BAD_REQUEST);
+        return page(
+            &state,
+            &user,
+            &settings,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     accounts::change_password(
         &state.store,
@@ -234,7 +261,15 @@ pub async fn change_question(
         answer.is_empty() || answer.chars().count() > accounts::MAX_ANSWER_CHARS,
     ) else {
         let error = Some(user.tr.t("portal-question-required"));
-        return page(&user, &settings, None, error, StatusCode::BAD_REQUEST);
+        return page(
+            &state,
+            &user,
+            &settings,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     accounts::set_secret_question(&state.store, &user.account, &question, answer).await?;
     notify(
@@ -246,6 +281,49 @@ pub async fn change_question(
     )
     .await;
     Ok(Redirect::to("/profile?saved=question").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PhraseForm {
+    #[serde(default)]
+    phrase: String,
+    /// The current password (re-authentication); a form without it is refused like a wrong one.
+    #[serde(default)]
+    current: Zeroizing<String>,
+}
+
+/// Sets, changes or (empty) removes the security phrase, after re-authentication.
+pub async fn change_phrase(
+    State(state): State<AppState>,
+    client: ClientIp,
+    user: Reader,
+    CsrfForm(form): CsrfForm<PhraseForm>,
+) -> Result<Response, WebError> {
+    let settings = state.settings.get();
+    if let Some(refused) = wrong_current(&state, &settings, &user, &form.current, client).await? {
+        return Ok(refused);
+    }
+    let Ok(chosen) = phrase::normalise(&form.phrase) else {
+        let error = Some(user.tr.t("portal-phrase-too-long"));
+        return page(
+            &state,
+            &user,
+            &settings,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    let client = client.to_string();
+    phrase::set(
+        &state.store,
+        &user.account,
+        chosen.as_deref(),
+        Some(&client),
+    )
+    .await?;
+    Ok(Redirect::to("/profile?saved=phrase").into_response())
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,9 @@ use super::render;
 use crate::AppState;
 use crate::error::WebError;
 use crate::guards::{ClientIp, CsrfForm, PageCtx, ResetLink};
+use std::sync::Arc;
+
+use crate::brand::PortalBrand;
 use crate::i18n::Tr;
 
 /// A token is 43 characters of URL-safe base64; anything much longer is not one.
@@ -26,6 +29,7 @@ const MAX_TOKEN_CHARS: usize = 64;
 #[template(path = "reset.html")]
 struct ResetPage {
     tr: Tr,
+    brand: Arc<PortalBrand>,
     /// None: the link is unknown, expired or used.
     address: Option<String>,
     token: String,
@@ -79,6 +83,7 @@ fn show(
         (Some(_), None) => StatusCode::OK,
     };
     let page = ResetPage {
+        brand: PortalBrand::current(),
         tr,
         address: account.map(|a| a.address.clone()),
         token: link.token,

@@ -8,6 +8,9 @@
 //! was started moments ago by signing in with exactly that password. Nor does it mail a
 //! notice: the event that issued the generated password already told the holder (a notice or
 //! the credentials mail).
+//!
+//! The page also offers the optional security phrase (skipped when left empty); the profile
+//! changes it later.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -17,7 +20,7 @@ use sealpost_core::Settings;
 use sealpost_core::accounts::{
     self, STANDARD_QUESTIONS, must_change_password, needs_new_question, question_text,
 };
-use sealpost_core::password_policy;
+use sealpost_core::{password_policy, phrase};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -54,6 +57,7 @@ struct WelcomePage {
     ask_question: bool,
     questions: Vec<QuestionOption>,
     allow_own: bool,
+    max_phrase: usize,
     error: Option<String>,
 }
 page_ctx!(WelcomePage);
@@ -96,6 +100,7 @@ fn page(
         min_length: settings.password_min_length.to_string(),
         ask_question: needs_new_question(&user.account, settings),
         allow_own: settings.allow_own_questions,
+        max_phrase: phrase::MAX_PHRASE_CHARS,
         error,
     })?;
     Ok((status, html).into_response())
@@ -112,6 +117,9 @@ pub struct WelcomeForm {
     own_question: Option<String>,
     #[serde(default)]
     answer: Option<Zeroizing<String>>,
+    /// Optional; empty skips it.
+    #[serde(default)]
+    phrase: String,
 }
 
 /// Only while the password must still be replaced: this form sets a password without asking
@@ -157,6 +165,13 @@ pub async fn submit(
     } else {
         None
     };
+    let Ok(chosen) = phrase::normalise(&form.phrase) else {
+        let error = Some(tr.t("portal-phrase-too-long"));
+        return page(&user, &settings, next, error, StatusCode::BAD_REQUEST);
+    };
+    if let Some(chosen) = &chosen {
+        phrase::set(&state.store, &user.account, Some(chosen), None).await?;
+    }
     if let Some((q, a)) = &question {
         accounts::set_secret_question(&state.store, &user.account, q, a).await?;
     }
