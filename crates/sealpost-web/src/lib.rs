@@ -120,6 +120,8 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/", get(pages::home::home))
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
+        .route("/login/code", post(pages::login_code::request))
+        .route("/login/code/verify", post(pages::login_code::verify))
         .route("/open/{token}", get(pages::open::show))
         .route("/open/{token}/html", get(pages::open::html_body))
         .route("/open/{token}/part/{index}", get(pages::open::part))
@@ -192,7 +194,8 @@ async fn rate_limit(
     use axum::response::IntoResponse;
     if request.method() == axum::http::Method::POST {
         let limiter = match request.uri().path() {
-            "/login" | "/forgot" | "/forgot/answer" | "/admin/login" | "/admin/totp" => {
+            "/login" | "/login/code" | "/login/code/verify" | "/forgot" | "/forgot/answer"
+            | "/admin/login" | "/admin/totp" => {
                 Some(&state.rate_limits.auth)
             }
             "/open" => Some(&state.rate_limits.open),

@@ -31,6 +31,7 @@ use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_addres
 
 use classify::RecipientSplit;
 use provision::{Lookup, RecipientPlan};
+use sealpost_mime::FirstContact;
 use refusal::RefusedRecipient;
 use seal::{CarrierCommon, SealJob, SealedCopy};
 
@@ -164,9 +165,11 @@ impl Gateway {
                     language: plan.language(&settings).to_string(),
                     key_id,
                     key: key.clone(),
-                    keep_subject: crate::address_domain(plan.address())
-                        .map_or(&*settings, |domain| settings.for_domain(domain))
-                        .keep_subject,
+                    keep_subject: settings.for_address(plan.address()).keep_subject,
+                    first_contact: match plan {
+                        RecipientPlan::Existing { .. } => FirstContact::Existing,
+                        RecipientPlan::New(new) => new.first_contact(),
+                    },
                 }
             })
             .collect();
@@ -225,9 +228,11 @@ impl Gateway {
         }))
     }
 
-    /// Resolves each external recipient's account; plans one (password, key) where the
-    /// credentials policy allows, and refuses the recipient where it does not. The policy is
-    /// decided before any password is hashed, so a refused message costs no Argon2 run.
+    /// Resolves each external recipient's account; plans one where the recipient's domain
+    /// lets it be reached: under `mailbox-code` always (nobody receives a secret), under
+    /// `sender` with a generated password where the credentials policy allows, and refuses the
+    /// recipient where it does not. The policy is decided before any password is hashed, so a
+    /// refused message costs no Argon2 run.
     async fn provision(
         &self,
         message: &MessageContext<'_>,
@@ -245,9 +250,22 @@ impl Gateway {
         for (rcpt, lookup) in split.external.iter().zip(lookups) {
             match (lookup, &route) {
                 (Lookup::Found(plan), _) => provisioned.plans.push((rcpt.clone(), plan)),
+                (Lookup::Unknown(address), _)
+                    if message.settings.for_address(&address).first_contact
+                        == crate::settings::FirstContact::MailboxCode =>
+                {
+                    let new = provision::plan_new_account(&self.keys, &address, None).await?;
+                    provisioned
+                        .plans
+                        .push((rcpt.clone(), RecipientPlan::New(new)));
+                }
                 (Lookup::Unknown(address), Ok(credentials_to)) => {
                     let new =
-                        provision::plan_new_account(&self.keys, &address, credentials_to.clone())
+                        provision::plan_new_account(
+                        &self.keys,
+                        &address,
+                        Some(credentials_to.clone()),
+                    )
                             .await?;
                     provisioned
                         .plans

@@ -4,7 +4,7 @@
 
 use sealpost_crypto::{KeyId, RecipientKey};
 use sealpost_mime::inbound::{InboundHeader, OriginalHeaders, TriggerPolicy};
-use sealpost_mime::{Branding, CarrierInput, CarrierNotes, build_carrier};
+use sealpost_mime::{Branding, CarrierInput, CarrierNotes, FirstContact, build_carrier};
 
 use crate::{CoreError, Settings};
 
@@ -20,6 +20,9 @@ pub(super) struct SealJob {
     /// The carrier shows the real subject (`mail.keep_subject` for the recipient's domain);
     /// else the neutral one.
     pub keep_subject: bool,
+    /// How the recipient gets in: an existing account, a new one whose password went to the
+    /// sender, or a new one without a password (`mailbox-code`).
+    pub first_contact: FirstContact,
 }
 
 /// One recipient's sealed copy.
@@ -92,6 +95,7 @@ pub(super) async fn seal_all(
                     hostname: &common.hostname,
                     notes: &CarrierNotes {
                         ledger_id: Some(header.message_id_hex()),
+                        first_contact: job.first_contact,
                         ..CarrierNotes::default()
                     },
                 });

@@ -5,6 +5,7 @@ pub mod forgot;
 pub mod health;
 pub mod home;
 pub mod login;
+pub mod login_code;
 pub mod open;
 mod open_upload;
 pub mod profile;

@@ -8,6 +8,10 @@
 //! was started moments ago by signing in with exactly that password. Nor does it mail a
 //! notice: the event that issued the generated password already told the holder (a notice or
 //! the credentials mail).
+//!
+//! An account created under `recipients.first_contact = mailbox-code` comes here after its
+//! first sign-in with a mailed code: it has no password yet, so it chooses its first one (and
+//! a secret question) here; the code to its own mailbox was the re-authentication.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -54,6 +58,9 @@ struct WelcomePage {
     ask_question: bool,
     questions: Vec<QuestionOption>,
     allow_own: bool,
+    /// The account has no password yet (it signed in with a mailed code): choosing one, not
+    /// replacing a generated one.
+    first_password: bool,
     error: Option<String>,
 }
 page_ctx!(WelcomePage);
@@ -96,6 +103,7 @@ fn page(
         min_length: settings.password_min_length.to_string(),
         ask_question: needs_new_question(&user.account, settings),
         allow_own: settings.allow_own_questions,
+        first_password: user.account.password_hash.is_empty(),
         error,
     })?;
     Ok((status, html).into_response())
