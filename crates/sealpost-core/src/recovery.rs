@@ -116,14 +116,9 @@ impl CodePurpose {
     }
 }
 
-/// A keyed hash of a code: six digits are few, so a plain hash in a stolen database would be
-/// reversed at once; without the master key it cannot be.
-fn code_hash(keys: &KeyRing, account_id: &str, code: &str) -> String {
-    purpose_code_hash(keys, CodePurpose::Recovery, account_id, code)
-}
-
-/// [`code_hash`] for a purpose. Also computed for unknown addresses, so that a request for
-/// one costs the same work as for a known one.
+/// A keyed hash of a code for `purpose`: six digits are few, so a plain hash in a stolen
+/// database would be reversed at once; without the master key it cannot be. Also computed for
+/// unknown addresses, so that a request for one costs the same work as for a known one.
 pub(crate) fn purpose_code_hash(
     keys: &KeyRing,
     purpose: CodePurpose,
@@ -362,6 +357,10 @@ mod tests {
     fn times_are_shown_in_utc() {
         assert_eq!(utc_text(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc_text(1_795_687_200), "2026-11-26 10:00 UTC");
+    }
+
+    fn code_hash(keys: &KeyRing, account_id: &str, code: &str) -> String {
+        purpose_code_hash(keys, CodePurpose::Recovery, account_id, code)
     }
 
     #[test]
