@@ -164,7 +164,11 @@ pub async fn reauthenticate(
 
 /// Verifies a password of a known account (e.g. the current one before a change).
 pub async fn verify_password(account: &Account, password: &str) -> Result<bool, CoreError> {
-    verify_against(Zeroizing::new(password.to_string()), account.password_hash.clone()).await
+    verify_against(
+        Zeroizing::new(password.to_string()),
+        account.password_hash.clone(),
+    )
+    .await
 }
 
 /// One Argon2 verification of `password` against `hash`. An account created under

@@ -152,14 +152,26 @@ pub async fn sign_in(
     };
     if !matched {
         crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-        audit::account_event(store, &account, audit::PORTAL_LOGIN_FAILED, Some(METHOD), Some(ip))
-            .await;
+        audit::account_event(
+            store,
+            &account,
+            audit::PORTAL_LOGIN_FAILED,
+            Some(METHOD),
+            Some(ip),
+        )
+        .await;
         return Ok(CodeSignIn::Wrong);
     }
     lockout::release_source(store, ip).await?;
     if account.valid_until.is_some_and(|t| t < now) {
-        audit::account_event(store, &account, audit::PORTAL_LOGIN_FAILED, Some("expired"), Some(ip))
-            .await;
+        audit::account_event(
+            store,
+            &account,
+            audit::PORTAL_LOGIN_FAILED,
+            Some("expired"),
+            Some(ip),
+        )
+        .await;
         return Ok(CodeSignIn::Expired);
     }
     // The code proves the mailbox: a sign-in lock from password guesses is lifted like after

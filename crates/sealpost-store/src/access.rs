@@ -31,9 +31,9 @@ impl Store {
     /// The first-contact mode of an account and whether a password is set (an account created
     /// under `mailbox-code` has an empty hash until its holder chooses one).
     pub async fn account_access(&self, account_id: &str) -> Result<Option<AccountAccess>> {
-        let row = sqlx::query(&self.sql(
-            "SELECT first_contact, password_hash FROM accounts WHERE id = ?",
-        ))
+        let row = sqlx::query(
+            &self.sql("SELECT first_contact, password_hash FROM accounts WHERE id = ?"),
+        )
         .bind(account_id)
         .fetch_optional(self.pool())
         .await?;

@@ -10,10 +10,10 @@ mod common;
 // Regression tests of the security review, one module per area.
 #[path = "security/lockout.rs"]
 mod lockout;
-#[path = "security/mailbox_code.rs"]
-mod mailbox_code;
 #[path = "security/mail_policy.rs"]
 mod mail_policy;
+#[path = "security/mailbox_code.rs"]
+mod mailbox_code;
 #[path = "security/portal_guards.rs"]
 mod portal_guards;
 #[path = "security/recovery.rs"]

@@ -31,9 +31,9 @@ use crate::{CoreError, KeyRing, Settings, SettingsHandle, kind, normalise_addres
 
 use classify::RecipientSplit;
 use provision::{Lookup, RecipientPlan};
-use sealpost_mime::FirstContact;
 use refusal::RefusedRecipient;
 use seal::{CarrierCommon, SealJob, SealedCopy};
+use sealpost_mime::FirstContact;
 
 /// What happened to one accepted message, for the SMTP reply and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,13 +260,12 @@ impl Gateway {
                         .push((rcpt.clone(), RecipientPlan::New(new)));
                 }
                 (Lookup::Unknown(address), Ok(credentials_to)) => {
-                    let new =
-                        provision::plan_new_account(
+                    let new = provision::plan_new_account(
                         &self.keys,
                         &address,
                         Some(credentials_to.clone()),
                     )
-                            .await?;
+                    .await?;
                     provisioned
                         .plans
                         .push((rcpt.clone(), RecipientPlan::New(new)));

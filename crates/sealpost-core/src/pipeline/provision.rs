@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 
 use sealpost_crypto::{KeyId, RecipientKey};
-use sealpost_mime::{
-    Branding, CredentialsInput, CredentialsKind, FirstContact, build_credentials,
-};
+use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, FirstContact, build_credentials};
 use sealpost_store::{SealingRecipient, Store};
 use uuid::Uuid;
 use zeroize::Zeroizing;

@@ -115,9 +115,15 @@ pub async fn verify(
     let next = safe_next(form.next.as_deref());
     let settings = state.settings.get();
     let ip = ip.to_string();
-    let outcome =
-        mailbox_code::sign_in(&state.store, &state.keys, &settings, &address, &form.code, &ip)
-            .await?;
+    let outcome = mailbox_code::sign_in(
+        &state.store,
+        &state.keys,
+        &settings,
+        &address,
+        &form.code,
+        &ip,
+    )
+    .await?;
     let account = match outcome {
         CodeSignIn::Success(account) => account,
         CodeSignIn::Throttled => return Err(WebError::TooManyRequests),

@@ -39,7 +39,12 @@ async fn provision_by_code(node: &TestNode, address: &str) -> String {
     carrier_payload(carrier)
 }
 
-async fn request_code(node: &TestNode, client: &reqwest::Client, address: &str, next: &str) -> (u16, String) {
+async fn request_code(
+    node: &TestNode,
+    client: &reqwest::Client,
+    address: &str,
+    next: &str,
+) -> (u16, String) {
     let r = client
         .post(node.url("/login/code"))
         .form(&[("address", address), ("next", next)])
@@ -119,9 +124,16 @@ async fn mailbox_code_first_contact_reads_the_message_without_a_credentials_mail
     let open = location(&node.post_open(&client, &payload).await);
     let r = get(&node, &client, &open).await;
     assert_eq!(r.status(), 303);
-    assert!(location(&r).starts_with("/login?next=/open/"), "{}", location(&r));
+    assert!(
+        location(&r).starts_with("/login?next=/open/"),
+        "{}",
+        location(&r)
+    );
     let login_page = page_text(&node, &client, &location(&r)).await;
-    assert!(login_page.contains("formaction=\"/login/code\""), "{login_page}");
+    assert!(
+        login_page.contains("formaction=\"/login/code\""),
+        "{login_page}"
+    );
     let (status, page) = request_code(&node, &client, address, &open).await;
     assert_eq!(status, 200);
     assert!(page.contains("name=\"code\""), "{page}");
@@ -177,14 +189,23 @@ async fn mailbox_code_first_contact_reads_the_message_without_a_credentials_mail
     // The code was single-use; the chosen password now works; the sign-in's method is audited.
     let again = enter_code(&node, &raw_client(), address, &code, "/").await;
     assert_eq!(again.status(), 401);
-    assert_eq!(node.login(&raw_client(), address, NEW_PASSWORD).await.status(), 303);
+    assert_eq!(
+        node.login(&raw_client(), address, NEW_PASSWORD)
+            .await
+            .status(),
+        303
+    );
     let events = node.node.store.recent_audit(200).await.unwrap();
     let methods: Vec<Option<&str>> = events
         .iter()
         .filter(|e| e.action == "portal.login" && e.subject.as_deref() == Some(id.as_str()))
         .map(|e| e.detail.as_deref())
         .collect();
-    assert_eq!(methods, vec![Some("password"), Some("code")], "newest first");
+    assert_eq!(
+        methods,
+        vec![Some("password"), Some("code")],
+        "newest first"
+    );
     let access = node.node.store.account_access(&id).await.unwrap().unwrap();
     assert!(access.has_password);
     node.stop().await;
@@ -201,7 +222,12 @@ async fn a_sign_in_code_expires_and_dies_after_five_wrong_tries() {
     let code = fresh_code(&node, address).await;
     let wrong = other_code(&code);
     for _ in 0..5 {
-        assert_eq!(enter_code(&node, &raw_client(), address, &wrong, "/").await.status(), 401);
+        assert_eq!(
+            enter_code(&node, &raw_client(), address, &wrong, "/")
+                .await
+                .status(),
+            401
+        );
     }
     let r = enter_code(&node, &raw_client(), address, &code, "/").await;
     assert_eq!(r.status(), 401, "locked after five tries");
@@ -213,15 +239,30 @@ async fn a_sign_in_code_expires_and_dies_after_five_wrong_tries() {
     let store = &node.node.store;
     let now = sealpost_store::unix_now();
     let hash = store.try_recovery_code(&id, now, 5).await.unwrap().unwrap();
-    assert!(store.issue_recovery_code(&id, &hash, now, now - 1, 3600, 100).await.unwrap());
-    assert_eq!(enter_code(&node, &raw_client(), address, &code, "/").await.status(), 401);
+    assert!(
+        store
+            .issue_recovery_code(&id, &hash, now, now - 1, 3600, 100)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        enter_code(&node, &raw_client(), address, &code, "/")
+            .await
+            .status(),
+        401
+    );
 
     // A fresh code works once.
     let code = fresh_code(&node, address).await;
     let r = enter_code(&node, &raw_client(), address, &code, "/").await;
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with("/welcome"), "{}", location(&r));
-    assert_eq!(enter_code(&node, &raw_client(), address, &code, "/").await.status(), 401);
+    assert_eq!(
+        enter_code(&node, &raw_client(), address, &code, "/")
+            .await
+            .status(),
+        401
+    );
     node.stop().await;
 }
 
@@ -230,7 +271,8 @@ async fn code_requests_are_budgeted_per_client_across_addresses() {
     let node = code_node().await;
     let client = raw_client();
     for i in 0..sealpost_core::mailbox_code::CODE_REQUESTS_PER_CLIENT {
-        let (status, _) = request_code(&node, &client, &format!("nobody{i}@example.com"), "/").await;
+        let (status, _) =
+            request_code(&node, &client, &format!("nobody{i}@example.com"), "/").await;
         assert_eq!(status, 200, "request {i}");
     }
     let (status, _) = request_code(&node, &client, "one-more@example.com", "/").await;
@@ -254,7 +296,10 @@ async fn code_sign_in_does_not_tell_which_addresses_have_accounts() {
         let (status, page) = request_code(&node, &raw_client(), address, "/").await;
         pages.push((status, normalised(page, address)));
     }
-    assert!(pages.iter().all(|p| *p == pages[0]), "same status and page: {pages:?}");
+    assert!(
+        pages.iter().all(|p| *p == pages[0]),
+        "same status and page: {pages:?}"
+    );
     assert_eq!(pages[0].0, 200);
     wait_for_kind(&node, "code", by_code, before).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -262,7 +307,11 @@ async fn code_sign_in_does_not_tell_which_addresses_have_accounts() {
         .iter()
         .map(|m| m.rcpt_to.clone())
         .collect();
-    assert_eq!(sent, vec![vec![by_code.to_string()]], "no mail to the others");
+    assert_eq!(
+        sent,
+        vec![vec![by_code.to_string()]],
+        "no mail to the others"
+    );
 
     let mut pages = Vec::new();
     for address in [by_code, with_password.address.as_str(), unknown] {
@@ -270,7 +319,10 @@ async fn code_sign_in_does_not_tell_which_addresses_have_accounts() {
         let status = r.status().as_u16();
         pages.push((status, normalised(r.text().await.unwrap(), address)));
     }
-    assert!(pages.iter().all(|p| *p == pages[0]), "same wrong-code answer: {pages:?}");
+    assert!(
+        pages.iter().all(|p| *p == pages[0]),
+        "same wrong-code answer: {pages:?}"
+    );
     assert_eq!(pages[0].0, 401);
 
     // Where the domain's policy allows it, an account with a password signs in by code too.
@@ -298,10 +350,17 @@ async fn code_tries_are_shared_by_two_nodes_on_one_database() {
     let code = fresh_code(&a, address).await;
     let wrong = other_code(&code);
     for node in [&a, &b, &a, &b, &b] {
-        assert_eq!(enter_code(node, &raw_client(), address, &wrong, "/").await.status(), 401);
+        assert_eq!(
+            enter_code(node, &raw_client(), address, &wrong, "/")
+                .await
+                .status(),
+            401
+        );
     }
     assert_eq!(
-        enter_code(&a, &raw_client(), address, &code, "/").await.status(),
+        enter_code(&a, &raw_client(), address, &code, "/")
+            .await
+            .status(),
         401,
         "five tries over both nodes used the code up"
     );
@@ -311,8 +370,18 @@ async fn code_tries_are_shared_by_two_nodes_on_one_database() {
     assert_eq!(status, 200);
     let mail = wait_for_kind(&a, "code", address, before).await;
     let new_code = mailed_code(&mail);
-    assert_eq!(enter_code(&a, &raw_client(), address, &new_code, "/").await.status(), 303);
-    assert_eq!(enter_code(&b, &raw_client(), address, &new_code, "/").await.status(), 401);
+    assert_eq!(
+        enter_code(&a, &raw_client(), address, &new_code, "/")
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        enter_code(&b, &raw_client(), address, &new_code, "/")
+            .await
+            .status(),
+        401
+    );
     b.stop().await;
     a.stop().await;
 }
