@@ -8,7 +8,12 @@ waits); answers are one JSON object on stdout.
   mail.py reply OUTBOX MESSAGE_ID          wait for the portal reply to MESSAGE_ID
   mail.py reset OUTBOX ADDRESS             wait for the password-reset mail to ADDRESS and
                                            give its one-time link
-  mail.py code OUTBOX ADDRESS              wait for the one-time recovery code mailed to ADDRESS
+  mail.py code OUTBOX ADDRESS              wait for the one-time code (recovery or sign-in)
+                                           mailed to ADDRESS
+  mail.py send-to SMTP_PORT OUTBOX WORK ADDRESS
+                                           send a short flagged mail to ADDRESS (a new
+                                           recipient under mailbox-code); write its secure.htm
+                                           into WORK and check that no credentials mail names it
   mail.py carrier OUTBOX                   how the carrier mail looks to a strict mail client:
                                            defects under email.policy.strict and the text of
                                            its text/plain part
@@ -149,6 +154,37 @@ def send(port, outbox, work):
             f.write(data)
     return {"message_id": msg["Message-ID"], "attachment": "statement-2026-11.pdf",
             "image_width": 48}
+
+
+def send_to(port, outbox, work, address):
+    """A first mail to a new recipient whose domain uses `recipients.first_contact =
+    mailbox-code`: the carrier arrives, and no credentials mail is generated for it."""
+    msg = EmailMessage()
+    msg["From"] = f"Anna Advisor <{SENDER}>"
+    msg["To"] = address
+    msg["Subject"] = SUBJECT
+    msg["Message-ID"] = make_msgid(domain="bank.example")
+    msg.set_content(f"{TEXT}\n\nNo one phoned you a password for this one.\n")
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(msg, from_addr=SENDER, to_addrs=[address])
+
+    def carrier(m):
+        if m["X-Sealpost-Kind"] != "carrier" or address not in str(m["To"] or ""):
+            return None
+        for part in m.iter_attachments():
+            if part.get_filename() == "secure.htm":
+                return part.get_payload(decode=True)
+        return None
+
+    secure = wait_for(outbox, carrier, f"the carrier mail to {address}")
+    # The credentials mail would be committed with the carrier; give delivery a moment.
+    time.sleep(1.0)
+    credentials = [m for m in mails(outbox) if m["X-Sealpost-Kind"] == "credentials"
+                   and address in m.get_content()]
+    path = os.path.join(work, address.replace("@", "_at_") + ".htm")
+    with open(path, "wb") as f:
+        f.write(secure)
+    return {"secure": path, "credentials_mails": len(credentials), "text": TEXT}
 
 
 def reply(outbox, message_id):
@@ -349,6 +385,8 @@ def main(argv):
         out = datafile(int(argv[1]), argv[2], argv[3])
     elif argv[:1] == ["send-link"] and len(argv) == 4:
         out = send_link(int(argv[1]), argv[2], argv[3].lower())
+    elif argv[:1] == ["send-to"] and len(argv) == 5:
+        out = send_to(int(argv[1]), argv[2], argv[3], argv[4])
     elif argv[:1] == ["carrier"] and len(argv) == 2:
         out = carrier_view(argv[1])
     elif argv[:1] == ["send-to"] and len(argv) == 4:

@@ -2,7 +2,8 @@
 # Browser end-to-end suite: a real Sealpost node (debug build, SQLite, maildir next hop), a real
 # SMTP submission, and the recipient's whole path in Debian's Chromium driven by playwright-core:
 # secure.htm from disk, first login, reading (HTML body, inline image, attachment), secure reply,
-# forgotten password (code and answer), an admin's TOTP enrolment and password reset (the
+# forgotten password (code and answer), first contact by mailbox code (mailbox_code.mjs: a
+# code to the recipient's own address instead of a password from the sender), an admin's TOTP enrolment and password reset (the
 # mailed one-time link), the phone layout and the upload fallback; also
 # the carrier under a strict mail parser and secure.htm's network requests (none but the POST
 # its button sends). Then, each in its own script: the datafile profile (message.sealpost
@@ -62,6 +63,9 @@ fi
 # datafile.example blocks HTML attachments: its recipients get message.sealpost (datafile.mjs).
 if ! "$bin" settings set delivery.profile@datafile.example datafile --config "$work/sealpost.toml" >/dev/null; then
   echo "FAIL sealpost settings set delivery.profile@datafile.example"; echo "0 passed, 1 failed"; exit 1
+# Recipients at code.example get in by a code to their own mailbox (mailbox_code.mjs).
+if ! "$bin" settings set recipients.first_contact@code.example mailbox-code --config "$work/sealpost.toml" >/dev/null; then
+  echo "FAIL sealpost settings set recipients.first_contact@code.example"; echo "0 passed, 1 failed"; exit 1
 fi
 "$bin" serve --config "$work/sealpost.toml" >"$work/node.log" 2>&1 &
 node_pid=$!
@@ -118,6 +122,11 @@ BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" SMTP_PORT="$smtp_port" \
   SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/trust.mjs" || trust_status=$?
 if [ "$trust_status" -ne 0 ]; then status=$trust_status; fi
+mc_status=0
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="$smtp_port" \
+  MAIL_PY="$here/mail.py" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/mailbox_code.mjs" || mc_status=$?
+if [ "$mc_status" -ne 0 ]; then status=$mc_status; fi
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

@@ -70,8 +70,7 @@ pub async fn login(
         login_failed(store, &account, Some("locked"), ip).await;
         return Ok(LoginOutcome::Refused);
     };
-    let hash = account.password_hash.clone();
-    let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
+    let ok = verify_against(password, account.password_hash.clone()).await?;
     if !ok {
         login_failed(store, &account, None, ip).await;
         if locks {
@@ -148,8 +147,7 @@ pub async fn reauthenticate(
         .account_by_id(&account.id)
         .await?
         .unwrap_or_else(|| account.clone());
-    let hash = current.password_hash.clone();
-    let ok = crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await?;
+    let ok = verify_against(password, current.password_hash.clone()).await?;
     if ok {
         store
             .release_login_attempt(Principal::Account, &account.id)
@@ -166,8 +164,21 @@ pub async fn reauthenticate(
 
 /// Verifies a password of a known account (e.g. the current one before a change).
 pub async fn verify_password(account: &Account, password: &str) -> Result<bool, CoreError> {
-    let password = Zeroizing::new(password.to_string());
-    let hash = account.password_hash.clone();
+    verify_against(
+        Zeroizing::new(password.to_string()),
+        account.password_hash.clone(),
+    )
+    .await
+}
+
+/// One Argon2 verification of `password` against `hash`. An account created under
+/// `mailbox-code` has no password yet (an empty hash): it matches nothing, after the same
+/// work, so a sign-in attempt cannot tell such accounts apart.
+async fn verify_against(password: Zeroizing<String>, hash: String) -> Result<bool, CoreError> {
+    if hash.is_empty() {
+        dummy_verify(password).await?;
+        return Ok(false);
+    }
     crate::hashing::run(move || sealpost_crypto::verify_secret(&password, &hash)).await
 }
 
@@ -550,9 +561,11 @@ pub async fn set_language(
     Ok(true)
 }
 
-/// Whether this account must replace its (generated) password before doing anything else.
+/// Whether this account must replace its (generated) password, or choose its first one (an
+/// account created under `mailbox-code`, signed in with a code), before doing anything else.
 pub fn must_change_password(account: &Account, settings: &Settings) -> bool {
-    settings.force_password_change && account.must_change_password
+    account.password_hash.is_empty()
+        || (settings.force_password_change && account.must_change_password)
 }
 
 #[cfg(test)]
@@ -580,6 +593,29 @@ mod tests {
             prev_login_ip: None,
             valid_until: None,
         }
+    }
+
+    #[test]
+    fn an_account_without_a_password_must_choose_one_whatever_the_policy() {
+        let settings = Settings {
+            force_password_change: false,
+            ..Settings::default()
+        };
+        let mut account = Account {
+            password_hash: "$argon2id$x".into(),
+            must_change_password: true,
+            ..test_account()
+        };
+        assert!(!must_change_password(&account, &settings));
+        account.password_hash.clear();
+        assert!(must_change_password(&account, &settings));
+    }
+
+    #[tokio::test]
+    async fn an_empty_hash_matches_no_password() {
+        let account = test_account();
+        assert!(!verify_password(&account, "").await.unwrap());
+        assert!(!verify_password(&account, "anything").await.unwrap());
     }
 
     #[test]

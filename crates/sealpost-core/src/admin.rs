@@ -425,6 +425,15 @@ pub async fn key_history(store: &Store, account_id: &str) -> Result<Vec<(u32, i6
     Ok(store.key_versions(account_id).await?)
 }
 
+/// How an account was first reached and whether it has a password: facts for the admin page,
+/// never the secrets themselves.
+pub async fn account_access(
+    store: &Store,
+    account_id: &str,
+) -> Result<Option<sealpost_store::AccountAccess>, CoreError> {
+    Ok(store.account_access(account_id).await?)
+}
+
 /// What an administrator's reset sent, and to whom (for the admin page and the CLI).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetSent {

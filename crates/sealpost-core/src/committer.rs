@@ -51,6 +51,8 @@ struct AccountRow {
     created_at: i64,
     valid_until: Option<i64>,
     wrapped_key: Vec<u8>,
+    /// `accounts.first_contact` when it is not the default `sender`.
+    first_contact: Option<&'static str>,
 }
 
 struct QueueRow {
@@ -83,6 +85,30 @@ impl WriteSet {
             created_at,
             valid_until,
             wrapped_key: wrapped_key.to_vec(),
+            first_contact: None,
+        });
+    }
+
+    /// An account created under `recipients.first_contact = mailbox-code`: no password (the
+    /// empty hash matches none) until its holder signs in with a mailed code and chooses one.
+    pub fn account_mailbox_code(
+        &mut self,
+        id: &str,
+        address: &str,
+        created_by: Option<&str>,
+        created_at: i64,
+        valid_until: Option<i64>,
+        wrapped_key: &[u8],
+    ) {
+        self.accounts.push(AccountRow {
+            id: id.to_string(),
+            address: address.to_string(),
+            password_hash: String::new(),
+            created_by: created_by.map(str::to_string),
+            created_at,
+            valid_until,
+            wrapped_key: wrapped_key.to_vec(),
+            first_contact: Some(crate::settings::FirstContact::MailboxCode.as_str()),
         });
     }
 
@@ -177,6 +203,9 @@ async fn apply_all(
                 &a.wrapped_key,
             )
             .await?;
+        if let Some(mode) = a.first_contact {
+            store.set_first_contact(tx, &a.id, mode).await?;
+        }
     }
     let queue: Vec<NewQueuedMail<'_>> = sets
         .iter()

@@ -15,6 +15,7 @@ pub mod keyring;
 pub mod link;
 pub mod lockout;
 pub mod message_report;
+pub mod mailbox_code;
 pub mod metrics;
 pub mod open;
 pub mod password_policy;

@@ -6,6 +6,7 @@
 use rand::Rng;
 use sealpost_mime::security_mail::{
     NoticeEvent, SecurityMailBase, build_code_mail, build_notice, build_reset_link_mail,
+    build_sign_in_code_mail,
 };
 use sealpost_store::{Account, AccountStatus, NewQueuedMail, Store};
 use uuid::Uuid;
@@ -94,10 +95,36 @@ async fn mail_holder(
     queue_mail(store, settings, mail_kind, &account.address, &mail).await
 }
 
-/// A keyed hash of a code: six digits are few, so a plain hash in a stolen database would be
-/// reversed at once; without the master key it cannot be.
-fn code_hash(keys: &KeyRing, account_id: &str, code: &str) -> String {
-    let subkey = keys.master().derive_subkey("recovery-code");
+/// What a mailed code is for. Both kinds share the account's one code slot (and so its send
+/// window: mixing the kinds cannot flood a mailbox), but the hash is keyed per purpose, so a
+/// code mailed for a reset never signs anyone in and a sign-in code never resets a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// A self-service reset: the code plus the secret answer.
+    Recovery,
+    /// Signing in (`mailbox-code` first contact, or "e-mail me a code").
+    SignIn,
+}
+
+impl CodePurpose {
+    fn subkey_label(self) -> &'static str {
+        match self {
+            CodePurpose::Recovery => "recovery-code",
+            CodePurpose::SignIn => "sign-in-code",
+        }
+    }
+}
+
+/// A keyed hash of a code for `purpose`: six digits are few, so a plain hash in a stolen
+/// database would be reversed at once; without the master key it cannot be. Also computed for
+/// unknown addresses, so that a request for one costs the same work as for a known one.
+pub(crate) fn purpose_code_hash(
+    keys: &KeyRing,
+    purpose: CodePurpose,
+    account_id: &str,
+    code: &str,
+) -> String {
+    let subkey = keys.master().derive_subkey(purpose.subkey_label());
     let mut input = Zeroizing::new(hex::encode(&subkey[..]));
     input.push('\n');
     input.push_str(account_id);
@@ -106,12 +133,25 @@ fn code_hash(keys: &KeyRing, account_id: &str, code: &str) -> String {
     sealpost_crypto::hash_token(&input)
 }
 
-/// Mails a new six-digit code to the account, unless the rate limit says enough were sent.
+/// Mails a new six-digit recovery code to the account, unless the rate limit says enough
+/// were sent.
 pub async fn send_code(
     store: &Store,
     keys: &KeyRing,
     settings: &Settings,
     account: &Account,
+) -> Result<(), CoreError> {
+    send_code_for(store, keys, settings, account, CodePurpose::Recovery).await
+}
+
+/// Mails a new six-digit code for `purpose` to the account (replacing any earlier code of
+/// either purpose), unless the per-address rate limit says enough were sent.
+pub async fn send_code_for(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    account: &Account,
+    purpose: CodePurpose,
 ) -> Result<(), CoreError> {
     let code = Zeroizing::new(format!(
         "{:06}",
@@ -121,7 +161,7 @@ pub async fn send_code(
     let issued = store
         .issue_recovery_code(
             &account.id,
-            &code_hash(keys, &account.id, &code),
+            &purpose_code_hash(keys, purpose, &account.id, &code),
             now,
             now + CODE_VALID_SECS,
             CODE_WINDOW_SECS,
@@ -133,18 +173,30 @@ pub async fn send_code(
             .await;
         return Ok(());
     }
-    mail_holder(store, settings, account, kind::CODE, |base| {
-        build_code_mail(base, &code, CODE_VALID_SECS / 60)
+    mail_holder(store, settings, account, kind::CODE, |base| match purpose {
+        CodePurpose::Recovery => build_code_mail(base, &code, CODE_VALID_SECS / 60),
+        CodePurpose::SignIn => build_sign_in_code_mail(base, &code, CODE_VALID_SECS / 60),
     })
     .await
 }
 
-/// Sends a code in the background: the page that triggers it must take the same time whether
-/// or not the address has an account. Failures are logged, never shown.
+/// Sends a recovery code in the background: the page that triggers it must take the same
+/// time whether or not the address has an account. Failures are logged, never shown.
 pub fn send_code_detached(store: &Store, keys: &KeyRing, settings: &Settings, account: Account) {
+    send_code_detached_for(store, keys, settings, account, CodePurpose::Recovery);
+}
+
+/// [`send_code_detached`] for a purpose.
+pub fn send_code_detached_for(
+    store: &Store,
+    keys: &KeyRing,
+    settings: &Settings,
+    account: Account,
+    purpose: CodePurpose,
+) {
     let (store, keys, settings) = (store.clone(), keys.clone(), settings.clone());
     tokio::spawn(async move {
-        if let Err(e) = send_code(&store, &keys, &settings, &account).await {
+        if let Err(e) = send_code_for(&store, &keys, &settings, &account, purpose).await {
             // `e` is a store or mail-building error: it never holds the code (only its keyed hash
             // reaches the store), so it can be logged.
             tracing::warn!(account = %account.id, error = %e, "recovery code not sent");
@@ -155,12 +207,24 @@ pub fn send_code_detached(store: &Store, keys: &KeyRing, settings: &Settings, ac
 /// A checked code: the stored hash it matched, to use it up once the answer is right too.
 pub struct MatchedCode(String);
 
-/// Uses up one try of the account's live code; Some when `code` is it.
+/// Uses up one try of the account's live recovery code; Some when `code` is it.
 pub async fn check_code(
     store: &Store,
     keys: &KeyRing,
     account: &Account,
     code: &str,
+) -> Result<Option<MatchedCode>, CoreError> {
+    check_code_for(store, keys, account, code, CodePurpose::Recovery).await
+}
+
+/// Uses up one try of the account's live code; Some when `code` is it and was mailed for
+/// `purpose`.
+pub async fn check_code_for(
+    store: &Store,
+    keys: &KeyRing,
+    account: &Account,
+    code: &str,
+    purpose: CodePurpose,
 ) -> Result<Option<MatchedCode>, CoreError> {
     let code = code.trim();
     if code.is_empty() || code.len() > 16 {
@@ -172,7 +236,7 @@ pub async fn check_code(
     else {
         return Ok(None);
     };
-    let given = code_hash(keys, &account.id, code);
+    let given = purpose_code_hash(keys, purpose, &account.id, code);
     Ok(sealpost_crypto::ct_eq(stored.as_bytes(), given.as_bytes()).then_some(MatchedCode(stored)))
 }
 
@@ -294,6 +358,10 @@ mod tests {
         assert_eq!(utc_text(1_795_687_200), "2026-11-26 10:00 UTC");
     }
 
+    fn code_hash(keys: &KeyRing, account_id: &str, code: &str) -> String {
+        purpose_code_hash(keys, CodePurpose::Recovery, account_id, code)
+    }
+
     #[test]
     fn code_hashes_are_keyed_and_per_account() {
         let a = KeyRing::new(sealpost_crypto::MasterKey::generate());
@@ -303,5 +371,10 @@ mod tests {
         assert_ne!(h, code_hash(&b, "acc", "123456"), "needs the master key");
         assert_ne!(h, code_hash(&a, "other", "123456"));
         assert_ne!(h, sealpost_crypto::hash_token("123456"));
+        assert_ne!(
+            h,
+            purpose_code_hash(&a, CodePurpose::SignIn, "acc", "123456"),
+            "a reset code never signs in, nor the other way round"
+        );
     }
 }

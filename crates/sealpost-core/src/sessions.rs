@@ -75,6 +75,26 @@ pub async fn start(
     previous_token: Option<&str>,
     ip: &str,
 ) -> Result<Started, CoreError> {
+    // A portal session through this door followed a password; admin sign-ins record theirs
+    // in their own events.
+    let method = (principal.kind == SessionKind::Portal).then_some(PASSWORD);
+    start_by(store, settings, principal, method, previous_token, ip).await
+}
+
+/// The sign-in method a session records when it followed a password.
+pub const PASSWORD: &str = "password";
+
+/// [`start`] for a sign-in by `method` (e.g. [`PASSWORD`] or
+/// [`crate::mailbox_code::METHOD`]), which the audit event of the sign-in records as its
+/// detail.
+pub async fn start_by(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal<'_>,
+    method: Option<&str>,
+    previous_token: Option<&str>,
+    ip: &str,
+) -> Result<Started, CoreError> {
     if let Some(previous) = previous_token {
         store
             .delete_session(&sealpost_crypto::hash_token(previous))
@@ -105,7 +125,7 @@ pub async fn start(
             principal.audit_actor,
             action,
             account_id,
-            None,
+            method,
             Some(ip),
         )
         .await

@@ -69,6 +69,24 @@ pub fn build_code_mail(base: &SecurityMailBase, code: &str, valid_minutes: i64) 
     build(base, MailKind::Code, &t(lang, "code.subject"), &body)
 }
 
+/// A one-time code to sign in to the portal (`X-Sealpost-Kind: code`): the first sign-in of
+/// an account created under `recipients.first_contact = mailbox-code`, or "e-mail me a code".
+pub fn build_sign_in_code_mail(base: &SecurityMailBase, code: &str, valid_minutes: i64) -> Vec<u8> {
+    let lang = base.lang;
+    let recipient = mailbox(base.to);
+    let body = [
+        tf(lang, "signin_code.intro", &[("recipient", &recipient)]),
+        tf(lang, "code.line", &[("code", &one_line(code))]),
+        tf(
+            lang,
+            "signin_code.validity",
+            &[("minutes", &valid_minutes.to_string())],
+        ),
+        t(lang, "signin_code.not_you"),
+    ];
+    build(base, MailKind::Code, &t(lang, "signin_code.subject"), &body)
+}
+
 /// A notice of a security event (`X-Sealpost-Kind: notice`): what, when, from where.
 pub fn build_notice(
     base: &SecurityMailBase,
@@ -192,6 +210,20 @@ mod tests {
         assert!(text.contains("15 minutes"));
         let (_, de) = parsed(&build_code_mail(&base(&b, "de"), "042917", 15));
         assert!(de.contains("15 Minuten"), "{de}");
+    }
+
+    #[test]
+    fn sign_in_code_mail_carries_the_code_and_says_what_it_is_for() {
+        let branding = Branding::default();
+        for lang in ["en", "de"] {
+            let raw = build_sign_in_code_mail(&base(&branding, lang), "042917", 15);
+            let (kind, body) = parsed(&raw);
+            assert_eq!(kind, "code");
+            let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            assert_eq!(msg.subject(), Some(t(lang, "signin_code.subject").as_str()));
+            assert!(body.contains("Code: 042917"), "{body}");
+            assert!(body.contains("15"), "{body}");
+        }
     }
 
     #[test]

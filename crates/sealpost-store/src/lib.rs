@@ -6,6 +6,7 @@
 //! SQL that SQLite, PostgreSQL and MariaDB share; the few statements where the dialects differ
 //! (upserts) are chosen per [`Backend`]. The domain sees only plain Rust types, never a driver type.
 
+mod access;
 mod accounts;
 mod admins;
 mod attempts;
@@ -27,6 +28,7 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use access::AccountAccess;
 pub use accounts::{Account, AccountStatus, NewAccount, SealingRecipient};
 pub use admins::Admin;
 pub use attempts::{LockPolicy, Principal, Reservation};

@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0009_sender_links.sql"),
         mysql: include_str!("../migrations/mysql/0009_sender_links.sql"),
     },
+    Migration {
+        version: 10,
+        sqlite: include_str!("../migrations/sqlite/0010_mailbox_codes.sql"),
+        postgres: include_str!("../migrations/postgres/0010_mailbox_codes.sql"),
+        mysql: include_str!("../migrations/mysql/0010_mailbox_codes.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes

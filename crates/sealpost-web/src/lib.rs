@@ -126,6 +126,8 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
         .route("/m/{id}", get(pages::link::open_link))
+        .route("/login/code", post(pages::login_code::request))
+        .route("/login/code/verify", post(pages::login_code::verify))
         .route("/open/{token}", get(pages::open::show))
         .route("/open/{token}/html", get(pages::open::html_body))
         .route("/open/{token}/part/{index}", get(pages::open::part))
@@ -204,9 +206,8 @@ async fn rate_limit(
     use axum::response::IntoResponse;
     if request.method() == axum::http::Method::POST {
         let limiter = match request.uri().path() {
-            "/login" | "/forgot" | "/forgot/answer" | "/admin/login" | "/admin/totp" => {
-                Some(&state.rate_limits.auth)
-            }
+            "/login" | "/login/code" | "/login/code/verify" | "/forgot" | "/forgot/answer"
+            | "/admin/login" | "/admin/totp" => Some(&state.rate_limits.auth),
             "/open" => Some(&state.rate_limits.open),
             // A reset link sets a password: guessing links is an attempt like guessing one.
             path if path.starts_with("/reset/") => Some(&state.rate_limits.auth),

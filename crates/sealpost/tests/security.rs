@@ -12,6 +12,8 @@ mod common;
 mod lockout;
 #[path = "security/mail_policy.rs"]
 mod mail_policy;
+#[path = "security/mailbox_code.rs"]
+mod mailbox_code;
 #[path = "security/portal_guards.rs"]
 mod portal_guards;
 #[path = "security/recovery.rs"]

@@ -39,6 +39,7 @@ use classify::RecipientSplit;
 use provision::{Lookup, RecipientPlan};
 use refusal::{RefusalReason, RefusedRecipient};
 use seal::{CarrierCommon, CopyOutcome, DeliveryPlan, SealJob, SealedCopy};
+use sealpost_mime::FirstContact;
 
 /// What happened to one accepted message, for the SMTP reply and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,10 +180,9 @@ impl Gateway {
                     key: key.clone(),
                     keep_subject: domain_settings.keep_subject,
                     delivery: DeliveryPlan::for_settings(domain_settings, now),
-                    // A new account's first password goes to the sender (today's only way in).
                     first_contact: match plan {
-                        RecipientPlan::New(_) => sealpost_mime::FirstContact::Sender,
-                        RecipientPlan::Existing { .. } => sealpost_mime::FirstContact::Existing,
+                        RecipientPlan::Existing { .. } => FirstContact::Existing,
+                        RecipientPlan::New(new) => new.first_contact(),
                     },
                     security_phrase: plan.security_phrase().map(str::to_string),
                 }
@@ -259,9 +259,11 @@ impl Gateway {
         }))
     }
 
-    /// Resolves each external recipient's account; plans one (password, key) where the
-    /// credentials policy allows, and refuses the recipient where it does not. The policy is
-    /// decided before any password is hashed, so a refused message costs no Argon2 run.
+    /// Resolves each external recipient's account; plans one where the recipient's domain
+    /// lets it be reached: under `mailbox-code` always (nobody receives a secret), under
+    /// `sender` with a generated password where the credentials policy allows, and refuses the
+    /// recipient where it does not. The policy is decided before any password is hashed, so a
+    /// refused message costs no Argon2 run.
     async fn provision(
         &self,
         message: &MessageContext<'_>,
@@ -279,10 +281,22 @@ impl Gateway {
         for (rcpt, lookup) in split.external.iter().zip(lookups) {
             match (lookup, &route) {
                 (Lookup::Found(plan), _) => provisioned.plans.push((rcpt.clone(), plan)),
+                (Lookup::Unknown(address), _)
+                    if message.settings.for_address(&address).first_contact
+                        == crate::settings::FirstContact::MailboxCode =>
+                {
+                    let new = provision::plan_new_account(&self.keys, &address, None).await?;
+                    provisioned
+                        .plans
+                        .push((rcpt.clone(), RecipientPlan::New(new)));
+                }
                 (Lookup::Unknown(address), Ok(credentials_to)) => {
-                    let new =
-                        provision::plan_new_account(&self.keys, &address, credentials_to.clone())
-                            .await?;
+                    let new = provision::plan_new_account(
+                        &self.keys,
+                        &address,
+                        Some(credentials_to.clone()),
+                    )
+                    .await?;
                     provisioned
                         .plans
                         .push((rcpt.clone(), RecipientPlan::New(new)));

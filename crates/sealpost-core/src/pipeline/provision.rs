@@ -1,11 +1,13 @@
 //! The provisioning step: each external recipient's account and key, and for an address
-//! without an account, whether one may be created at all (its generated password has to be
-//! mailed to someone the bank trusts) and the rows and credentials mail that create it.
+//! without an account, whether one may be created at all and the rows that create it. Under
+//! `recipients.first_contact = sender` the generated password has to be mailed to someone the
+//! bank trusts (the credentials mail); under `mailbox-code` no password exists yet, nobody
+//! receives a secret, and the holder later signs in with a code mailed to the account itself.
 
 use std::collections::HashMap;
 
 use sealpost_crypto::{KeyId, RecipientKey};
-use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, build_credentials};
+use sealpost_mime::{Branding, CredentialsInput, CredentialsKind, FirstContact, build_credentials};
 use sealpost_store::{SealingRecipient, Store};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -30,16 +32,36 @@ pub(super) enum RecipientPlan {
     New(NewAccount),
 }
 
-/// An account this message creates: its password goes to `credentials_to`.
+/// An account this message creates, with its first way in.
 pub(super) struct NewAccount {
     pub address: String,
     pub account_id: Uuid,
-    pub password: Zeroizing<String>,
-    pub password_hash: String,
+    pub access: FirstAccess,
     pub key_id: KeyId,
     pub key: RecipientKey,
     pub wrapped: Vec<u8>,
-    pub credentials_to: String,
+}
+
+/// How the holder of a new account gets in the first time.
+pub(super) enum FirstAccess {
+    /// A generated password, mailed to `credentials_to` (`recipients.first_contact = sender`).
+    Password {
+        password: Zeroizing<String>,
+        password_hash: String,
+        credentials_to: String,
+    },
+    /// No password: a code to the account's own address (`mailbox-code`).
+    MailboxCode,
+}
+
+impl NewAccount {
+    /// What the carrier tells the recipient about getting in.
+    pub fn first_contact(&self) -> FirstContact {
+        match self.access {
+            FirstAccess::Password { .. } => FirstContact::Sender,
+            FirstAccess::MailboxCode => FirstContact::MailboxCode,
+        }
+    }
 }
 
 impl RecipientPlan {
@@ -175,29 +197,39 @@ pub(super) async fn look_up_recipients(
         .collect()
 }
 
-/// Generates the password and key of an account for `address`; nothing is written yet.
+/// Generates the key of an account for `address` and, when its password goes to
+/// `credentials_to`, the password; under `mailbox-code` (`None`) there is none to generate.
+/// Nothing is written yet.
 pub(super) async fn plan_new_account(
     keys: &KeyRing,
     address: &str,
-    credentials_to: String,
+    credentials_to: Option<String>,
 ) -> Result<NewAccount, CoreError> {
     let account_id = Uuid::new_v4();
-    let password = sealpost_crypto::generate_password();
-    let password_hash = super::hash_off_executor(password.clone()).await?;
+    let access = match credentials_to {
+        Some(credentials_to) => {
+            let password = sealpost_crypto::generate_password();
+            let password_hash = super::hash_off_executor(password.clone()).await?;
+            FirstAccess::Password {
+                password,
+                password_hash,
+                credentials_to,
+            }
+        }
+        None => FirstAccess::MailboxCode,
+    };
     let (key_id, key, wrapped) = keys.new_account_key(account_id);
     Ok(NewAccount {
         address: address.to_string(),
         account_id,
-        password,
-        password_hash,
+        access,
         key_id,
         key,
         wrapped,
-        credentials_to,
     })
 }
 
-/// Adds the account row and its credentials mail to the write set.
+/// Adds the account row and, for a generated password, its credentials mail to the write set.
 pub(super) fn write_new_account(
     writes: &mut WriteSet,
     message: &MessageContext,
@@ -207,21 +239,40 @@ pub(super) fn write_new_account(
     let settings = message.settings;
     let sender = normalise_address(message.mail_from);
     let account_id = new.account_id.to_string();
+    let created_by = (!sender.is_empty()).then_some(sender.as_str());
+    let valid_until = Some(message.now + settings.account_validity_days * 86_400);
+    let FirstAccess::Password {
+        password,
+        password_hash,
+        credentials_to,
+    } = &new.access
+    else {
+        // No password and no credentials mail: the empty hash matches no password.
+        writes.account_mailbox_code(
+            &account_id,
+            &new.address,
+            created_by,
+            message.now,
+            valid_until,
+            &new.wrapped,
+        );
+        return;
+    };
     writes.account(
         &account_id,
         &new.address,
-        &new.password_hash,
-        (!sender.is_empty()).then_some(sender.as_str()),
+        password_hash,
+        created_by,
         message.now,
-        Some(message.now + settings.account_validity_days * 86_400),
+        valid_until,
         &new.wrapped,
     );
     let mail = build_credentials(&CredentialsInput {
         kind: CredentialsKind::FirstUse,
         from: &settings.notification_from,
-        to: &new.credentials_to,
+        to: credentials_to,
         recipient: &new.address,
-        password: &new.password,
+        password,
         public_url: &settings.public_url,
         lang: &settings.default_language,
         branding,
@@ -231,7 +282,7 @@ pub(super) fn write_new_account(
         &Uuid::new_v4().simple().to_string(),
         kind::CREDENTIALS,
         &settings.notification_from,
-        std::slice::from_ref(&new.credentials_to),
+        std::slice::from_ref(credentials_to),
         mail,
         message.now,
         message.give_up_at,

@@ -126,6 +126,26 @@ choice! {
     }
 }
 
+choice! {
+    /// How a new recipient account gets its first way in (`recipients.first_contact`).
+    FirstContact {
+        /// A generated password to the internal sender, changed at the first sign-in.
+        Sender = "sender": "a generated password to the sender",
+        /// No password: the recipient asks for a one-time code to their own address.
+        MailboxCode = "mailbox-code": "a code to the recipient's own mailbox",
+    }
+}
+
+impl FirstContact {
+    /// The text stored with the account (`accounts.first_contact`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirstContact::Sender => "sender",
+            FirstContact::MailboxCode => "mailbox-code",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +169,11 @@ mod tests {
         }
         for (text, _) in DeliveryProfile::CHOICES {
             assert_eq!(text.parse::<DeliveryProfile>().unwrap().to_string(), *text);
+        }
+        for (text, _) in FirstContact::CHOICES {
+            let parsed = text.parse::<FirstContact>().unwrap();
+            assert_eq!(parsed.to_string(), *text);
+            assert_eq!(parsed.as_str(), *text);
         }
     }
 

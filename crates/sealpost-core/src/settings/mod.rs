@@ -16,7 +16,7 @@ mod value;
 
 use std::collections::BTreeMap;
 
-pub use choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ReportSubject, ResetDelivery};
+pub use choices::{CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject, ResetDelivery};
 pub use handle::SettingsHandle;
 pub use logo::{BrandLogo, LogoImage, MAX_LOGO_BYTES};
 pub use registry::{REGISTRY, Settings};
@@ -266,6 +266,11 @@ impl Settings {
         self.domain_overrides
             .get(&crate::normalise_domain(domain.trim_end_matches('.')))
             .map_or(self, |own| &own.settings)
+    }
+
+    /// The settings for the domain of `address` (these settings when it has no domain).
+    pub fn for_address(&self, address: &str) -> &Settings {
+        crate::address_domain(address).map_or(self, |domain| self.for_domain(domain))
     }
 
     pub fn is_internal(&self, address: &str) -> bool {

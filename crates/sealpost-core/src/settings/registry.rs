@@ -9,7 +9,7 @@
 use ipnet::IpNet;
 
 use super::checks;
-use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ReportSubject, ResetDelivery};
+use super::choices::{CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject, ResetDelivery};
 use super::declare::registry;
 use super::logo::BrandLogo;
 use super::value::Widget;
@@ -168,6 +168,18 @@ registry! {
         recovery_policy: RecoveryPolicy = RecoveryPolicy::AnswerAndCode => "security.recovery" {
             label: "Password recovery needs",
             help: "answer+code (recommended): a reset needs the secret answer and a one-time code mailed to the account's address. answer-only is weaker: whoever knows or guesses the answer can take over the account, without access to its mailbox.",
+        }
+        /// How a new recipient account gets its first way in.
+        first_contact: FirstContact = FirstContact::Sender => "recipients.first_contact" {
+            label: "First contact of new recipients",
+            help: "sender: a generated password goes to the internal sender, who hands it on (the high-assurance way). mailbox-code: no password is generated and nothing goes to the sender; the recipient asks for a 6-digit code to their own address (valid 15 minutes, 5 tries) and then chooses a password. An account may then be created for mail from any sender allowed to relay.",
+            per_domain: true,
+        }
+        /// Recipients with a password may also sign in with a code mailed to their address.
+        code_sign_in: bool = false => "recipients.code_sign_in" {
+            label: "Recipients may sign in with a mailed code",
+            help: "Off: only accounts without a password yet (mailbox-code) sign in with a code. On: every recipient may choose \"e-mail me a code\" instead of the password; whoever reads the mailbox can then sign in.",
+            per_domain: true,
         }
         /// Recipients may write their own secret question.
         allow_own_questions: bool = false => "security.own_questions" {

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::choices::{CredentialsTo, DeliveryProfile, RecoveryPolicy, ReportSubject, ResetDelivery};
+use super::choices::{
+    CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject, ResetDelivery,
+};
 
 /// How the admin form shows a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,4 +168,5 @@ textual! {
     RecoveryPolicy => Widget::Choice(RecoveryPolicy::CHOICES),
     DeliveryProfile => Widget::Choice(DeliveryProfile::CHOICES),
     ReportSubject => Widget::Choice(ReportSubject::CHOICES),
+    FirstContact => Widget::Choice(FirstContact::CHOICES),
 }

@@ -110,6 +110,10 @@ struct UserPage {
     valid_until_date: String,
     locked_until: String,
     keys: Vec<(u32, String)>,
+    /// `recipients.first_contact` when the account was created: `sender` or `mailbox-code`.
+    first_contact: String,
+    /// Whether a password is set (never the password).
+    has_password: bool,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -168,6 +172,11 @@ async fn user_page(
         .into_iter()
         .map(|(v, t)| (v, fmt_time(t)))
         .collect();
+    let access = admin::account_access(&state.store, &a.id).await?;
+    let (first_contact, has_password) = access.map_or_else(
+        || ("sender".to_string(), !a.password_hash.is_empty()),
+        |x| (x.first_contact, x.has_password),
+    );
     render_status(
         status,
         &UserPage {
@@ -187,6 +196,8 @@ async fn user_page(
                 .map(fmt_time)
                 .unwrap_or_else(|| "not locked".into()),
             keys,
+            first_contact,
+            has_password,
             notice,
             error,
             a,

@@ -6,6 +6,7 @@ pub mod health;
 pub mod home;
 pub mod link;
 pub mod login;
+pub mod login_code;
 pub mod open;
 mod open_upload;
 pub mod profile;

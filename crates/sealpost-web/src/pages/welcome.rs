@@ -11,6 +11,9 @@
 //!
 //! The page also offers the optional security phrase (skipped when left empty); the profile
 //! changes it later.
+//! An account created under `recipients.first_contact = mailbox-code` comes here after its
+//! first sign-in with a mailed code: it has no password yet, so it chooses its first one (and
+//! a secret question) here; the code to its own mailbox was the re-authentication.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -58,6 +61,9 @@ struct WelcomePage {
     questions: Vec<QuestionOption>,
     allow_own: bool,
     max_phrase: usize,
+    /// The account has no password yet (it signed in with a mailed code): choosing one, not
+    /// replacing a generated one.
+    first_password: bool,
     error: Option<String>,
 }
 page_ctx!(WelcomePage);
@@ -101,6 +107,7 @@ fn page(
         ask_question: needs_new_question(&user.account, settings),
         allow_own: settings.allow_own_questions,
         max_phrase: phrase::MAX_PHRASE_CHARS,
+        first_password: user.account.password_hash.is_empty(),
         error,
     })?;
     Ok((status, html).into_response())
