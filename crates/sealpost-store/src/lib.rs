@@ -11,6 +11,7 @@ mod attempts;
 mod audit;
 mod backup;
 mod ledger;
+mod message_control;
 mod migrate;
 mod nodes;
 mod opens;
@@ -28,6 +29,9 @@ pub use attempts::{LockPolicy, Principal, Reservation};
 pub use audit::AuditEvent;
 pub use backup::StoredKey;
 pub use ledger::LedgerEntry;
+pub use message_control::{
+    MessageEntry, MessageEvent, MessageEventKind, MessageFilter, Revocation, SealedEntry,
+};
 pub use nodes::NodeInfo;
 pub use opens::{TEMP_OPEN_CHUNK, TempOpenWriter};
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};

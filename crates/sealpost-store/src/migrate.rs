@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_recovery.sql"),
         mysql: include_str!("../migrations/mysql/0005_recovery.sql"),
     },
+    Migration {
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_message_control.sql"),
+        postgres: include_str!("../migrations/postgres/0008_message_control.sql"),
+        mysql: include_str!("../migrations/mysql/0008_message_control.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes
