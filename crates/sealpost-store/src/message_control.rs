@@ -483,12 +483,13 @@ impl Store {
         reason_public: bool,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let had_secret: Option<Option<Vec<u8>>> = sqlx::query_scalar(&self.sql(
-            "SELECT secret FROM message_ledger WHERE envelope_id = ? AND revoked_at IS NULL",
-        ))
-        .bind(envelope_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let had_secret: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar(&self.sql(
+                "SELECT secret FROM message_ledger WHERE envelope_id = ? AND revoked_at IS NULL",
+            ))
+            .bind(envelope_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(had_secret) = had_secret else {
             return Ok(false);
         };
@@ -510,8 +511,15 @@ impl Store {
         if changed == 0 {
             return Ok(false);
         }
-        insert_event_tx(self, &mut tx, envelope_id, now, MessageEventKind::Revoked, Some(by))
-            .await?;
+        insert_event_tx(
+            self,
+            &mut tx,
+            envelope_id,
+            now,
+            MessageEventKind::Revoked,
+            Some(by),
+        )
+        .await?;
         if had_secret.is_some() {
             insert_event_tx(
                 self,
@@ -528,16 +536,22 @@ impl Store {
     }
 
     /// Sets (or clears) an envelope's expiry, e.g. for tests and administrators.
-    pub async fn set_message_expiry(&self, envelope_id: &str, expires_at: Option<i64>) -> Result<bool> {
-        Ok(sqlx::query(&self.sql(
-            "UPDATE message_ledger SET expires_at = ? WHERE envelope_id = ?",
-        ))
-        .bind(expires_at)
-        .bind(envelope_id)
-        .execute(self.pool())
-        .await?
-        .rows_affected()
-            > 0)
+    pub async fn set_message_expiry(
+        &self,
+        envelope_id: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool> {
+        Ok(
+            sqlx::query(
+                &self.sql("UPDATE message_ledger SET expires_at = ? WHERE envelope_id = ?"),
+            )
+            .bind(expires_at)
+            .bind(envelope_id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+                > 0,
+        )
     }
 
     /// Deletes the secrets of up to `limit` envelopes whose expiry has passed at `now`, with
@@ -574,8 +588,15 @@ impl Store {
                 continue;
             }
             insert_event_tx(self, &mut tx, &id, now, MessageEventKind::Expired, None).await?;
-            insert_event_tx(self, &mut tx, &id, now, MessageEventKind::SecretDeleted, None)
-                .await?;
+            insert_event_tx(
+                self,
+                &mut tx,
+                &id,
+                now,
+                MessageEventKind::SecretDeleted,
+                None,
+            )
+            .await?;
             tx.commit().await?;
             done += 1;
         }
@@ -631,9 +652,9 @@ impl Store {
         old: &[u8],
         new: &[u8],
     ) -> Result<bool> {
-        Ok(sqlx::query(&self.sql(
-            "UPDATE message_ledger SET secret = ? WHERE envelope_id = ? AND secret = ?",
-        ))
+        Ok(sqlx::query(
+            &self.sql("UPDATE message_ledger SET secret = ? WHERE envelope_id = ? AND secret = ?"),
+        )
         .bind(new)
         .bind(envelope_id)
         .bind(old)

@@ -38,19 +38,55 @@ async fn secrets_can_be_rewrapped_but_not_revived(store: Store) {
     assert_eq!(page, vec![("e1".to_string(), vec![1; 72])]);
     let rest = store.message_secrets_after("e1", 10).await.unwrap();
     assert_eq!(rest.len(), 1, "rows without a secret are skipped");
-    assert!(store.replace_message_secret("e1", &[1; 72], &[9; 72]).await.unwrap());
-    assert!(!store.replace_message_secret("e1", &[1; 72], &[8; 72]).await.unwrap());
+    assert!(
+        store
+            .replace_message_secret("e1", &[1; 72], &[9; 72])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_message_secret("e1", &[1; 72], &[8; 72])
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.message_entry("e1").await.unwrap().unwrap().wrapped_secret,
+        store
+            .message_entry("e1")
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret,
         Some(vec![9; 72])
     );
     // A revoked row never gets a secret back.
-    store.revoke_envelope("e2", NOW, "x", None, false).await.unwrap();
-    assert!(!store.replace_message_secret("e2", &[2; 72], &[7; 72]).await.unwrap());
-    assert!(store.message_entry("e2").await.unwrap().unwrap().wrapped_secret.is_none());
+    store
+        .revoke_envelope("e2", NOW, "x", None, false)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .replace_message_secret("e2", &[2; 72], &[7; 72])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .message_entry("e2")
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret
+            .is_none()
+    );
 }
 
-fn sealed(envelope_id: &str, message_id: &str, recipient: &str, secret: Option<Vec<u8>>) -> SealedEntry {
+fn sealed(
+    envelope_id: &str,
+    message_id: &str,
+    recipient: &str,
+    secret: Option<Vec<u8>>,
+) -> SealedEntry {
     SealedEntry {
         entry: LedgerEntry {
             envelope_id: envelope_id.to_string(),
@@ -105,11 +141,29 @@ async fn sealed_rows_keep_their_secret_and_a_sealed_event(store: Store) {
         store.ledger_entry("e1").await.unwrap().unwrap().recipient,
         "anna@kunde.example"
     );
-    assert!(store.message_entry("e0").await.unwrap().unwrap().wrapped_secret.is_none());
+    assert!(
+        store
+            .message_entry("e0")
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret
+            .is_none()
+    );
     assert_eq!(kinds(&store, "e1").await, vec![MessageEventKind::Sealed]);
-    let by_queue = store.message_entry_by_queue_id("q-e1").await.unwrap().unwrap();
+    let by_queue = store
+        .message_entry_by_queue_id("q-e1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_queue.envelope_id, "e1");
-    assert!(store.message_entry_by_queue_id("q-none").await.unwrap().is_none());
+    assert!(
+        store
+            .message_entry_by_queue_id("q-none")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // An envelope id is a key: the same one again is a conflict, and nothing is half-written.
     let mut tx = store.begin().await.unwrap();
     assert!(matches!(
@@ -150,22 +204,49 @@ async fn a_message_groups_its_recipients(store: Store) {
 }
 
 async fn opens_and_events_form_a_timeline(store: Store) {
-    insert(&store, &[sealed("e1", "m1", "anna@kunde.example", Some(vec![1; 72]))]).await;
+    insert(
+        &store,
+        &[sealed("e1", "m1", "anna@kunde.example", Some(vec![1; 72]))],
+    )
+    .await;
     // Delivery results find the envelope by its carrier's queue id; other mail writes nothing.
     let mut tx = store.begin().await.unwrap();
     store
-        .add_carrier_event(&mut tx, "q-e1", NOW + 1, MessageEventKind::HandedOver, Some("250 2.0.0 Ok"))
+        .add_carrier_event(
+            &mut tx,
+            "q-e1",
+            NOW + 1,
+            MessageEventKind::HandedOver,
+            Some("250 2.0.0 Ok"),
+        )
         .await
         .unwrap();
     store
-        .add_carrier_event(&mut tx, "q-relay", NOW + 1, MessageEventKind::HandedOver, Some("x"))
+        .add_carrier_event(
+            &mut tx,
+            "q-relay",
+            NOW + 1,
+            MessageEventKind::HandedOver,
+            Some("x"),
+        )
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert!(store.record_open("e1", NOW + 5, Some("192.0.2.0")).await.unwrap());
+    assert!(
+        store
+            .record_open("e1", NOW + 5, Some("192.0.2.0"))
+            .await
+            .unwrap()
+    );
     assert!(!store.record_open("e1", NOW + 9, None).await.unwrap());
     store
-        .add_message_event("e1", NOW + 10, MessageEventKind::Downloaded, Some("eml"), Some("192.0.2.0"))
+        .add_message_event(
+            "e1",
+            NOW + 10,
+            MessageEventKind::Downloaded,
+            Some("eml"),
+            Some("192.0.2.0"),
+        )
         .await
         .unwrap();
     store
@@ -190,7 +271,12 @@ async fn opens_and_events_form_a_timeline(store: Store) {
     assert_eq!(events[2].at, NOW + 5);
     // The first open time stays the first.
     assert_eq!(
-        store.message_entry("e1").await.unwrap().unwrap().first_opened_at,
+        store
+            .message_entry("e1")
+            .await
+            .unwrap()
+            .unwrap()
+            .first_opened_at,
         Some(NOW + 5)
     );
     assert_eq!(
@@ -241,16 +327,55 @@ async fn revocation_deletes_the_secret_once(store: Store) {
         ]
     );
     // A second revocation changes nothing; the other recipient keeps its secret.
-    assert!(!store.revoke_envelope("e1", NOW + 99, "someone else", None, true).await.unwrap());
+    assert!(
+        !store
+            .revoke_envelope("e1", NOW + 99, "someone else", None, true)
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.message_entry("e1").await.unwrap().unwrap().revocation.unwrap().by,
+        store
+            .message_entry("e1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revocation
+            .unwrap()
+            .by,
         "admin root"
     );
     assert_eq!(kinds(&store, "e1").await.len(), 3);
-    assert!(store.message_entry("e2").await.unwrap().unwrap().wrapped_secret.is_some());
-    assert!(!store.revoke_envelope("nope", NOW, "x", None, false).await.unwrap());
-    assert!(store.revoke_envelope("e2", NOW + 61, "clerk@bank.example", Some("typo"), true).await.unwrap());
-    assert!(store.message_entry("e2").await.unwrap().unwrap().revocation.unwrap().reason_public);
+    assert!(
+        store
+            .message_entry("e2")
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret
+            .is_some()
+    );
+    assert!(
+        !store
+            .revoke_envelope("nope", NOW, "x", None, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_envelope("e2", NOW + 61, "clerk@bank.example", Some("typo"), true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .message_entry("e2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revocation
+            .unwrap()
+            .reason_public
+    );
     assert_eq!(
         store
             .count_message_events_since(MessageEventKind::Revoked, NOW)
@@ -267,8 +392,22 @@ async fn the_sweeper_expires_only_what_is_due(store: Store) {
     later.expires_at = Some(NOW + 1000);
     let never = sealed("e3", "m1", "cleo@kunde.example", Some(vec![3; 72]));
     insert(&store, &[due, later, never]).await;
-    assert!(store.message_entry("e1").await.unwrap().unwrap().is_expired(NOW + 10));
-    assert!(!store.message_entry("e2").await.unwrap().unwrap().is_expired(NOW + 10));
+    assert!(
+        store
+            .message_entry("e1")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_expired(NOW + 10)
+    );
+    assert!(
+        !store
+            .message_entry("e2")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_expired(NOW + 10)
+    );
 
     assert_eq!(store.sweep_expired(NOW + 9, 100).await.unwrap(), 0);
     assert_eq!(store.sweep_expired(NOW + 10, 100).await.unwrap(), 1);
@@ -286,12 +425,28 @@ async fn the_sweeper_expires_only_what_is_due(store: Store) {
             MessageEventKind::SecretDeleted
         ]
     );
-    assert!(store.message_entry("e2").await.unwrap().unwrap().wrapped_secret.is_some());
+    assert!(
+        store
+            .message_entry("e2")
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret
+            .is_some()
+    );
     // An expiry moved into the past (as tests and administrators may) is swept next time.
     assert!(store.set_message_expiry("e3", Some(NOW)).await.unwrap());
     assert!(!store.set_message_expiry("nope", Some(NOW)).await.unwrap());
     assert_eq!(store.sweep_expired(NOW + 11, 100).await.unwrap(), 1);
-    assert!(store.message_entry("e3").await.unwrap().unwrap().wrapped_secret.is_none());
+    assert!(
+        store
+            .message_entry("e3")
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret
+            .is_none()
+    );
     assert_eq!(
         store
             .count_message_events_since(MessageEventKind::Expired, NOW)
@@ -304,7 +459,14 @@ async fn the_sweeper_expires_only_what_is_due(store: Store) {
 async fn retention_deletes_old_rows_and_events(store: Store) {
     let mut new = sealed("e2", "m2", "ben@kunde.example", Some(vec![2; 72]));
     new.entry.created_at = NOW + 500;
-    insert(&store, &[sealed("e1", "m1", "anna@kunde.example", Some(vec![1; 72])), new]).await;
+    insert(
+        &store,
+        &[
+            sealed("e1", "m1", "anna@kunde.example", Some(vec![1; 72])),
+            new,
+        ],
+    )
+    .await;
     // The new row has an old stray event too (e.g. clocks apart): retention is by age.
     store
         .add_message_event("e2", NOW - 5, MessageEventKind::HandedOver, None, None)
@@ -333,40 +495,67 @@ async fn search_by_sender_recipient_date_and_id(store: Store) {
     let ids = |rows: Vec<sealpost_store::MessageEntry>| {
         rows.into_iter().map(|e| e.envelope_id).collect::<Vec<_>>()
     };
-    let all = ids(store.search_messages(&MessageFilter::default(), 10, 0).await.unwrap());
+    let all = ids(store
+        .search_messages(&MessageFilter::default(), 10, 0)
+        .await
+        .unwrap());
     assert_eq!(all, vec!["e2", "e3", "e1"]);
     let anna = MessageFilter {
         recipient: Some("ANNA@".into()),
         ..Default::default()
     };
-    assert_eq!(ids(store.search_messages(&anna, 10, 0).await.unwrap()), vec!["e3", "e1"]);
+    assert_eq!(
+        ids(store.search_messages(&anna, 10, 0).await.unwrap()),
+        vec!["e3", "e1"]
+    );
     // LIKE wildcards in the query are literal characters.
     let pct = MessageFilter {
         sender: Some("k%2".into()),
         ..Default::default()
     };
-    assert_eq!(ids(store.search_messages(&pct, 10, 0).await.unwrap()), vec!["e2"]);
+    assert_eq!(
+        ids(store.search_messages(&pct, 10, 0).await.unwrap()),
+        vec!["e2"]
+    );
     let under = MessageFilter {
         sender: Some("k_".into()),
         ..Default::default()
     };
-    assert_eq!(ids(store.search_messages(&under, 10, 0).await.unwrap()), vec!["e1"]);
+    assert_eq!(
+        ids(store.search_messages(&under, 10, 0).await.unwrap()),
+        vec!["e1"]
+    );
     let range = MessageFilter {
         from: Some(NOW + 1),
         until: Some(NOW + 101),
         recipient: Some("anna".into()),
         ..Default::default()
     };
-    assert_eq!(ids(store.search_messages(&range, 10, 0).await.unwrap()), vec!["e3"]);
+    assert_eq!(
+        ids(store.search_messages(&range, 10, 0).await.unwrap()),
+        vec!["e3"]
+    );
     let by_message = MessageFilter {
         id: Some("m2".into()),
         ..Default::default()
     };
-    assert_eq!(ids(store.search_messages(&by_message, 10, 0).await.unwrap()), vec!["e2", "e3"]);
+    assert_eq!(
+        ids(store.search_messages(&by_message, 10, 0).await.unwrap()),
+        vec!["e2", "e3"]
+    );
     let by_envelope = MessageFilter {
         id: Some("e1".into()),
         ..Default::default()
     };
-    assert_eq!(ids(store.search_messages(&by_envelope, 10, 0).await.unwrap()), vec!["e1"]);
-    assert_eq!(ids(store.search_messages(&MessageFilter::default(), 1, 1).await.unwrap()), vec!["e3"]);
+    assert_eq!(
+        ids(store.search_messages(&by_envelope, 10, 0).await.unwrap()),
+        vec!["e1"]
+    );
+    assert_eq!(
+        ids(store
+            .search_messages(&MessageFilter::default(), 1, 1)
+            .await
+            .unwrap()),
+        vec!["e3"]
+    );
 }
