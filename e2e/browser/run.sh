@@ -83,6 +83,10 @@ BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SENT="$sent
   ADMIN_NAME=ops ADMIN_PASSWORD="$admin_password" MAIL_PY="$here/mail.py" \
   SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/recipient.mjs" || status=$?
+# Message control (revoked and expired pages); same node and environment.
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="$smtp_port" \
+  BIN="$bin" CONFIG="$work/sealpost.toml" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/msgctl.mjs" || status=1
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

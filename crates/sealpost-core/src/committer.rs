@@ -6,7 +6,9 @@
 //! multi-row statement per table. If a group fails, its members are retried one by one, so one
 //! bad write set (say, two messages creating the same account) never fails the others.
 
-use sealpost_store::{LedgerEntry, NewAccount, NewQueuedMail, Store};
+use sealpost_store::{
+    LedgerEntry, MessageEventKind, NewAccount, NewQueuedMail, SealedEntry, Store,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::CoreError;
@@ -17,8 +19,18 @@ pub struct WriteSet {
     accounts: Vec<AccountRow>,
     queue: Vec<QueueRow>,
     ledger: Vec<LedgerEntry>,
+    sealed: Vec<SealedEntry>,
+    carrier_events: Vec<CarrierEvent>,
     completed: Vec<Completed>,
     rescheduled: Vec<Rescheduled>,
+}
+
+/// A delivery result for the ledger: an event for the envelope whose carrier is `queue_id`.
+struct CarrierEvent {
+    queue_id: String,
+    at: i64,
+    kind: MessageEventKind,
+    detail: String,
 }
 
 /// A delivered queue item to remove, if `owner` still holds its lease.
@@ -105,6 +117,23 @@ impl WriteSet {
         self.ledger.push(entry);
     }
 
+    /// A ledger row with its message secret and expiry (message control), plus its `sealed`
+    /// event.
+    pub fn sealed(&mut self, entry: SealedEntry) {
+        self.sealed.push(entry);
+    }
+
+    /// An event for the envelope whose carrier was queued as `queue_id` (handed over,
+    /// bounced); nothing is written when the item is not a carrier.
+    pub fn carrier_event(&mut self, queue_id: &str, at: i64, kind: MessageEventKind, detail: &str) {
+        self.carrier_events.push(CarrierEvent {
+            queue_id: queue_id.to_string(),
+            at,
+            kind,
+            detail: detail.to_string(),
+        });
+    }
+
     /// Removes a delivered item (nothing happens if another worker took its lease over).
     pub fn complete(&mut self, id: &str, owner: &str) {
         self.completed.push(Completed {
@@ -173,6 +202,13 @@ async fn apply_all(
     store.enqueue_many(tx, &queue).await?;
     let ledger: Vec<LedgerEntry> = sets.iter().flat_map(|w| w.ledger.iter().cloned()).collect();
     store.insert_ledger_many(tx, &ledger).await?;
+    let sealed: Vec<SealedEntry> = sets.iter().flat_map(|w| w.sealed.iter().cloned()).collect();
+    store.insert_sealed_many(tx, &sealed).await?;
+    for e in sets.iter().flat_map(|w| &w.carrier_events) {
+        store
+            .add_carrier_event(tx, &e.queue_id, e.at, e.kind, Some(&e.detail))
+            .await?;
+    }
     // Completions are grouped by lease owner (one per node, so normally one group).
     let mut completed: Vec<&Completed> = sets.iter().flat_map(|w| &w.completed).collect();
     completed.sort_by(|a, b| a.owner.cmp(&b.owner));

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod hashing;
 pub mod keyring;
 pub mod lockout;
+pub mod messages;
 pub mod metrics;
 pub mod open;
 pub mod password_policy;

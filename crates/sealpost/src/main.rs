@@ -45,6 +45,9 @@ enum Command {
     /// Run-time settings: list, get KEY[@DOMAIN], set KEY[@DOMAIN] VALUE (validated, audited)
     #[command(subcommand)]
     Settings(cli::settings::SettingsCommand),
+    /// Sent messages: show the timeline of one, revoke it
+    #[command(subcommand)]
+    Message(cli::message::MessageCommand),
 }
 
 /// glibc's allocator never gave back the 19 MiB each Argon2 hash works in (the process grew by
@@ -101,6 +104,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Settings(command) => {
             let config = Config::load(cli.config.as_deref())?;
             cli::settings::run(&config, command).await
+        }
+        Command::Message(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            cli::message::run(&config, command).await
         }
         Command::CheckConfig => {
             let config = Config::load(cli.config.as_deref())?;

@@ -12,6 +12,8 @@ mod common;
 mod lockout;
 #[path = "security/mail_policy.rs"]
 mod mail_policy;
+#[path = "security/message_control.rs"]
+mod message_control;
 #[path = "security/portal_guards.rs"]
 mod portal_guards;
 #[path = "security/recovery.rs"]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use sealpost_mime::Branding;
 use sealpost_mime::inbound::{InboundHeader, TriggerPolicy};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
-use sealpost_store::{LedgerEntry, Store, StoreError};
+use sealpost_store::{LedgerEntry, SealedEntry, Store, StoreError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -153,20 +153,26 @@ impl Gateway {
         }
 
         let branding = settings.branding();
+        let expires_header = header.field_value(crate::messages::EXPIRES_HEADER);
         let jobs = provisioned
             .plans
             .iter()
             .map(|(rcpt, plan)| {
                 let (key_id, key) = plan.key();
+                let domain_settings = crate::address_domain(plan.address())
+                    .map_or(&*settings, |domain| settings.for_domain(domain));
                 SealJob {
                     rcpt: rcpt.clone(),
                     address: plan.address().to_string(),
                     language: plan.language(&settings).to_string(),
                     key_id,
                     key: key.clone(),
-                    keep_subject: crate::address_domain(plan.address())
-                        .map_or(&*settings, |domain| settings.for_domain(domain))
-                        .keep_subject,
+                    keep_subject: domain_settings.keep_subject,
+                    expires_at: crate::messages::expiry(
+                        expires_header.as_deref(),
+                        domain_settings.message_expiry_days,
+                        now,
+                    ),
                 }
             })
             .collect();
@@ -177,9 +183,19 @@ impl Gateway {
             branding: branding.clone(),
             hostname: self.hostname.clone(),
         };
-        let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
+        let subject = common.headers.subject.clone();
+        // The control header is for the gateway: neither the sealed copy nor the carrier has it.
+        let sealed = seal::seal_all(
+            header.strip_trigger_and(&policy, &[crate::messages::EXPIRES_HEADER]),
+            jobs,
+            common,
+            self.keys.clone(),
+            now,
+        )
+        .await?;
 
-        let (writes, accepted) = collect_writes(&message, &branding, &provisioned, sealed);
+        let (writes, accepted) =
+            collect_writes(&message, &branding, &provisioned, sealed, &subject);
         self.committer.commit(writes).await?;
         self.delivery_wake.notify_one();
         crate::metrics::record(
@@ -284,7 +300,11 @@ fn collect_writes(
     branding: &Branding,
     provisioned: &Provisioned,
     sealed: Vec<SealedCopy>,
+    subject: &str,
 ) -> (WriteSet, Accepted) {
+    // One id for the message across its recipients (`sealpost message show|revoke`).
+    let message_id = Uuid::new_v4().simple().to_string();
+    let subject_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(subject.as_bytes()));
     let mut writes = WriteSet::default();
     if !provisioned.relayed.is_empty() {
         writes.enqueue(
@@ -334,13 +354,25 @@ fn collect_writes(
             message.now,
             message.give_up_at,
         );
-        writes.ledger(LedgerEntry {
-            envelope_id: copy.envelope_id,
-            sender: normalise_address(message.mail_from),
-            recipient: plan.address().to_string(),
-            account_id,
-            created_at: message.now,
-            first_opened_at: None,
+        let keep_subject = crate::address_domain(plan.address())
+            .map_or(message.settings, |d| message.settings.for_domain(d))
+            .keep_subject;
+        writes.sealed(SealedEntry {
+            entry: LedgerEntry {
+                envelope_id: copy.envelope_id,
+                sender: normalise_address(message.mail_from),
+                recipient: plan.address().to_string(),
+                account_id,
+                created_at: message.now,
+                first_opened_at: None,
+            },
+            message_id: message_id.clone(),
+            queue_id: Some(id.clone()),
+            wrapped_secret: Some(copy.wrapped_secret),
+            expires_at: copy.expires_at,
+            // The subject is kept only where it travels in clear in the carrier anyway.
+            subject: keep_subject.then(|| subject.to_string()),
+            subject_hash: Some(subject_hash.clone()),
         });
         accepted.encrypted_for.push(plan.address().to_string());
     }

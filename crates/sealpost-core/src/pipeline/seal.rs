@@ -6,7 +6,7 @@ use sealpost_crypto::{KeyId, RecipientKey};
 use sealpost_mime::inbound::{InboundHeader, OriginalHeaders, TriggerPolicy};
 use sealpost_mime::{Branding, CarrierInput, CarrierNotes, build_carrier};
 
-use crate::{CoreError, Settings};
+use crate::{CoreError, KeyRing, Settings};
 
 /// What sealing needs of one recipient, owned so it can move to the blocking thread.
 pub(super) struct SealJob {
@@ -20,12 +20,17 @@ pub(super) struct SealJob {
     /// The carrier shows the real subject (`mail.keep_subject` for the recipient's domain);
     /// else the neutral one.
     pub keep_subject: bool,
+    /// When this copy expires (`X-Sealpost-Expires` or `messages.expiry_days`).
+    pub expires_at: Option<i64>,
 }
 
 /// One recipient's sealed copy.
 pub(super) struct SealedCopy {
     /// The envelope's message id, the ledger's key.
     pub envelope_id: String,
+    /// Its message secret (format version 2), wrapped under the master key for the ledger.
+    pub wrapped_secret: Vec<u8>,
+    pub expires_at: Option<i64>,
     pub carrier: Vec<u8>,
 }
 
@@ -57,11 +62,14 @@ pub(super) fn carrier_headers(
 }
 
 /// Compresses `message` once and seals it for every job, each with its carrier; runs on a
-/// blocking thread.
+/// blocking thread. Every envelope is format version 2 with a fresh message secret, which
+/// goes to the ledger wrapped under the master key (message control: revocation and expiry
+/// delete it).
 pub(super) async fn seal_all(
     message: Vec<u8>,
     jobs: Vec<SealJob>,
     common: CarrierCommon,
+    keys: KeyRing,
     now: i64,
 ) -> Result<Vec<SealedCopy>, CoreError> {
     tokio::task::spawn_blocking(move || -> Result<Vec<SealedCopy>, CoreError> {
@@ -69,13 +77,16 @@ pub(super) async fn seal_all(
         let prepared = sealpost_crypto::prepare(&message)?;
         jobs.iter()
             .map(|job| {
-                let (header, sealed) = sealpost_crypto::seal_prepared(
+                let secret = sealpost_crypto::MessageSecret::generate();
+                let (header, sealed) = sealpost_crypto::seal_prepared_v2(
                     &job.key,
+                    &secret,
                     job.key_id,
                     &job.address,
                     now,
                     &prepared,
                 )?;
+                let wrapped_secret = keys.wrap_message_secret(&header.message_id, &secret);
                 let payload = sealpost_crypto::encode_payload(&sealed);
                 let original = if job.keep_subject {
                     &common.headers
@@ -92,11 +103,14 @@ pub(super) async fn seal_all(
                     hostname: &common.hostname,
                     notes: &CarrierNotes {
                         ledger_id: Some(header.message_id_hex()),
+                        expires_at: job.expires_at,
                         ..CarrierNotes::default()
                     },
                 });
                 Ok(SealedCopy {
                     envelope_id: header.message_id_hex(),
+                    wrapped_secret,
+                    expires_at: job.expires_at,
                     carrier,
                 })
             })

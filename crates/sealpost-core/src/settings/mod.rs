@@ -15,7 +15,7 @@ mod value;
 
 use std::collections::BTreeMap;
 
-pub use choices::{CredentialsTo, RecoveryPolicy, ResetDelivery};
+pub use choices::{ClientAddress, CredentialsTo, RecoveryPolicy, ResetDelivery};
 pub use handle::SettingsHandle;
 pub use registry::{REGISTRY, Settings};
 pub use value::{SettingValue, Widget, parse_network};

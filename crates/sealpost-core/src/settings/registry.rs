@@ -9,7 +9,7 @@
 use ipnet::IpNet;
 
 use super::checks;
-use super::choices::{CredentialsTo, RecoveryPolicy, ResetDelivery};
+use super::choices::{ClientAddress, CredentialsTo, RecoveryPolicy, ResetDelivery};
 use super::declare::registry;
 use super::value::Widget;
 
@@ -98,6 +98,23 @@ registry! {
         /// Portal replies: the recipient also gets an encrypted copy of their reply.
         reply_encrypted_copy: bool = false => "reply.encrypted_copy" {
             label: "Recipients get an encrypted copy of their reply",
+        }
+        /// Message control: days until a sealed message expires (0 = never), per domain;
+        /// a mail's `X-Sealpost-Expires` header overrides it.
+        message_expiry_days: usize = 0 => "messages.expiry_days" {
+            label: "Messages expire after (days, 0 = never)",
+            help: "After this, the message can no longer be opened: its secret is deleted. A mail's X-Sealpost-Expires header (days or an RFC 3339 date) sets its own.",
+            per_domain: true,
+        }
+        /// Message control: how much of a reader's client address the ledger keeps.
+        message_client_address: ClientAddress = ClientAddress::Truncated => "messages.client_address" {
+            label: "Client address in the message timeline",
+            help: "full, truncated (IPv4 /24, IPv6 /48) or none.",
+        }
+        /// Message control: ledger rows and events are deleted after this many days.
+        message_retention_days: usize = 400 => "messages.retention_days" {
+            label: "Keep message metadata (days)",
+            help: "Ledger rows and their timelines older than this are deleted.",
         }
     }
     Security {

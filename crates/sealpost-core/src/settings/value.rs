@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::choices::{CredentialsTo, RecoveryPolicy, ResetDelivery};
+use super::choices::{ClientAddress, CredentialsTo, RecoveryPolicy, ResetDelivery};
 
 /// How the admin form shows a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,4 +153,5 @@ textual! {
     CredentialsTo => Widget::Text,
     ResetDelivery => Widget::Choice(ResetDelivery::CHOICES),
     RecoveryPolicy => Widget::Choice(RecoveryPolicy::CHOICES),
+    ClientAddress => Widget::Choice(ClientAddress::CHOICES),
 }

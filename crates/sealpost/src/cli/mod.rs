@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod keys;
+pub mod message;
 pub mod settings;
 pub mod user;
 
