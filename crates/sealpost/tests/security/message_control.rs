@@ -83,14 +83,26 @@ fn cli(node: &TestNode, args: &[&str]) -> std::process::Output {
         format!("data_dir = \"{}\"\n", node.dir.path().display()),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_sealpost"))
-        .arg("--config")
-        .arg(&config)
-        .args(args)
-        .env("SEALPOST_LOG", "error")
-        .env_remove("SEALPOST_CONFIG")
-        .output()
-        .unwrap()
+    // The CLI is a second SQLite writer beside the running node; its start-up migration
+    // check can meet the node's write lock, which a script simply retries.
+    let mut out = None;
+    for _ in 0..10 {
+        let o = Command::new(env!("CARGO_BIN_EXE_sealpost"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("SEALPOST_LOG", "error")
+            .env_remove("SEALPOST_CONFIG")
+            .output()
+            .unwrap();
+        let locked = String::from_utf8_lossy(&o.stderr).contains("database is locked");
+        out = Some(o);
+        if !locked {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    out.unwrap()
 }
 
 async fn wait_for_event(node: &TestNode, envelope_id: &str, kind: MessageEventKind) {
