@@ -127,6 +127,10 @@ BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="
   MAIL_PY="$here/mail.py" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/mailbox_code.mjs" || mc_status=$?
 if [ "$mc_status" -ne 0 ]; then status=$mc_status; fi
+# Message control (revoked and expired pages); same node and environment.
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="$smtp_port" \
+  BIN="$bin" CONFIG="$work/sealpost.toml" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/msgctl.mjs" || status=1
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

@@ -7,7 +7,8 @@
 //! bad write set (say, two messages creating the same account) never fails the others.
 
 use sealpost_store::{
-    LedgerEntry, MessageSubject, NewAccount, NewLinkCopy, NewQueuedMail, NewSenderLink, Store,
+    LedgerEntry, MessageEventKind, MessageSubject, NewAccount, NewLinkCopy, NewQueuedMail,
+    NewSenderLink, SealedEntry, Store,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,8 +25,18 @@ pub struct WriteSet {
     /// Sender status links handed out in the mails of this set (credentials mails).
     sender_links: Vec<NewSenderLink>,
     link_copies: Vec<NewLinkCopy>,
+    sealed: Vec<SealedEntry>,
+    carrier_events: Vec<CarrierEvent>,
     completed: Vec<Completed>,
     rescheduled: Vec<Rescheduled>,
+}
+
+/// A delivery result for the ledger: an event for the envelope whose carrier is `queue_id`.
+struct CarrierEvent {
+    queue_id: String,
+    at: i64,
+    kind: MessageEventKind,
+    detail: String,
 }
 
 /// A delivered queue item to remove, if `owner` still holds its lease.
@@ -151,6 +162,23 @@ impl WriteSet {
         self.link_copies.push(copy);
     }
 
+    /// A ledger row with its message secret and expiry (message control), plus its `sealed`
+    /// event.
+    pub fn sealed(&mut self, entry: SealedEntry) {
+        self.sealed.push(entry);
+    }
+
+    /// An event for the envelope whose carrier was queued as `queue_id` (handed over,
+    /// bounced); nothing is written when the item is not a carrier.
+    pub fn carrier_event(&mut self, queue_id: &str, at: i64, kind: MessageEventKind, detail: &str) {
+        self.carrier_events.push(CarrierEvent {
+            queue_id: queue_id.to_string(),
+            at,
+            kind,
+            detail: detail.to_string(),
+        });
+    }
+
     /// Removes a delivered item (nothing happens if another worker took its lease over).
     pub fn complete(&mut self, id: &str, owner: &str) {
         self.completed.push(Completed {
@@ -231,6 +259,13 @@ async fn apply_all(
     }
     for w in sets {
         store.insert_link_copies(tx, &w.link_copies).await?;
+    }
+    let sealed: Vec<SealedEntry> = sets.iter().flat_map(|w| w.sealed.iter().cloned()).collect();
+    store.insert_sealed_many(tx, &sealed).await?;
+    for e in sets.iter().flat_map(|w| &w.carrier_events) {
+        store
+            .add_carrier_event(tx, &e.queue_id, e.at, e.kind, Some(&e.detail))
+            .await?;
     }
     // Completions are grouped by lease owner (one per node, so normally one group).
     let mut completed: Vec<&Completed> = sets.iter().flat_map(|w| &w.completed).collect();

@@ -312,6 +312,25 @@ impl DeliveryWorker {
         }
         summary.deferred = remaining.len();
         summary.bounced = failures.len();
+        // The message timeline: a carrier handed over or refused (nothing for other mail).
+        if item.kind == kind::CARRIER {
+            if summary.delivered > 0 {
+                writes.carrier_event(
+                    &item.id,
+                    now,
+                    sealpost_store::MessageEventKind::HandedOver,
+                    &format!("accepted by {}", self.next_hop()),
+                );
+            }
+            for (_, reason) in &failures {
+                writes.carrier_event(
+                    &item.id,
+                    now,
+                    sealpost_store::MessageEventKind::Bounced,
+                    reason,
+                );
+            }
+        }
         if !failures.is_empty() {
             self.queue_bounce(writes, item, &failures, now);
         }

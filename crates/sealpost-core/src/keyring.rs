@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sealpost_crypto::{KeyId, MasterKey, RecipientKey};
+use sealpost_crypto::{KeyId, MasterKey, MessageSecret, RecipientKey};
 use sealpost_store::Store;
 use uuid::Uuid;
 
@@ -70,6 +70,34 @@ impl KeyRing {
             Ok(key) => Ok(key),
             Err(e) => match &self.previous {
                 Some(previous) => Ok(previous.unwrap_recipient_key(key_id, wrapped)?),
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    /// A fresh message secret for the envelope `envelope_id` and its wrapped form for the
+    /// ledger (always under the current master key).
+    pub fn new_message_secret(&self, envelope_id: &[u8; 16]) -> (MessageSecret, Vec<u8>) {
+        let secret = MessageSecret::generate();
+        let wrapped = self.master.wrap_message_secret(envelope_id, &secret);
+        (secret, wrapped)
+    }
+
+    /// Wraps a message secret for the ledger under the current master key.
+    pub fn wrap_message_secret(&self, envelope_id: &[u8; 16], secret: &MessageSecret) -> Vec<u8> {
+        self.master.wrap_message_secret(envelope_id, secret)
+    }
+
+    /// Unwraps a ledger row's message secret under the current, then the previous master key.
+    pub fn unwrap_message_secret(
+        &self,
+        envelope_id: &[u8; 16],
+        wrapped: &[u8],
+    ) -> Result<MessageSecret, CoreError> {
+        match self.master.unwrap_message_secret(envelope_id, wrapped) {
+            Ok(secret) => Ok(secret),
+            Err(e) => match &self.previous {
+                Some(previous) => Ok(previous.unwrap_message_secret(envelope_id, wrapped)?),
                 None => Err(e.into()),
             },
         }
@@ -167,6 +195,37 @@ impl KeyRing {
                 let wrapped = target.wrap_recipient_key(&key_id, &key);
                 if store
                     .replace_wrapped_key(&row.account_id, row.version, &row.wrapped, &wrapped)
+                    .await?
+                {
+                    report.rewrapped += 1;
+                } else {
+                    report.skipped += 1;
+                }
+            }
+        }
+        // The message secrets of version-2 envelopes are wrapped under the master key too:
+        // one left under the old key would become unreadable once it is retired.
+        let mut after = String::new();
+        loop {
+            let page = store.message_secrets_after(&after, batch.max(1)).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0.clone();
+            for (envelope_id, wrapped) in &page {
+                let Some(id) = hex::decode(envelope_id)
+                    .ok()
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                else {
+                    report.skipped += 1;
+                    continue;
+                };
+                if target.unwrap_message_secret(&id, wrapped).is_ok() {
+                    report.already += 1;
+                    continue;
+                }
+                let secret = self.unwrap_message_secret(&id, wrapped)?;
+                let rewrapped = target.wrap_message_secret(&id, &secret);
+                if store
+                    .replace_message_secret(envelope_id, wrapped, &rewrapped)
                     .await?
                 {
                     report.rewrapped += 1;

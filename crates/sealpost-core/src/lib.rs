@@ -16,6 +16,7 @@ pub mod link;
 pub mod lockout;
 pub mod message_report;
 pub mod mailbox_code;
+pub mod messages;
 pub mod metrics;
 pub mod open;
 pub mod password_policy;

@@ -26,6 +26,19 @@ pub enum OpenError {
     /// version gone), so an upload never tells a stranger whether an address has an account.
     #[error("the secure message was not sealed for an account and key of this portal")]
     NotForThisPortal,
+    /// Revoked (message control): its secret is deleted. `reason` only if marked public.
+    #[error("the secure message was revoked")]
+    Revoked {
+        by: String,
+        at: i64,
+        reason: Option<String>,
+    },
+    /// Its expiry passed: its secret is (or is about to be) deleted.
+    #[error("the secure message has expired")]
+    Expired { sender: String, at: i64 },
+    /// A version-2 envelope whose secret is gone with nothing more on record.
+    #[error("the secure message can no longer be opened")]
+    SecretGone,
 }
 
 pub struct OpenedMessage {
@@ -39,6 +52,7 @@ impl From<EnvelopeError> for OpenError {
         match e {
             EnvelopeError::UnsupportedVersion(v) => OpenError::UnsupportedVersion(v),
             EnvelopeError::TooLarge => OpenError::TooLarge,
+            EnvelopeError::SecretMissing => OpenError::SecretGone,
             _ => OpenError::Damaged,
         }
     }
@@ -114,14 +128,36 @@ pub async fn open_for_account(
             return Err(OpenError::Internal);
         }
     };
-    let (header, raw) = sealpost_crypto::open_owned(&key, envelope, max_plaintext)?;
-    if let Err(e) = store
-        .mark_opened(&header.message_id_hex(), unix_now())
-        .await
-    {
-        tracing::warn!(error = %e, "ledger update failed");
-    }
+    // Version 2: the secret in the ledger is the other half of the content key; a revoked
+    // or expired message has none, and its page says why.
+    let secret = if header.secret_check.is_some() {
+        match crate::messages::secret_for(store, keys, &header.message_id, unix_now()).await {
+            Ok(Ok(secret)) => Some(secret),
+            Ok(Err(withdrawn)) => return Err(withdrawn.into()),
+            Err(CoreError::Key(_)) => return Err(OpenError::Damaged),
+            Err(e) => {
+                tracing::error!(error = %e, "message secret lookup failed");
+                return Err(OpenError::Internal);
+            }
+        }
+    } else {
+        None
+    };
+    // First and further opens are recorded by `content_access` (once per page shown).
+    let (header, raw) =
+        sealpost_crypto::open_owned_with_secret(&key, secret.as_ref(), envelope, max_plaintext)?;
     Ok(OpenedMessage { header, raw })
+}
+
+impl From<crate::messages::Withdrawn> for OpenError {
+    fn from(w: crate::messages::Withdrawn) -> Self {
+        use crate::messages::Withdrawn;
+        match w {
+            Withdrawn::Revoked { by, at, reason } => OpenError::Revoked { by, at, reason },
+            Withdrawn::Expired { sender, at } => OpenError::Expired { sender, at },
+            Withdrawn::Gone => OpenError::SecretGone,
+        }
+    }
 }
 
 /// What a reader did with decrypted content.
@@ -143,7 +179,29 @@ pub async fn content_access(
     message_id: &str,
     access: ContentAccess,
     client_ip: &str,
+    client_address: crate::settings::ClientAddress,
 ) {
+    // The message timeline (issue 16): the page is an open, a part or .eml a download.
+    let (kind, what) = match access {
+        ContentAccess::Read => (sealpost_store::MessageEventKind::Opened, None),
+        ContentAccess::Part { index } => (
+            sealpost_store::MessageEventKind::Downloaded,
+            Some(format!("part {index}")),
+        ),
+        ContentAccess::Eml => (
+            sealpost_store::MessageEventKind::Downloaded,
+            Some("eml".to_string()),
+        ),
+    };
+    crate::messages::record(
+        store,
+        message_id,
+        kind,
+        what.as_deref(),
+        Some(client_ip),
+        client_address,
+    )
+    .await;
     let (action, counter, detail) = match access {
         ContentAccess::Read => (
             audit::MESSAGE_READ,

@@ -11,7 +11,7 @@ use sealpost_mime::{
     CarrierInput, MailKind, ReplyAddresses, ReplyAttachment, ReplyInput, ReplySource,
     build_carrier, build_reply, reply_addresses, reply_source,
 };
-use sealpost_store::{Account, LedgerEntry, NewQueuedMail, Store};
+use sealpost_store::{Account, LedgerEntry, NewQueuedMail, SealedEntry, Store};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -224,7 +224,7 @@ pub async fn queue_reply(
             },
         )
         .await?;
-    if let Some((carrier, ledger)) = &copy {
+    if let Some((carrier, sealed)) = &copy {
         let id = Uuid::new_v4().simple().to_string();
         store
             .enqueue(
@@ -240,7 +240,13 @@ pub async fn queue_reply(
                 },
             )
             .await?;
-        store.insert_ledger(&mut tx, ledger).await?;
+        let sealed = SealedEntry {
+            queue_id: Some(id.clone()),
+            ..sealed.clone()
+        };
+        store
+            .insert_sealed_many(&mut tx, std::slice::from_ref(&sealed))
+            .await?;
     }
     sealpost_store::commit(tx).await?;
     if let Some(wake) = wake {
@@ -275,12 +281,23 @@ async fn encrypted_copy(
     draft: &ReplyDraft<'_>,
     hostname: &str,
     raw: &[u8],
-) -> Result<(Vec<u8>, LedgerEntry), ReplyError> {
+) -> Result<(Vec<u8>, SealedEntry), ReplyError> {
     let account = draft.account;
     let now = unix_now();
     let (key_id, key) = keys.current(store, &account.id).await?;
+    // Format version 2 like every new envelope: its secret can be revoked like any other.
+    let secret = sealpost_crypto::MessageSecret::generate();
     let (header, sealed) =
-        sealpost_crypto::seal(&key, key_id, &account.address, now, raw).map_err(CoreError::from)?;
+        sealpost_crypto::seal_v2(&key, &secret, key_id, &account.address, now, raw)
+            .map_err(CoreError::from)?;
+    let wrapped_secret = keys.wrap_message_secret(&header.message_id, &secret);
+    let expires_at = crate::messages::expiry(
+        None,
+        crate::address_domain(&account.address)
+            .map_or(settings, |d| settings.for_domain(d))
+            .message_expiry_days,
+        now,
+    );
     let payload = sealpost_crypto::encode_payload(&sealed);
     let original = sealpost_mime::original_headers(raw);
     let branding = settings.branding();
@@ -304,18 +321,30 @@ async fn encrypted_copy(
                     .map_or(settings, |domain| settings.for_domain(domain))
                     .delivery_profile,
             ),
+            expires_at,
             ..sealpost_mime::CarrierNotes::default()
         },
     });
-    let ledger = LedgerEntry {
-        envelope_id: header.message_id_hex(),
-        sender: normalise_address(&account.address),
-        recipient: account.address.clone(),
-        account_id: account.id.clone(),
-        created_at: now,
-        first_opened_at: None,
+    let envelope_id = header.message_id_hex();
+    let sealed = SealedEntry {
+        entry: LedgerEntry {
+            envelope_id: envelope_id.clone(),
+            sender: normalise_address(&account.address),
+            recipient: account.address.clone(),
+            account_id: account.id.clone(),
+            created_at: now,
+            first_opened_at: None,
+        },
+        message_id: envelope_id,
+        queue_id: None,
+        wrapped_secret: Some(wrapped_secret),
+        expires_at,
+        subject: None,
+        subject_hash: Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            original.subject.as_bytes(),
+        ))),
     };
-    Ok((carrier, ledger))
+    Ok((carrier, sealed))
 }
 
 #[cfg(test)]

@@ -2,20 +2,42 @@
 //! associated data, followed by a 192-bit nonce and the XChaCha20-Poly1305
 //! ciphertext of the (optionally zstd-compressed) RFC 5322 message.
 //! The byte layout is specified in `docs/ENVELOPE.md`.
+//!
+//! Version 1 encrypts under the recipient key. Version 2 (message control) encrypts under a
+//! content key derived from the recipient key and a per-message secret held by the server
+//! ([`MessageSecret`]), and carries a check value of that secret in its header, so a missing
+//! secret, a secret of another envelope and a changed byte are told apart.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
 use rand::RngCore;
 use rand::rngs::OsRng;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::compress::{self, DecompressError};
-use crate::keys::{KeyId, NONCE_LEN, RecipientKey, TAG_LEN};
+use crate::keys::{KEY_LEN, KeyId, NONCE_LEN, RecipientKey, TAG_LEN};
+use crate::message_secret::MessageSecret;
 
-/// The only envelope format version this code writes and reads.
+/// Format version 1: sealed under the recipient key alone ([`seal`], [`seal_prepared`]).
 pub const ENVELOPE_VERSION: u8 = 1;
+
+/// Format version 2: sealed under a key derived from the recipient key and a message secret
+/// ([`seal_v2`], [`seal_prepared_v2`]); the default for new mail.
+pub const ENVELOPE_VERSION_2: u8 = 2;
+
+/// HKDF info of a version-2 content key.
+const V2_CONTENT_KEY_INFO: &[u8] = b"sealpost/v2/envelope-content-key";
+
+/// HKDF info of a version-2 secret check value.
+const V2_SECRET_CHECK_INFO: &[u8] = b"sealpost/v2/envelope-secret-check";
+
+/// Length of the secret check value in a version-2 header.
+const SECRET_CHECK_LEN: usize = 16;
 
 /// First three bytes of every envelope.
 const MAGIC: &[u8; 3] = b"SPX";
@@ -37,7 +59,7 @@ const LINE_LEN: usize = 76;
 /// The authenticated header of an envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeHeader {
-    /// Format version (currently always [`ENVELOPE_VERSION`]).
+    /// Format version: [`ENVELOPE_VERSION`] or [`ENVELOPE_VERSION_2`].
     pub version: u8,
     /// Random 128-bit id of this sealed message, for audit and logs.
     pub message_id: [u8; 16],
@@ -49,6 +71,9 @@ pub struct EnvelopeHeader {
     pub created_at: i64,
     /// Whether the plaintext was zstd-compressed.
     pub compressed: bool,
+    /// Version 2 only: HKDF(salt = message id, ikm = message secret) truncated to 16 bytes,
+    /// so the opener can tell a secret of another envelope from a changed byte.
+    pub secret_check: Option<[u8; SECRET_CHECK_LEN]>,
 }
 
 impl EnvelopeHeader {
@@ -72,8 +97,37 @@ impl EnvelopeHeader {
         // Callers check the length first (1..=320), so it fits in a u16.
         out.extend_from_slice(&(r.len() as u16).to_be_bytes());
         out.extend_from_slice(r);
+        if let Some(check) = &self.secret_check {
+            out.extend_from_slice(check);
+        }
         out
     }
+}
+
+/// The version-2 content key: HKDF-SHA256(salt = message id, ikm = recipient key || message
+/// secret, info = "sealpost/v2/envelope-content-key"). Without the secret it cannot be
+/// computed, whatever else an attacker holds.
+fn v2_content_key(
+    key: &RecipientKey,
+    secret: &MessageSecret,
+    message_id: &[u8; 16],
+) -> Zeroizing<[u8; KEY_LEN]> {
+    let mut ikm = Zeroizing::new([0u8; 2 * KEY_LEN]);
+    ikm[..KEY_LEN].copy_from_slice(key.as_bytes());
+    ikm[KEY_LEN..].copy_from_slice(secret.as_bytes());
+    let hk = Hkdf::<Sha256>::new(Some(message_id), ikm.as_slice());
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    // Cannot fail: 32 bytes is far below HKDF's 255 * 32 limit.
+    let _ = hk.expand(V2_CONTENT_KEY_INFO, okm.as_mut_slice());
+    okm
+}
+
+/// The version-2 secret check value (see [`EnvelopeHeader::secret_check`]).
+fn v2_secret_check(secret: &MessageSecret, message_id: &[u8; 16]) -> [u8; SECRET_CHECK_LEN] {
+    let hk = Hkdf::<Sha256>::new(Some(message_id), secret.as_bytes());
+    let mut okm = [0u8; SECRET_CHECK_LEN];
+    let _ = hk.expand(V2_SECRET_CHECK_INFO, &mut okm);
+    okm
 }
 
 /// Why an envelope could not be sealed or opened. Each maps to a clear error
@@ -107,6 +161,13 @@ pub enum EnvelopeError {
     /// The recipient address does not fit the header (more than 320 bytes).
     #[error("the recipient address is longer than {MAX_RECIPIENT_LEN} bytes")]
     RecipientTooLong,
+    /// A version-2 envelope opened without its message secret: the secret was deleted
+    /// (revocation, expiry) or never given. It can never be opened again.
+    #[error("the message secret of this envelope is gone (revoked or expired)")]
+    SecretMissing,
+    /// The message secret given belongs to another envelope.
+    #[error("the message secret given belongs to another envelope")]
+    WrongSecret,
 }
 
 /// A message compressed once and ready to be sealed for any number of recipients: the
@@ -166,6 +227,50 @@ pub fn seal_prepared(
     created_at: i64,
     message: &PreparedMessage<'_>,
 ) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    seal_with(key, None, key_id, recipient, created_at, message)
+}
+
+/// Seals `message` as a version-2 envelope: [`prepare`] then [`seal_prepared_v2`].
+pub fn seal_v2(
+    key: &RecipientKey,
+    secret: &MessageSecret,
+    key_id: KeyId,
+    recipient: &str,
+    created_at: i64,
+    message: &[u8],
+) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    check_recipient(recipient)?;
+    seal_prepared_v2(
+        key,
+        secret,
+        key_id,
+        recipient,
+        created_at,
+        &prepare(message)?,
+    )
+}
+
+/// [`seal_prepared`] in format version 2: the content key is derived from `key` and
+/// `secret` (a fresh [`MessageSecret`] per envelope, kept by the caller in the ledger).
+pub fn seal_prepared_v2(
+    key: &RecipientKey,
+    secret: &MessageSecret,
+    key_id: KeyId,
+    recipient: &str,
+    created_at: i64,
+    message: &PreparedMessage<'_>,
+) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    seal_with(key, Some(secret), key_id, recipient, created_at, message)
+}
+
+fn seal_with(
+    key: &RecipientKey,
+    secret: Option<&MessageSecret>,
+    key_id: KeyId,
+    recipient: &str,
+    created_at: i64,
+    message: &PreparedMessage<'_>,
+) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
     check_recipient(recipient)?;
     let (plaintext, use_compressed): (&[u8], bool) = match &message.bytes {
         PreparedBytes::Compressed(c) => (c, true),
@@ -175,20 +280,29 @@ pub fn seal_prepared(
     let mut message_id = [0u8; 16];
     OsRng.fill_bytes(&mut message_id);
     let header = EnvelopeHeader {
-        version: ENVELOPE_VERSION,
+        version: if secret.is_some() {
+            ENVELOPE_VERSION_2
+        } else {
+            ENVELOPE_VERSION
+        },
         message_id,
         recipient: recipient.to_owned(),
         key_id,
         created_at,
         compressed: use_compressed,
+        secret_check: secret.map(|s| v2_secret_check(s, &message_id)),
     };
     let mut out = header.encode();
+    let content_key = match secret {
+        Some(secret) => v2_content_key(key, secret, &message_id),
+        None => Zeroizing::new(*key.as_bytes()),
+    };
 
     // Random 192-bit nonces: collision probability is negligible even for
     // billions of envelopes under one key, so no state has to be kept.
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
-    let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    let cipher = XChaCha20Poly1305::new(content_key.as_slice().into());
     let ciphertext = cipher
         .encrypt(
             &XNonce::from(nonce),
@@ -228,7 +342,7 @@ fn parse(e: &[u8]) -> Result<(EnvelopeHeader, usize), EnvelopeError> {
     // The version decides how everything after it is laid out, so nothing
     // else is interpreted before it is known.
     let version = e[3];
-    if version != ENVELOPE_VERSION {
+    if version != ENVELOPE_VERSION && version != ENVELOPE_VERSION_2 {
         return Err(EnvelopeError::UnsupportedVersion(version));
     }
     if e.len() < FIXED_HEADER_LEN {
@@ -248,13 +362,26 @@ fn parse(e: &[u8]) -> Result<(EnvelopeHeader, usize), EnvelopeError> {
     if recipient_len == 0 || recipient_len > MAX_RECIPIENT_LEN {
         return Err(EnvelopeError::Malformed("recipient length out of range"));
     }
-    let aad_len = FIXED_HEADER_LEN + recipient_len;
+    let recipient_end = FIXED_HEADER_LEN + recipient_len;
+    let check_len = if version == ENVELOPE_VERSION_2 {
+        SECRET_CHECK_LEN
+    } else {
+        0
+    };
+    let aad_len = recipient_end + check_len;
     if e.len() < aad_len + NONCE_LEN + TAG_LEN {
         return Err(EnvelopeError::Truncated);
     }
-    let recipient = std::str::from_utf8(&e[FIXED_HEADER_LEN..aad_len])
+    let recipient = std::str::from_utf8(&e[FIXED_HEADER_LEN..recipient_end])
         .map_err(|_| EnvelopeError::Malformed("recipient is not UTF-8"))?
         .to_owned();
+    let secret_check = (check_len > 0).then(|| {
+        let mut r = Reader {
+            buf: e,
+            pos: recipient_end,
+        };
+        r.array::<SECRET_CHECK_LEN>()
+    });
 
     Ok((
         EnvelopeHeader {
@@ -267,6 +394,7 @@ fn parse(e: &[u8]) -> Result<(EnvelopeHeader, usize), EnvelopeError> {
             },
             created_at,
             compressed: flags & FLAG_COMPRESSED != 0,
+            secret_check,
         },
         aad_len,
     ))
@@ -294,7 +422,8 @@ impl Reader<'_> {
 /// Verifies and decrypts an envelope, then decompresses it. A plaintext
 /// larger than `max_plaintext` gives [`EnvelopeError::TooLarge`]; the
 /// decompressor stops at the cap, so memory stays bounded.
-/// [`open_owned`] does the same without copying the envelope first.
+/// [`open_owned`] does the same without copying the envelope first. A version-2 envelope
+/// needs its message secret: [`open_with_secret`]; here it is [`EnvelopeError::SecretMissing`].
 pub fn open(
     key: &RecipientKey,
     envelope: &[u8],
@@ -302,6 +431,17 @@ pub fn open(
 ) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
     // Decryption needs a writable buffer anyway (the AEAD copied the ciphertext before).
     open_owned(key, envelope.to_vec(), max_plaintext)
+}
+
+/// [`open`] for either version: `secret` is the envelope's message secret, `None` when the
+/// ledger holds none (a version-1 envelope, or one whose secret was deleted).
+pub fn open_with_secret(
+    key: &RecipientKey,
+    secret: Option<&MessageSecret>,
+    envelope: &[u8],
+    max_plaintext: usize,
+) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    open_owned_with_secret(key, secret, envelope.to_vec(), max_plaintext)
 }
 
 /// [`open`] for an envelope the caller no longer needs: it is verified and decrypted in
@@ -312,7 +452,31 @@ pub fn open_owned(
     envelope: Vec<u8>,
     max_plaintext: usize,
 ) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
+    open_owned_with_secret(key, None, envelope, max_plaintext)
+}
+
+/// [`open_owned`] for either version (see [`open_with_secret`]). For version 2 the order is:
+/// no secret → [`EnvelopeError::SecretMissing`]; a secret whose check value differs from the
+/// header's → [`EnvelopeError::WrongSecret`]; then the AEAD, where any changed byte is
+/// [`EnvelopeError::Authentication`]. A secret given for a version-1 envelope is ignored.
+pub fn open_owned_with_secret(
+    key: &RecipientKey,
+    secret: Option<&MessageSecret>,
+    envelope: Vec<u8>,
+    max_plaintext: usize,
+) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
     let (header, aad_len) = parse(&envelope)?;
+    let content_key = match (&header.secret_check, secret) {
+        (None, _) => Zeroizing::new(*key.as_bytes()),
+        (Some(_), None) => return Err(EnvelopeError::SecretMissing),
+        (Some(check), Some(secret)) => {
+            let expected = v2_secret_check(secret, &header.message_id);
+            if !bool::from(expected.ct_eq(check)) {
+                return Err(EnvelopeError::WrongSecret);
+            }
+            v2_content_key(key, secret, &header.message_id)
+        }
+    };
     let mut envelope = Zeroizing::new(envelope);
     // `parse` checked these lengths; the checked forms keep it panic-free.
     let (aad, rest) = envelope
@@ -326,7 +490,7 @@ pub fn open_owned(
         .ok_or(EnvelopeError::Truncated)?;
 
     // The tag is verified over the whole ciphertext before a byte is decrypted.
-    let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    let cipher = XChaCha20Poly1305::new(content_key.as_slice().into());
     cipher
         .decrypt_in_place_detached(&XNonce::from(*nonce), aad, body, &Tag::from(*tag))
         .map_err(|_| EnvelopeError::Authentication)?;
@@ -594,6 +758,7 @@ mod tests {
             },
             created_at: 1_700_000_000,
             compressed: true,
+            secret_check: None,
         };
         let doc = "5350580101\
                    00112233445566778899aabbccddeeff\

@@ -8,6 +8,7 @@
 
 pub mod envelope;
 pub mod keys;
+pub mod message_secret;
 pub mod password;
 pub mod report;
 pub mod token;
@@ -15,10 +16,12 @@ pub mod token;
 mod compress;
 
 pub use envelope::{
-    ENVELOPE_VERSION, EnvelopeError, EnvelopeHeader, PayloadDecoder, PreparedMessage,
-    decode_payload, encode_payload, open, open_owned, prepare, read_header, seal, seal_prepared,
+    ENVELOPE_VERSION, ENVELOPE_VERSION_2, EnvelopeError, EnvelopeHeader, PayloadDecoder,
+    PreparedMessage, decode_payload, encode_payload, open, open_owned, open_owned_with_secret,
+    open_with_secret, prepare, read_header, seal, seal_prepared, seal_prepared_v2, seal_v2,
 };
 pub use keys::{KeyError, KeyId, MasterKey, RecipientKey};
+pub use message_secret::{MessageSecret, WRAPPED_SECRET_LEN};
 pub use password::{
     PasswordError, dummy_verify, generate_password, hash_secret, normalise_answer, verify_secret,
 };

@@ -3,8 +3,9 @@
 use base64::Engine as _;
 use proptest::prelude::*;
 use sealpost_crypto::{
-    ENVELOPE_VERSION, EnvelopeError, KeyId, PayloadDecoder, RecipientKey, decode_payload,
-    encode_payload, open, open_owned, read_header, seal,
+    ENVELOPE_VERSION, ENVELOPE_VERSION_2, EnvelopeError, KeyId, MasterKey, MessageSecret,
+    PayloadDecoder, RecipientKey, decode_payload, encode_payload, open, open_owned,
+    open_owned_with_secret, open_with_secret, read_header, seal, seal_v2,
 };
 
 const MAX: usize = 1 << 20;
@@ -234,19 +235,19 @@ fn changed_key_id_or_date_fails_authentication() {
 }
 
 #[test]
-fn version_two_is_unsupported() {
+fn version_three_is_unsupported() {
     let key = RecipientKey::generate();
     let (_, mut env) = seal(&key, key_id(1), "bob@example.com", 1, b"x").expect("seal");
-    env[3] = 2;
-    assert_eq!(read_header(&env), Err(EnvelopeError::UnsupportedVersion(2)));
+    env[3] = 3;
+    assert_eq!(read_header(&env), Err(EnvelopeError::UnsupportedVersion(3)));
     assert_eq!(
         open(&key, &env, MAX),
-        Err(EnvelopeError::UnsupportedVersion(2))
+        Err(EnvelopeError::UnsupportedVersion(3))
     );
     // Reported before anything after the version byte is looked at.
     assert_eq!(
-        read_header(b"SPX\x02"),
-        Err(EnvelopeError::UnsupportedVersion(2))
+        read_header(b"SPX\x03"),
+        Err(EnvelopeError::UnsupportedVersion(3))
     );
 }
 
@@ -324,4 +325,158 @@ fn decode_payload_rejects_garbage() {
         Err(EnvelopeError::BadEncoding)
     );
     assert_eq!(decode_payload("QUJD\nRA"), Err(EnvelopeError::BadEncoding));
+}
+
+// ---- Format version 2: content key from the recipient key and a per-message secret ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn v2_round_trip(
+        message in prop::collection::vec(any::<u8>(), 0..=16 * 1024),
+        compressible in any::<bool>(),
+        recipient in recipient_strategy(),
+        created_at in any::<i64>(),
+    ) {
+        let message = if compressible { message.repeat(4) } else { message };
+        let key = RecipientKey::generate();
+        let secret = MessageSecret::generate();
+        let kid = key_id(1);
+        let (header, env) = seal_v2(&key, &secret, kid, &recipient, created_at, &message).expect("seal");
+        prop_assert_eq!(header.version, ENVELOPE_VERSION_2);
+        prop_assert!(header.secret_check.is_some());
+        prop_assert_eq!(read_header(&env).expect("header"), header.clone());
+        let (opened, plain) = open_with_secret(&key, Some(&secret), &env, MAX.max(message.len())).expect("open");
+        prop_assert_eq!(opened, header);
+        prop_assert_eq!(&plain, &message);
+        let (_, owned) = open_owned_with_secret(&key, Some(&secret), env.clone(), MAX.max(message.len())).expect("open owned");
+        prop_assert_eq!(&owned, &message);
+        // Through the payload text too.
+        prop_assert_eq!(decode_payload(&encode_payload(&env)).expect("decode"), env);
+    }
+
+    /// The secret is deleted (revocation, expiry): nothing opens it, not even the right
+    /// recipient key, and the error says so.
+    #[test]
+    fn v2_without_its_secret_is_secret_missing(
+        message in prop::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        let key = RecipientKey::generate();
+        let secret = MessageSecret::generate();
+        let (_, env) = seal_v2(&key, &secret, key_id(1), "r@example.org", 0, &message).expect("seal");
+        prop_assert_eq!(open(&key, &env, MAX), Err(EnvelopeError::SecretMissing));
+        prop_assert_eq!(open_owned(&key, env.clone(), MAX), Err(EnvelopeError::SecretMissing));
+        prop_assert_eq!(open_with_secret(&key, None, &env, MAX), Err(EnvelopeError::SecretMissing));
+    }
+
+    /// Another message's secret (e.g. a row mixed up in the ledger) is WrongSecret, also when
+    /// both were sealed for the same recipient key.
+    #[test]
+    fn v2_with_another_messages_secret_is_wrong_secret(
+        message in prop::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        let key = RecipientKey::generate();
+        let secret = MessageSecret::generate();
+        let other = MessageSecret::generate();
+        let (_, env) = seal_v2(&key, &secret, key_id(1), "r@example.org", 0, &message).expect("seal");
+        let (_, env_other) = seal_v2(&key, &other, key_id(1), "r@example.org", 0, &message).expect("seal");
+        prop_assert_eq!(open_with_secret(&key, Some(&other), &env, MAX), Err(EnvelopeError::WrongSecret));
+        prop_assert_eq!(open_with_secret(&key, Some(&secret), &env_other, MAX), Err(EnvelopeError::WrongSecret));
+        // The right secret with the wrong recipient key still fails authentication.
+        prop_assert_eq!(
+            open_with_secret(&RecipientKey::generate(), Some(&secret), &env, MAX),
+            Err(EnvelopeError::Authentication)
+        );
+    }
+
+    /// Any flipped bit is refused. Bits of the message id or the secret check make the
+    /// secret look foreign (WrongSecret); the magic, version, flags and recipient may give
+    /// structural errors; every other bit fails authentication.
+    #[test]
+    fn v2_any_single_bit_flip_is_rejected(
+        message in prop::collection::vec(any::<u8>(), 0..2048),
+        recipient in recipient_strategy(),
+        bit in any::<prop::sample::Index>(),
+    ) {
+        let key = RecipientKey::generate();
+        let secret = MessageSecret::generate();
+        let (_, mut env) = seal_v2(&key, &secret, key_id(3), &recipient, 42, &message).expect("seal");
+        let n = recipient.len();
+        let i = bit.index(env.len() * 8);
+        env[i / 8] ^= 1 << (i % 8);
+        let byte = i / 8;
+        let got = open_with_secret(&key, Some(&secret), &env, MAX);
+        let in_id = (5..21).contains(&byte);
+        let in_check = (51 + n..67 + n).contains(&byte);
+        // Magic, version, flags, recipient length, and recipient bytes (which may stop being
+        // UTF-8) can fail structurally before the AEAD is reached.
+        let structural = byte < 5 || (49..51 + n).contains(&byte);
+        if in_id || in_check {
+            prop_assert_eq!(got, Err(EnvelopeError::WrongSecret), "bit {}", i);
+        } else if structural {
+            prop_assert!(got.is_err(), "bit {} accepted", i);
+        } else {
+            prop_assert_eq!(got, Err(EnvelopeError::Authentication), "bit {}", i);
+        }
+    }
+}
+
+#[test]
+fn v1_envelopes_keep_opening_with_or_without_a_secret() {
+    let key = RecipientKey::generate();
+    let (h, env) = seal(&key, key_id(1), "bob@example.com", 1, b"old mail").expect("seal");
+    assert_eq!(h.version, ENVELOPE_VERSION);
+    assert!(h.secret_check.is_none());
+    assert_eq!(open(&key, &env, MAX).expect("open").1, b"old mail");
+    let ignored = MessageSecret::generate();
+    assert_eq!(
+        open_with_secret(&key, Some(&ignored), &env, MAX)
+            .expect("open")
+            .1,
+        b"old mail"
+    );
+}
+
+/// Revocation end to end at the crypto level: the secret lives only wrapped (as in the
+/// ledger); once the wrapped copy is gone, the master key and the recipient key together
+/// still cannot open the envelope.
+#[test]
+fn v2_deleted_secret_defeats_even_the_master_key() {
+    let master = MasterKey::generate();
+    let key = RecipientKey::generate();
+    let secret = MessageSecret::generate();
+    let (h, env) =
+        seal_v2(&key, &secret, key_id(1), "bob@example.com", 1, b"secret").expect("seal");
+    let mut wrapped = Some(master.wrap_message_secret(&h.message_id, &secret));
+    drop(secret);
+    let unwrapped = master
+        .unwrap_message_secret(&h.message_id, wrapped.as_deref().expect("stored"))
+        .expect("unwrap");
+    assert_eq!(
+        open_with_secret(&key, Some(&unwrapped), &env, MAX)
+            .expect("open")
+            .1,
+        b"secret"
+    );
+    wrapped = None; // the ledger row's secret is deleted
+    let again = wrapped.map(|w| master.unwrap_message_secret(&h.message_id, &w));
+    assert!(again.is_none());
+    assert_eq!(
+        open_with_secret(&key, None, &env, MAX),
+        Err(EnvelopeError::SecretMissing)
+    );
+}
+
+#[test]
+fn v2_truncated_check_is_truncated() {
+    let key = RecipientKey::generate();
+    let secret = MessageSecret::generate();
+    let (_, env) = seal_v2(&key, &secret, key_id(1), "bob@example.com", 1, b"x").expect("seal");
+    // Header through the recipient, half a check value, no nonce.
+    let cut = 51 + "bob@example.com".len() + 8;
+    assert_eq!(read_header(&env[..cut]), Err(EnvelopeError::Truncated));
+    for len in 0..env.len() {
+        assert!(open_with_secret(&key, Some(&secret), &env[..len], MAX).is_err());
+    }
 }

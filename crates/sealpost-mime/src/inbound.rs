@@ -341,12 +341,31 @@ impl<'a> InboundHeader<'a> {
     /// The message without the trigger header (all occurrences, with continuation lines)
     /// and without the keywords in its Subject; every other byte is left as it was.
     pub fn strip_trigger(&self, policy: &TriggerPolicy) -> Vec<u8> {
+        self.strip_trigger_and(policy, &[])
+    }
+
+    /// The unfolded, trimmed value of the first field called `name` (case-insensitive),
+    /// e.g. a control header such as `X-Sealpost-Expires`.
+    pub fn field_value(&self, name: &str) -> Option<String> {
+        self.fields.iter().find(|f| f.is(self.raw, name)).map(|f| {
+            String::from_utf8_lossy(f.value(self.raw))
+                .split(['\r', '\n'])
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    /// [`InboundHeader::strip_trigger`] that also drops every field named in `remove`
+    /// (control headers meant for the gateway, not the recipient).
+    pub fn strip_trigger_and(&self, policy: &TriggerPolicy, remove: &[&str]) -> Vec<u8> {
         let raw = self.raw;
         let mut out = Vec::with_capacity(raw.len());
         out.extend_from_slice(&raw[..self.fields.first().map_or(self.header_end, |f| f.start)]);
         for (index, field) in self.fields.iter().enumerate() {
             let bytes = &raw[field.start..field.end];
-            if field.is(raw, policy.header) {
+            if field.is(raw, policy.header) || remove.iter().any(|name| field.is(raw, name)) {
                 continue;
             }
             if field.is(raw, "Subject") {
@@ -533,6 +552,27 @@ Guten Tag,\r\nSubject: [secure] im Body bleibt\r\nX-Sealpost-Encrypt: yes\r\n";
         assert!(text.is_ascii());
         let parsed = MessageParser::default().parse(&out[..]).unwrap();
         assert_eq!(parsed.subject(), Some("Überweisung März"));
+    }
+
+    #[test]
+    fn control_headers_are_read_and_removed() {
+        let keywords = vec!["[secure]".to_string()];
+        let policy = TriggerPolicy {
+            keywords: &keywords,
+            header: "X-Sealpost-Encrypt",
+        };
+        let raw = b"From: a@b.example\r\nx-sealpost-expires: 2030-01-01T00:00:00Z\r\nSubject: Hi [secure]\r\n\r\nX-Sealpost-Expires: body\r\n";
+        let header = InboundHeader::parse(raw);
+        assert_eq!(
+            header.field_value("X-Sealpost-Expires").as_deref(),
+            Some("2030-01-01T00:00:00Z")
+        );
+        assert_eq!(header.field_value("X-Other"), None);
+        let out = header.strip_trigger_and(&policy, &["X-Sealpost-Expires"]);
+        assert_eq!(
+            out,
+            b"From: a@b.example\r\nSubject: Hi\r\n\r\nX-Sealpost-Expires: body\r\n".to_vec()
+        );
     }
 
     #[test]

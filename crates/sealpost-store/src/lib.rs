@@ -15,6 +15,7 @@ mod backup;
 mod ledger;
 mod ledger_search;
 mod link_copies;
+mod message_control;
 mod migrate;
 mod nodes;
 mod opens;
@@ -37,6 +38,9 @@ pub use backup::StoredKey;
 pub use ledger::LedgerEntry;
 pub use ledger_search::LedgerQuery;
 pub use link_copies::{LinkCopy, NewLinkCopy};
+pub use message_control::{
+    MessageEntry, MessageEvent, MessageEventKind, MessageFilter, Revocation, SealedEntry,
+};
 pub use nodes::NodeInfo;
 pub use opens::{TEMP_OPEN_CHUNK, TempOpenWriter};
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};

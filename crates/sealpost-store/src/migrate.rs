@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         mysql: include_str!("../migrations/mysql/0007_security_phrase.sql"),
     },
     Migration {
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_message_control.sql"),
+        postgres: include_str!("../migrations/postgres/0008_message_control.sql"),
+        mysql: include_str!("../migrations/mysql/0008_message_control.sql"),
+    },
+    Migration {
         version: 9,
         sqlite: include_str!("../migrations/sqlite/0009_sender_links.sql"),
         postgres: include_str!("../migrations/postgres/0009_sender_links.sql"),

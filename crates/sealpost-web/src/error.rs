@@ -82,6 +82,10 @@ impl WebError {
                 OpenError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "portal-error-internal"),
                 // The same page as a token that expired: see `post_open`.
                 OpenError::NotForThisPortal => (StatusCode::GONE, "portal-error-expired-open"),
+                // Message control: the texts name who and when (see `open_message_text`).
+                OpenError::Revoked { .. } => (StatusCode::GONE, "portal-message-revoked"),
+                OpenError::Expired { .. } => (StatusCode::GONE, "portal-message-expired"),
+                OpenError::SecretGone => (StatusCode::GONE, "portal-message-gone"),
             },
             WebError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "portal-error-unavailable"),
             WebError::Core(_) | WebError::Template(_) => {
@@ -97,10 +101,44 @@ struct Branded;
 
 /// The branded error page with `status` and the message `key`, in the request's language.
 fn error_page(status: StatusCode, key: &str) -> Response {
+    error_page_with(status, |tr| tr.t(key))
+}
+
+/// The text of a revoked or expired message's page: who revoked it and when (the reason
+/// only if the revoker made it public), or whose message expired and when.
+fn open_message_text(e: &OpenError, key: &str, tr: &Tr) -> String {
+    let args: Vec<(&str, String)> = match e {
+        OpenError::Revoked { by, at, reason } => {
+            let mut text = sealpost_i18n::tf(
+                tr.lang,
+                key,
+                &[("who", by), ("date", &crate::admin::fmt_time(*at))],
+            );
+            if let Some(reason) = reason {
+                text.push(' ');
+                text.push_str(&sealpost_i18n::tf(
+                    tr.lang,
+                    "portal-message-revoked-reason",
+                    &[("reason", reason)],
+                ));
+            }
+            return text;
+        }
+        OpenError::Expired { sender, at } => vec![
+            ("sender", sender.clone()),
+            ("date", crate::admin::fmt_time(*at)),
+        ],
+        _ => return tr.t(key),
+    };
+    let args: Vec<(&str, &str)> = args.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    sealpost_i18n::tf(tr.lang, key, &args)
+}
+
+fn error_page_with(status: StatusCode, message: impl FnOnce(&Tr) -> String) -> Response {
     let lang = REQUEST_LANG.try_with(|l| *l).unwrap_or("en");
     let tr = Tr { lang };
     let page = ErrorPage {
-        message: tr.t(key),
+        message: message(&tr),
         tr,
         brand: crate::brand::PortalBrand::current(),
         status: status.as_u16(),
@@ -120,6 +158,9 @@ impl IntoResponse for WebError {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, "request refused");
+        }
+        if let WebError::Open(e) = &self {
+            return error_page_with(status, |tr| open_message_text(e, key, tr));
         }
         error_page(status, key)
     }

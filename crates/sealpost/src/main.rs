@@ -52,9 +52,10 @@ enum Command {
     /// DKIM: generate a signing key and print its DNS record
     #[command(subcommand)]
     Dkim(cli::dkim::DkimCommand),
-    /// Messages: signed delivery reports (report, verify-report, report-key)
+    /// Sent messages: show, revoke, and signed delivery reports (report, verify-report,
+    /// report-key)
     #[command(subcommand)]
-    Message(cli::message_report::ReportCommand),
+    Message(cli::message::MessageCommand),
 }
 
 /// glibc's allocator never gave back the 19 MiB each Argon2 hash works in (the process grew by
@@ -116,12 +117,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Message(command) => {
             // verify-report is offline: it must work without (or with a broken) configuration.
-            let config = if cli::message_report::needs_config(&command) {
-                Some(Config::load(cli.config.as_deref())?)
-            } else {
-                None
-            };
-            cli::message_report::run(config.as_ref(), command).await
+            match command {
+                cli::message::MessageCommand::Report(report)
+                    if !cli::message_report::needs_config(&report) =>
+                {
+                    cli::message_report::run(None, report).await
+                }
+                command => {
+                    let config = Config::load(cli.config.as_deref())?;
+                    cli::message::run(&config, command).await
+                }
+            }
         }
         Command::CheckConfig { strict } => {
             let config = Config::load(cli.config.as_deref())?;

@@ -332,6 +332,11 @@ pub async fn start(config: &Config) -> Result<RunningNode> {
     spawn_until_stop(
         &mut tasks,
         stop_rx.clone(),
+        message_sweeper(store.clone(), settings.clone()),
+    );
+    spawn_until_stop(
+        &mut tasks,
+        stop_rx.clone(),
         settings
             .clone()
             .watch(store.clone(), Duration::from_secs(3)),
@@ -387,6 +392,27 @@ async fn housekeeping(store: Store, mut info: NodeInfo) {
         }
         if let Err(e) = store.purge_source_failures(unix_now() - 7 * 86_400).await {
             tracing::warn!(error = %e, "purge of old per-source failure counts failed");
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// Message control: deletes the secrets of expired messages soon after their expiry, and
+/// ledger rows and events past `messages.retention_days`. Every node sweeps; each expiry is
+/// recorded once because only a row still holding its secret is changed.
+async fn message_sweeper(store: Store, settings: sealpost_core::SettingsHandle) {
+    loop {
+        let retention = settings.get().message_retention_days;
+        match sealpost_core::messages::sweep(&store, retention, unix_now()).await {
+            Ok(r) if r.expired > 0 || r.deleted_rows > 0 => {
+                tracing::info!(
+                    expired = r.expired,
+                    deleted = r.deleted_rows,
+                    "message sweep"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "message sweep failed"),
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

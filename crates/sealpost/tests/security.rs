@@ -14,6 +14,8 @@ mod lockout;
 mod mail_policy;
 #[path = "security/mailbox_code.rs"]
 mod mailbox_code;
+#[path = "security/message_control.rs"]
+mod message_control;
 #[path = "security/portal_guards.rs"]
 mod portal_guards;
 #[path = "security/recovery.rs"]

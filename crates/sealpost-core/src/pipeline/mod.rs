@@ -25,7 +25,7 @@ use std::sync::Arc;
 use sealpost_mime::Branding;
 use sealpost_mime::inbound::{InboundHeader, TriggerPolicy};
 use sealpost_smtp::inbound::{Envelope, MessageHandler, Verdict};
-use sealpost_store::{LedgerEntry, MessageSubject, NewLinkCopy, Store, StoreError};
+use sealpost_store::{LedgerEntry, MessageSubject, NewLinkCopy, SealedEntry, Store, StoreError};
 
 use crate::settings::ReportSubject;
 use tokio::sync::Notify;
@@ -163,6 +163,7 @@ impl Gateway {
         }
 
         let branding = settings.branding();
+        let expires_header = header.field_value(crate::messages::EXPIRES_HEADER);
         let jobs = provisioned
             .plans
             .iter()
@@ -185,6 +186,11 @@ impl Gateway {
                         RecipientPlan::New(new) => new.first_contact(),
                     },
                     security_phrase: plan.security_phrase().map(str::to_string),
+                    expires_at: crate::messages::expiry(
+                        expires_header.as_deref(),
+                        domain_settings.message_expiry_days,
+                        now,
+                    ),
                 }
             })
             .collect();
@@ -197,7 +203,16 @@ impl Gateway {
             auto_open: settings.carrier_auto_open,
             original_message_id: message.message_id.map(|id| format!("<{id}>")),
         };
-        let sealed = seal::seal_all(header.strip_trigger(&policy), jobs, common, now).await?;
+        let subject = common.headers.subject.clone();
+        // The control header is for the gateway: neither the sealed copy nor the carrier has it.
+        let sealed = seal::seal_all(
+            header.strip_trigger_and(&policy, &[crate::messages::EXPIRES_HEADER]),
+            jobs,
+            common,
+            self.keys.clone(),
+            now,
+        )
+        .await?;
 
         let refused = refused_after_sealing(&provisioned, &sealed);
         let nothing_sealed = sealed
@@ -213,7 +228,7 @@ impl Gateway {
         }
 
         let (writes, accepted) =
-            collect_writes(&message, &branding, &provisioned, sealed, &refused);
+            collect_writes(&message, &branding, &provisioned, sealed, &refused, &subject);
         self.committer.commit(writes).await?;
         self.delivery_wake.notify_one();
         crate::metrics::record(
@@ -356,7 +371,11 @@ fn collect_writes(
     provisioned: &Provisioned,
     sealed: Vec<SealedCopy>,
     refused: &[RefusedRecipient],
+    subject: &str,
 ) -> (WriteSet, Accepted) {
+    // One id for the message across its recipients (`sealpost message show|revoke`).
+    let message_id = Uuid::new_v4().simple().to_string();
+    let subject_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(subject.as_bytes()));
     let mut writes = WriteSet::default();
     if !provisioned.relayed.is_empty() {
         writes.enqueue(
@@ -421,13 +440,25 @@ fn collect_writes(
                 expires_at: kept.expires_at,
             });
         }
-        writes.ledger(LedgerEntry {
-            envelope_id: copy.envelope_id,
-            sender: normalise_address(message.mail_from),
-            recipient: plan.address().to_string(),
-            account_id,
-            created_at: message.now,
-            first_opened_at: None,
+        let keep_subject = crate::address_domain(plan.address())
+            .map_or(message.settings, |d| message.settings.for_domain(d))
+            .keep_subject;
+        writes.sealed(SealedEntry {
+            entry: LedgerEntry {
+                envelope_id: copy.envelope_id,
+                sender: normalise_address(message.mail_from),
+                recipient: plan.address().to_string(),
+                account_id,
+                created_at: message.now,
+                first_opened_at: None,
+            },
+            message_id: message_id.clone(),
+            queue_id: Some(id.clone()),
+            wrapped_secret: Some(copy.wrapped_secret),
+            expires_at: copy.expires_at,
+            // The subject is kept only where it travels in clear in the carrier anyway.
+            subject: keep_subject.then(|| subject.to_string()),
+            subject_hash: Some(subject_hash.clone()),
         });
         accepted.encrypted_for.push(plan.address().to_string());
     }

@@ -13,7 +13,7 @@ use sealpost_mime::{
 };
 
 use crate::settings::DeliveryProfile;
-use crate::{CoreError, Settings};
+use crate::{CoreError, KeyRing, Settings};
 
 /// What sealing needs of one recipient, owned so it can move to the blocking thread.
 pub(super) struct SealJob {
@@ -32,6 +32,8 @@ pub(super) struct SealJob {
     pub first_contact: FirstContact,
     /// The recipient's personal security phrase, for the carrier's notes.
     pub security_phrase: Option<String>,
+    /// When this copy expires (`X-Sealpost-Expires` or `messages.expiry_days`).
+    pub expires_at: Option<i64>,
 }
 
 /// The delivery settings of a recipient's domain.
@@ -62,6 +64,9 @@ impl DeliveryPlan {
 pub(super) struct SealedCopy {
     /// The envelope's message id, the ledger's key.
     pub envelope_id: String,
+    /// Its message secret (format version 2), wrapped under the master key for the ledger.
+    pub wrapped_secret: Vec<u8>,
+    pub expires_at: Option<i64>,
     /// What is handed on for this recipient.
     pub outcome: CopyOutcome,
 }
@@ -133,6 +138,7 @@ pub(super) async fn seal_all(
     message: Vec<u8>,
     jobs: Vec<SealJob>,
     common: CarrierCommon,
+    keys: KeyRing,
     now: i64,
 ) -> Result<Vec<SealedCopy>, CoreError> {
     tokio::task::spawn_blocking(move || -> Result<Vec<SealedCopy>, CoreError> {
@@ -140,13 +146,16 @@ pub(super) async fn seal_all(
         let prepared = sealpost_crypto::prepare(&message)?;
         jobs.iter()
             .map(|job| {
-                let (header, sealed) = sealpost_crypto::seal_prepared(
+                let secret = sealpost_crypto::MessageSecret::generate();
+                let (header, sealed) = sealpost_crypto::seal_prepared_v2(
                     &job.key,
+                    &secret,
                     job.key_id,
                     &job.address,
                     now,
                     &prepared,
                 )?;
+                let wrapped_secret = keys.wrap_message_secret(&header.message_id, &secret);
                 let payload = sealpost_crypto::encode_payload(&sealed);
                 let original = if job.keep_subject {
                     &common.headers
@@ -168,6 +177,7 @@ pub(super) async fn seal_all(
                             delivery,
                             first_contact: job.first_contact,
                             security_phrase: job.security_phrase.clone(),
+                            expires_at: job.expires_at,
                             auto_open: common.auto_open,
                             original_message_id: common.original_message_id.clone(),
                             ..CarrierNotes::default()
@@ -177,6 +187,8 @@ pub(super) async fn seal_all(
                 let outcome = deliver(&job.delivery, &common.public_url, sealed, build);
                 Ok(SealedCopy {
                     envelope_id,
+                    wrapped_secret,
+                    expires_at: job.expires_at,
                     outcome,
                 })
             })

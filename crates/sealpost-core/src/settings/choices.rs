@@ -146,6 +146,44 @@ impl FirstContact {
     }
 }
 
+choice! {
+    /// How much of a reader's client address the message timeline keeps
+    /// (`messages.client_address`).
+    ClientAddress {
+        /// The whole address.
+        Full = "full": "the full address",
+        /// IPv4 /24 or IPv6 /48 (the network, not the machine).
+        Truncated = "truncated": "truncated (IPv4 /24, IPv6 /48)",
+        /// Nothing.
+        None = "none": "none",
+    }
+}
+
+impl ClientAddress {
+    /// What of `ip` to keep; an unparsable address is kept only in `Full` mode.
+    pub fn apply(self, ip: &str) -> Option<String> {
+        match self {
+            ClientAddress::None => None,
+            ClientAddress::Full => Some(ip.to_string()),
+            ClientAddress::Truncated => match ip.parse::<std::net::IpAddr>().ok()? {
+                std::net::IpAddr::V4(v4) => {
+                    let [a, b, c, _] = v4.octets();
+                    Some(format!("{a}.{b}.{c}.0/24"))
+                }
+                std::net::IpAddr::V6(v6) => {
+                    if let Some(v4) = v6.to_ipv4_mapped() {
+                        let [a, b, c, _] = v4.octets();
+                        return Some(format!("{a}.{b}.{c}.0/24"));
+                    }
+                    let s = v6.segments();
+                    let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+                    Some(format!("{net}/48"))
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +212,35 @@ mod tests {
             let parsed = text.parse::<FirstContact>().unwrap();
             assert_eq!(parsed.to_string(), *text);
             assert_eq!(parsed.as_str(), *text);
+        }
+    }
+
+    #[test]
+    fn client_addresses_are_kept_as_configured() {
+        assert_eq!(
+            ClientAddress::Truncated.apply("192.0.2.77").as_deref(),
+            Some("192.0.2.0/24")
+        );
+        assert_eq!(
+            ClientAddress::Truncated
+                .apply("2001:db8:abcd:12::1")
+                .as_deref(),
+            Some("2001:db8:abcd::/48")
+        );
+        assert_eq!(
+            ClientAddress::Truncated
+                .apply("::ffff:198.51.100.9")
+                .as_deref(),
+            Some("198.51.100.0/24")
+        );
+        assert_eq!(ClientAddress::Truncated.apply("not an ip"), None);
+        assert_eq!(
+            ClientAddress::Full.apply("192.0.2.77").as_deref(),
+            Some("192.0.2.77")
+        );
+        assert_eq!(ClientAddress::None.apply("192.0.2.77"), None);
+        for (text, _) in ClientAddress::CHOICES {
+            assert_eq!(text.parse::<ClientAddress>().unwrap().to_string(), *text);
         }
     }
 

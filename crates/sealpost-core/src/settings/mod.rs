@@ -16,7 +16,10 @@ mod value;
 
 use std::collections::BTreeMap;
 
-pub use choices::{CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject, ResetDelivery};
+pub use choices::{
+    ClientAddress, CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject,
+    ResetDelivery,
+};
 pub use handle::SettingsHandle;
 pub use logo::{BrandLogo, LogoImage, MAX_LOGO_BYTES};
 pub use registry::{REGISTRY, Settings};

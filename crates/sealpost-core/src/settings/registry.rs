@@ -9,7 +9,10 @@
 use ipnet::IpNet;
 
 use super::checks;
-use super::choices::{CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject, ResetDelivery};
+use super::choices::{
+    ClientAddress, CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject,
+    ResetDelivery,
+};
 use super::declare::registry;
 use super::logo::BrandLogo;
 use super::value::Widget;
@@ -134,6 +137,23 @@ registry! {
         report_subject: ReportSubject = ReportSubject::Hash => "messages.report_subject" {
             label: "Delivery reports show the subject as",
             help: "hash (default): its SHA-256 only. clear: the subject itself, kept in the ledger from sealing on (mail sealed before the change has only the hash).",
+        }
+        /// Message control: days until a sealed message expires (0 = never), per domain;
+        /// a mail's `X-Sealpost-Expires` header overrides it.
+        message_expiry_days: usize = 0 => "messages.expiry_days" {
+            label: "Messages expire after (days, 0 = never)",
+            help: "After this, the message can no longer be opened: its secret is deleted. A mail's X-Sealpost-Expires header (days or an RFC 3339 date) sets its own.",
+            per_domain: true,
+        }
+        /// Message control: how much of a reader's client address the ledger keeps.
+        message_client_address: ClientAddress = ClientAddress::Truncated => "messages.client_address" {
+            label: "Client address in the message timeline",
+            help: "full, truncated (IPv4 /24, IPv6 /48) or none.",
+        }
+        /// Message control: ledger rows and events are deleted after this many days.
+        message_retention_days: usize = 400 => "messages.retention_days" {
+            label: "Keep message metadata (days)",
+            help: "Ledger rows and their timelines older than this are deleted.",
         }
     }
     Security {

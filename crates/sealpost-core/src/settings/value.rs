@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::choices::{
-    CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject, ResetDelivery,
+    ClientAddress, CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject,
+    ResetDelivery,
 };
 
 /// How the admin form shows a setting.
@@ -169,4 +170,5 @@ textual! {
     DeliveryProfile => Widget::Choice(DeliveryProfile::CHOICES),
     ReportSubject => Widget::Choice(ReportSubject::CHOICES),
     FirstContact => Widget::Choice(FirstContact::CHOICES),
+    ClientAddress => Widget::Choice(ClientAddress::CHOICES),
 }

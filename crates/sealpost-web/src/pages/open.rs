@@ -217,6 +217,7 @@ pub async fn show(
         &message_id,
         ContentAccess::Read,
         &ip.to_string(),
+        state.settings.get().message_client_address,
     )
     .await;
     let msg = prepare_for_display(&message.raw, &cid_url(&token))
@@ -329,6 +330,7 @@ pub async fn part(
         &message.header.message_id_hex(),
         ContentAccess::Part { index },
         &ip.to_string(),
+        state.settings.get().message_client_address,
     )
     .await;
     Ok(download(
@@ -374,6 +376,7 @@ pub async fn eml(
         &message_id,
         ContentAccess::Eml,
         &ip.to_string(),
+        state.settings.get().message_client_address,
     )
     .await;
     let name = format!("message-{}.eml", &message_id[..8]);

@@ -159,7 +159,18 @@ pub async fn send(
     )
     .await;
     match queued {
-        Ok(_) => Ok(Redirect::to(&format!("/open/{token}/sent")).into_response()),
+        Ok(_) => {
+            sealpost_core::messages::record(
+                &state.store,
+                &message.header.message_id_hex(),
+                sealpost_store::MessageEventKind::Replied,
+                None,
+                None,
+                settings.message_client_address,
+            )
+            .await;
+            Ok(Redirect::to(&format!("/open/{token}/sent")).into_response())
+        }
         Err(ReplyError::NotAllowed) => {
             tracing::warn!(account = %reader.account.id, "reply with a recipient outside the original refused");
             Err(WebError::Forbidden)

@@ -6,6 +6,7 @@ pub mod check_config;
 pub mod dkim;
 pub mod keys;
 pub mod message_report;
+pub mod message;
 pub mod settings;
 pub mod user;
 

@@ -1,0 +1,130 @@
+// Browser checks of message control (issue 16), on the node run.sh started: a message
+// revoked with `sealpost message revoke` and one sent with an expiry date in the past. For
+// each, the recipient opens secure.htm from disk, signs in, and gets the revoked / expired
+// page in English and in German; on a phone the page has no horizontal scrolling.
+// Screenshots: message-revoked.png, message-expired.png in SHOTS.
+// Input (environment, from run.sh): BASE_URL, OUTBOX, WORK, SHOTS, SMTP_PORT, BIN, CONFIG.
+// Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const here = dirname(fileURLToPath(import.meta.url));
+const base = env('BASE_URL');
+const work = env('WORK');
+const outbox = env('OUTBOX');
+const shots = env('SHOTS');
+mkdirSync(shots, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
+  ok ? passed++ : failed++;
+  return ok;
+};
+const step = async (what, fn) => {
+  try {
+    await fn();
+  } catch (e) {
+    check(false, `${what}: ${e.message.split('\n')[0]}`);
+  }
+};
+const send = (address, expires) => JSON.parse(execFileSync('python3',
+  [join(here, 'msgctl_mail.py'), 'send', env('SMTP_PORT'), outbox, work, address,
+    ...(expires ? [expires] : [])], { encoding: 'utf8' }));
+const sealpost = (...args) => execFileSync(env('BIN'), [...args, '--config', env('CONFIG')],
+  { encoding: 'utf8' });
+const submit = async (page, selector = 'main form button[type=submit]') => {
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+};
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+/// Opens `secure` from disk in a fresh context; signs in (the first time through the welcome
+/// page with `chosen`); returns the page on whatever the portal showed for the message.
+const openAs = async (options, address, password, secure, firstTime) => {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, ...options });
+  const page = await context.newPage();
+  await page.goto('file://' + secure);
+  await page.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 });
+  await page.fill('input[name=address]', address);
+  await page.fill('input[name=password]', password);
+  await submit(page);
+  if (firstTime) {
+    await page.fill('input[name=password]', firstTime);
+    await page.fill('input[name=password2]', firstTime);
+    await page.selectOption('select[name=question]', 'pet');
+    await page.fill('input[name=answer]', 'Rex');
+    await submit(page);
+  }
+  return { context, page };
+};
+const mainText = (page) => page.textContent('main');
+const scrollWidth = (page) => page.evaluate(() => document.scrollingElement.scrollWidth);
+
+const cases = [
+  {
+    name: 'revoked',
+    address: 'revoked@example.com',
+    prepare: (m) => sealpost('message', 'revoke', m.envelope_id, '--by', 'Anna Advisor',
+      '--reason', 'wrong customer'),
+    en: ['This message was revoked by Anna Advisor on', 'can no longer be opened'],
+    de: ['zurückgezogen', 'von Anna Advisor'],
+    hidden: 'wrong customer',
+  },
+  {
+    name: 'expired',
+    address: 'expired@example.com',
+    expires: '2001-01-01T00:00:00Z',
+    prepare: () => {},
+    en: ['This message has expired', 'advisor@bank.example'],
+    de: ['Diese Nachricht ist abgelaufen', 'advisor@bank.example'],
+  },
+];
+
+try {
+  for (const c of cases) {
+    await step(`${c.name} message`, async () => {
+      const m = send(c.address, c.expires);
+      c.prepare(m);
+      const chosen = 'Quiet-Meadow-2026';
+      const en = await openAs({ locale: 'en-US', viewport: { width: 1024, height: 720 } },
+        c.address, m.password, m.secure, chosen);
+      const text = await mainText(en.page);
+      for (const want of c.en) check(text.includes(want), `${c.name} (en): the page says "${want}"`);
+      if (c.hidden) check(!text.includes(c.hidden), `${c.name} (en): a private reason is not shown`);
+      await en.page.evaluate(() => window.scrollTo(0, 0));
+      await en.page.screenshot({ path: join(shots, `message-${c.name}.png`) });
+      await en.context.close();
+
+      const de = await openAs({ locale: 'de-DE', extraHTTPHeaders: { 'Accept-Language': 'de' },
+        viewport: { width: 1024, height: 720 } }, c.address, chosen, m.secure, null);
+      const deText = await mainText(de.page);
+      for (const want of c.de) check(deText.includes(want), `${c.name} (de): the page says "${want}"`);
+      await de.context.close();
+
+      const phone = await openAs({ locale: 'en-US', viewport: { width: 360, height: 740 },
+        isMobile: true, hasTouch: true }, c.address, chosen, m.secure, null);
+      const width = await scrollWidth(phone.page);
+      check(width <= 360, `${c.name} (phone): no horizontal scrolling (${width}px)`);
+      check((await mainText(phone.page)).includes(c.en[0]), `${c.name} (phone): the page says why`);
+      await phone.context.close();
+    });
+  }
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
