@@ -325,7 +325,8 @@ def send_link(port, outbox, address):
         body = m.get_body(preferencelist=("plain",))
         for word in (body.get_content() if body else "").split():
             if "/m/" in word:
-                return {"link": word.strip(), "attachments":
+                # The text may put the link in parentheses or end a sentence with it.
+                return {"link": word.strip().strip("().,;"), "attachments":
                         [p.get_filename() for p in m.iter_attachments()]}
         return None
 
@@ -333,7 +334,7 @@ def send_link(port, outbox, address):
     found["password"] = wait_for(outbox, credentials, "the credentials mail")
     found["text"] = LINK_TEXT
     return found
-def send_to(port, outbox, address):
+def send_short(port, outbox, address):
     """A short flagged mail to `address`; the new account's password, or None for an account
     that already exists (no credentials mail then)."""
     before = sum(1 for m in mails(outbox) if m["X-Sealpost-Kind"] == "credentials"
@@ -390,7 +391,7 @@ def main(argv):
     elif argv[:1] == ["carrier"] and len(argv) == 2:
         out = carrier_view(argv[1])
     elif argv[:1] == ["send-to"] and len(argv) == 4:
-        out = send_to(int(argv[1]), argv[2], argv[3])
+        out = send_short(int(argv[1]), argv[2], argv[3])
     elif argv[:1] == ["carriers"] and len(argv) == 4:
         out = carriers(argv[1], argv[2], int(argv[3]))
     elif argv[:1] == ["logo"] and len(argv) == 1:

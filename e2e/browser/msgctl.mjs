@@ -58,7 +58,11 @@ const openAs = async (options, address, password, secure, firstTime) => {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, ...options });
   const page = await context.newPage();
   await page.goto('file://' + secure);
-  await page.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 });
+  // secure.htm has no script by default: its one button posts it.
+  await Promise.all([
+    page.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 }),
+    page.click('#sealpost-form button[type=submit]'),
+  ]);
   await page.fill('input[name=address]', address);
   await page.fill('input[name=password]', password);
   await submit(page);

@@ -63,6 +63,7 @@ fi
 # datafile.example blocks HTML attachments: its recipients get message.sealpost (datafile.mjs).
 if ! "$bin" settings set delivery.profile@datafile.example datafile --config "$work/sealpost.toml" >/dev/null; then
   echo "FAIL sealpost settings set delivery.profile@datafile.example"; echo "0 passed, 1 failed"; exit 1
+fi
 # Recipients at code.example get in by a code to their own mailbox (mailbox_code.mjs).
 if ! "$bin" settings set recipients.first_contact@code.example mailbox-code --config "$work/sealpost.toml" >/dev/null; then
   echo "FAIL sealpost settings set recipients.first_contact@code.example"; echo "0 passed, 1 failed"; exit 1

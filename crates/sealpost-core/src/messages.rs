@@ -101,8 +101,11 @@ pub async fn revoke(
             .revoke_envelope(&entry.envelope_id, now, by, reason, reason_public)
             .await?
         {
-            // link copies: store.delete_link_copies_for_envelope(&entry.envelope_id) — added
-            // by the `link` feature; the lead wires it here at merge.
+            // A link copy (the opt-in link profile) could no longer be opened either; it goes
+            // at once rather than at its own expiry.
+            store
+                .delete_link_copies_for_envelope(&entry.envelope_id)
+                .await?;
             out.revoked.push(pair);
         } else {
             out.already.push(pair);

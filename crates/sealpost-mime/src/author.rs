@@ -54,7 +54,10 @@ impl PortalAuthor<'_> {
         tf(
             lang,
             "reply.author_line",
-            &[("reader", &clean_address(self.reader)), ("org", &one_line(self.org))],
+            &[
+                ("reader", &clean_address(self.reader)),
+                ("org", &one_line(self.org)),
+            ],
         )
     }
 }

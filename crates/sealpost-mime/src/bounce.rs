@@ -258,18 +258,26 @@ Message-ID: <carrier1@gw.bank.example>\r\nX-Sealpost-Original-Message-Id: <orig@
             .unwrap();
         let status = String::from_utf8_lossy(status.contents()).into_owned();
         assert!(status.starts_with("Reporting-MTA: dns; gw.bank.example\r\nArrival-Date: "));
-        assert_eq!(status.matches("Remote-MTA: dns; mx.example.org\r\n").count(), 2);
+        assert_eq!(
+            status
+                .matches("Remote-MTA: dns; mx.example.org\r\n")
+                .count(),
+            2
+        );
         assert_eq!(status.matches("Last-Attempt-Date: ").count(), 2);
-        let arrival = status.lines().nth(1).unwrap().trim_start_matches("Arrival-Date: ");
+        let arrival = status
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_start_matches("Arrival-Date: ");
         let date = format!("Date: {arrival}\r\n\r\n");
-        let date = MessageParser::default().parse_headers(date.as_bytes()).unwrap();
+        let date = MessageParser::default()
+            .parse_headers(date.as_bytes())
+            .unwrap();
         assert_eq!(date.date().map(|d| d.to_timestamp()), Some(1_709_630_100));
         // The report refers to the original the sender wrote, not to the carrier.
         assert_eq!(msg.in_reply_to().as_text(), Some("orig@bank.example"));
-        assert_eq!(
-            msg.references().as_text(),
-            Some("orig@bank.example")
-        );
+        assert_eq!(msg.references().as_text(), Some("orig@bank.example"));
         assert!(status.contains(
             "Final-Recipient: rfc822; kundin@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         ));

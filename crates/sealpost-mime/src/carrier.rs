@@ -380,14 +380,22 @@ pub fn build_carrier(input: &CarrierInput) -> Vec<u8> {
         ));
     }
     // To and Cc as the sender wrote them, folded at 78 characters.
-    builder = match original.raw_to.as_deref().and_then(|raw| address_list("To", raw)) {
+    builder = match original
+        .raw_to
+        .as_deref()
+        .and_then(|raw| address_list("To", raw))
+    {
         Some(to) => builder.header("To", to),
         None => builder.to(Address::new_address(
             None::<&str>,
             clean_address(input.recipient),
         )),
     };
-    if let Some(cc) = original.raw_cc.as_deref().and_then(|raw| address_list("Cc", raw)) {
+    if let Some(cc) = original
+        .raw_cc
+        .as_deref()
+        .and_then(|raw| address_list("Cc", raw))
+    {
         builder = builder.header("Cc", cc);
     }
     let subject = if original.subject.trim().is_empty() {
@@ -425,7 +433,10 @@ pub fn build_carrier(input: &CarrierInput) -> Vec<u8> {
         builder = builder.references(MessageId::new_list(references.iter().map(String::as_str)));
     }
     if let Some(id) = &original_id {
-        builder = builder.header("X-Sealpost-Original-Message-Id", Raw::new(format!("<{id}>")));
+        builder = builder.header(
+            "X-Sealpost-Original-Message-Id",
+            Raw::new(format!("<{id}>")),
+        );
     }
     builder = common_headers(builder, MailKind::Carrier, input.hostname);
 
@@ -781,7 +792,9 @@ References: <p1@x> <p2@x>\r\n\r\n"
                 vec!["p1@x", "p2@x", "orig@bank.example"]
             );
             assert_eq!(
-                msg.header_raw("X-Sealpost-Original-Message-Id").unwrap().trim(),
+                msg.header_raw("X-Sealpost-Original-Message-Id")
+                    .unwrap()
+                    .trim(),
                 "<orig@bank.example>"
             );
 
@@ -852,7 +865,8 @@ References: <p1@x> <p2@x>\r\n\r\n"
             .collect::<Vec<_>>()
             .join(", ");
         let original = crate::inbound::original_headers(
-            format!("From: a@bank.example\r\nTo: {to}\r\nCc: {to}\r\nSubject: x\r\n\r\n").as_bytes(),
+            format!("From: a@bank.example\r\nTo: {to}\r\nCc: {to}\r\nSubject: x\r\n\r\n")
+                .as_bytes(),
         );
         let branding = Branding::default();
         let raw = build_carrier(&CarrierInput {

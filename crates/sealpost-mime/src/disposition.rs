@@ -39,7 +39,13 @@ const FALLBACK: usize = 60;
 fn ascii_fallback(name: &str) -> String {
     let ascii: String = name
         .chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     // Keep the fallback on one line of its own; the tail holds the extension.
     let skip = ascii.chars().count().saturating_sub(FALLBACK);
@@ -145,7 +151,10 @@ mod tests {
     fn non_ascii_names_use_rfc2231_with_an_ascii_fallback() {
         let (name, text) = round_trip("Überweisung für Müller.pdf");
         assert_eq!(name, "Überweisung für Müller.pdf");
-        assert!(text.contains("filename=\"_berweisung f_r M_ller.pdf\""), "{text}");
+        assert!(
+            text.contains("filename=\"_berweisung f_r M_ller.pdf\""),
+            "{text}"
+        );
         assert!(
             text.contains("filename*=utf-8''%C3%9Cberweisung%20f%C3%BCr%20M%C3%BCller.pdf"),
             "{text}"

@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(to.iter().count(), 12);
         let first = to.first().unwrap();
         assert_eq!(first.name.as_deref(), Some("Müller 0"));
-        assert_eq!(first.address.as_deref(), Some("person.number.0@bank.example"));
+        assert_eq!(
+            first.address.as_deref(),
+            Some("person.number.0@bank.example")
+        );
     }
 
     #[test]

@@ -621,7 +621,9 @@ References: <p1@x> <p2@x>\r\n\r\nbody\r\n";
 
     #[test]
     fn the_language_is_the_first_supported_content_language_tag() {
-        let lang = |v: &str| original_headers(format!("Content-Language: {v}\r\n\r\n").as_bytes()).language();
+        let lang = |v: &str| {
+            original_headers(format!("Content-Language: {v}\r\n\r\n").as_bytes()).language()
+        };
         assert_eq!(lang("de-DE"), Some("de"));
         assert_eq!(lang("en-GB, de"), Some("en"));
         assert_eq!(lang("de-CH,\r\n fr"), Some("de"));

@@ -106,7 +106,10 @@ pub fn build_reply(input: &ReplyInput) -> Vec<u8> {
         ));
     }
     builder = builder
-        .subject(Text::new(subject_with_keyword(&source.subject, input.keyword)))
+        .subject(Text::new(subject_with_keyword(
+            &source.subject,
+            input.keyword,
+        )))
         .date(Date::now());
     let references: Vec<String> = source
         .references
@@ -254,8 +257,14 @@ mod tests {
         });
         crate::outgoing::assert_crlf(&raw);
         let wire = String::from_utf8_lossy(&raw);
-        assert!(wire.contains("filename=\"Gehaltsnachweis M_rz.pdf\""), "{wire}");
-        assert!(wire.contains("filename*=utf-8''Gehaltsnachweis%20M%C3%A4rz.pdf"), "{wire}");
+        assert!(
+            wire.contains("filename=\"Gehaltsnachweis M_rz.pdf\""),
+            "{wire}"
+        );
+        assert!(
+            wire.contains("filename*=utf-8''Gehaltsnachweis%20M%C3%A4rz.pdf"),
+            "{wire}"
+        );
         let msg = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(
             msg.attachment(0).unwrap().attachment_name(),

@@ -316,6 +316,42 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// Ledger rows that still hold a message secret, by envelope id after `after` (key backups:
+    /// a format-2 envelope opens only with its row's secret).
+    pub async fn sealed_entries_after(&self, after: &str, limit: i64) -> Result<Vec<SealedEntry>> {
+        let q = format!(
+            "SELECT {ENTRY_COLUMNS} FROM message_ledger WHERE envelope_id > ? \
+             AND secret IS NOT NULL ORDER BY envelope_id LIMIT ?"
+        );
+        let rows = sqlx::query(&self.sql(&q))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let e = entry_from_row(r)?;
+                Ok(SealedEntry {
+                    entry: crate::LedgerEntry {
+                        envelope_id: e.envelope_id,
+                        sender: e.sender,
+                        recipient: e.recipient,
+                        account_id: e.account_id,
+                        created_at: e.created_at,
+                        first_opened_at: e.first_opened_at,
+                    },
+                    message_id: e.message_id,
+                    // The queue is not backed up: its carriers have been delivered or retried.
+                    queue_id: None,
+                    wrapped_secret: e.wrapped_secret,
+                    expires_at: e.expires_at,
+                    subject: e.subject,
+                    subject_hash: e.subject_hash,
+                })
+            })
+            .collect()
+    }
+
     /// The ledger row of the carrier queued as `queue_id`, if it is one.
     pub async fn message_entry_by_queue_id(&self, queue_id: &str) -> Result<Option<MessageEntry>> {
         let q = format!("SELECT {ENTRY_COLUMNS} FROM message_ledger WHERE queue_id = ?");

@@ -51,7 +51,10 @@ store_tests!(
 
 async fn migrate_twice_is_idempotent(url: String) {
     let store = Store::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     assert!(store.migrate().await.unwrap().is_empty());
     // Another node starting on the same database sees nothing to do either.
     let other = Store::connect(&url).await.unwrap();
@@ -1412,7 +1415,7 @@ async fn concurrent_answer_reservations_stop_at_the_limit(store: Store) {
     numbers.sort_unstable();
     assert_eq!(
         numbers,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        vec![1, 2, 3, 4, 5],
         "each attempt has its own number"
     );
     let a = store.account_by_id("acc").await.unwrap().unwrap();

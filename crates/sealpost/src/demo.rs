@@ -23,7 +23,8 @@ fn machine_name() -> Option<String> {
         .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
         .find(|h| !h.is_empty())
         .filter(|h| {
-            crate::identity::problems(h, &format!("noreply@{h}"), &format!("https://{h}")).is_empty()
+            crate::identity::problems(h, &format!("noreply@{h}"), &format!("https://{h}"))
+                .is_empty()
         })
 }
 
@@ -180,11 +181,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.toml");
         std::fs::write(&missing, "").unwrap();
-        assert!(!crate::identity::config_problems(&Config::load(Some(&missing)).unwrap()).is_empty());
+        assert!(
+            !crate::identity::config_problems(&Config::load(Some(&missing)).unwrap()).is_empty()
+        );
         let demo = config(Some(&missing)).unwrap();
-        assert_eq!(crate::identity::config_problems(&demo), Vec::<String>::new());
-        assert!(demo.web.public_url.starts_with(&format!("https://{}:", demo.hostname)));
-        assert_eq!(demo.notification_from(), format!("noreply@{}", demo.hostname));
+        assert_eq!(
+            crate::identity::config_problems(&demo),
+            Vec::<String>::new()
+        );
+        assert!(
+            demo.web
+                .public_url
+                .starts_with(&format!("https://{}:", demo.hostname))
+        );
+        assert_eq!(
+            demo.notification_from(),
+            format!("noreply@{}", demo.hostname)
+        );
         // A name the operator chose is kept.
         let own = dir.path().join("own.toml");
         std::fs::write(

@@ -113,7 +113,12 @@ mod tests {
         ] {
             assert!(name_problem(bad).is_some(), "{bad:?}");
         }
-        for good in ["gw.bank.de", "secure.musterbank.ch", "mail.example-bank.com", "sealpost.demo"] {
+        for good in [
+            "gw.bank.de",
+            "secure.musterbank.ch",
+            "mail.example-bank.com",
+            "sealpost.demo",
+        ] {
             assert_eq!(name_problem(good), None, "{good:?}");
         }
     }
@@ -134,7 +139,11 @@ mod tests {
             )
             .is_empty()
         );
-        let ip = problems("gw.musterbank.de", "noreply@musterbank.de", "https://10.1.2.3:8443");
+        let ip = problems(
+            "gw.musterbank.de",
+            "noreply@musterbank.de",
+            "https://10.1.2.3:8443",
+        );
         assert_eq!(ip.len(), 1);
         assert!(ip[0].contains("IP address"), "{ip:?}");
     }

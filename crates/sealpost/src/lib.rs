@@ -3,8 +3,8 @@
 
 pub mod config;
 pub mod demo;
-pub mod identity;
 pub mod dkim;
+pub mod identity;
 pub mod node;
 pub mod selfsigned;
 pub mod web_listener;

@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use sealpost_core::admin::{Actor, create_admin};
+use sealpost_core::settings::{Group, REGISTRY};
 use sealpost_smtp::outbound::RcptResult;
 
 const SENDER: &str = "advisor@bank.example";
@@ -112,6 +113,11 @@ async fn action(
         .unwrap()
 }
 
+/// Whether `key` is a field of the admin form for `group` (the form posts all its fields).
+fn on_form(key: &str, group: Group) -> bool {
+    REGISTRY.iter().any(|d| d.key == key && d.group == group)
+}
+
 #[tokio::test]
 async fn admin_login_csrf_and_session_separation() {
     let node = TestNode::start().await;
@@ -204,7 +210,7 @@ async fn totp_when_required() {
         .get()
         .to_pairs()
         .into_iter()
-        .filter(|(k, _)| k.starts_with("security.") || k.starts_with("portal."))
+        .filter(|(k, _)| on_form(k, Group::Security))
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     form.retain(|(k, _)| k != "security.admin_totp_required");
@@ -438,18 +444,7 @@ async fn settings_change_applies_to_next_mail_and_metrics_need_access() {
         .get()
         .to_pairs()
         .into_iter()
-        .filter(|(k, _)| {
-            [
-                "policy.",
-                "mail.",
-                "delivery.",
-                "carrier.",
-                "limits.",
-                "reply.",
-            ]
-            .iter()
-            .any(|p| k.starts_with(p))
-        })
+        .filter(|(k, _)| on_form(k, Group::Mail))
         .map(|(k, v)| (k.to_string(), v))
         .filter(|(_, v)| v != "false")
         .collect();

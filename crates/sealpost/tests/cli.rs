@@ -407,8 +407,15 @@ fn check_config_strict_refuses_names_unusable_on_the_internet() {
     let warnings = String::from_utf8(plain.stderr).unwrap();
     // (DKIM's own warnings, tested with the signer, come on top.)
     assert_eq!(identity_lines(&warnings).len(), 3, "{warnings}");
-    assert!(warnings.lines().all(|l| l.starts_with("warning: ")), "{warnings}");
-    assert!(String::from_utf8(plain.stdout).unwrap().contains("configuration OK"));
+    assert!(
+        warnings.lines().all(|l| l.starts_with("warning: ")),
+        "{warnings}"
+    );
+    assert!(
+        String::from_utf8(plain.stdout)
+            .unwrap()
+            .contains("configuration OK")
+    );
     // ... --strict fails, one line per problem: hostname, notification sender, public URL.
     let strict = check_config(dir.path(), None, true);
     assert_eq!(strict.status.code(), Some(2));
@@ -418,7 +425,10 @@ fn check_config_strict_refuses_names_unusable_on_the_internet() {
     assert_eq!(lines.len(), 3, "{errors}");
     assert!(lines[0].contains("hostname \"localhost\""), "{errors}");
     assert!(lines[1].contains("noreply@localhost"), "{errors}");
-    assert!(lines[2].contains("web.public_url \"https://localhost:8443\""), "{errors}");
+    assert!(
+        lines[2].contains("web.public_url \"https://localhost:8443\""),
+        "{errors}"
+    );
 
     // The names the tests use (.example, .test) and an IP portal fail too.
     let config = dir.path().join("sealpost.toml");

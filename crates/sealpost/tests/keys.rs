@@ -155,7 +155,10 @@ async fn envelope_survives_backup_restore_on_another_backend_and_master_rotation
     );
     let backup = work.path().join("keys.backup");
     let out = ok(&source_cfg, &["keys", "backup", backup.to_str().unwrap()]);
-    assert!(out.contains("1 accounts and 2 keys"), "{out}");
+    assert!(
+        out.contains("1 accounts, 2 keys and 1 message secrets"),
+        "the message secret travels with the keys: {out}"
+    );
     let sealed = std::fs::read(&backup).unwrap();
     assert!(
         !sealed
@@ -240,13 +243,14 @@ async fn envelope_survives_backup_restore_on_another_backend_and_master_rotation
         Some(&old_master),
     );
     let out = ok(&rotate_cfg, &["keys", "rotate-master", "--batch", "1"]);
-    assert!(out.contains("re-wrapped 2 keys"), "{out}");
+    // Two recipient keys and the message secret of the format-2 envelope.
+    assert!(out.contains("re-wrapped 3 keys"), "{out}");
     let (status, page) = open_envelope(&during, &password, &payload).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(SECRET));
     let out = ok(&rotate_cfg, &["keys", "rotate-master"]);
     assert!(
-        out.contains("re-wrapped 0 keys") && out.contains("2 already"),
+        out.contains("re-wrapped 0 keys") && out.contains("3 already"),
         "{out}"
     );
     during.stop().await;
@@ -283,7 +287,8 @@ async fn envelope_survives_backup_restore_on_another_backend_and_master_rotation
             Some(&new_master),
         );
         let out = ok(&back_cfg, &["keys", "rotate-master"]);
-        assert!(out.contains("re-wrapped 2 keys"), "{out}");
+        // Two recipient keys and the message secret of the format-2 envelope.
+        assert!(out.contains("re-wrapped 3 keys"), "{out}");
         assert_eq!(all_keys_open(&mysql_db, &old_only).await, Ok(2));
         mysql_guard.drop_database().await.unwrap();
     } else {

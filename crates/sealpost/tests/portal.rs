@@ -719,7 +719,10 @@ async fn secure_reply_goes_only_to_the_original_sender_and_threads() {
         Some(node.node.settings.get().notification_from.as_str())
     );
     assert!(
-        from.name.as_deref().unwrap().starts_with("replier@example.com via "),
+        from.name
+            .as_deref()
+            .unwrap()
+            .starts_with("replier@example.com via "),
         "{from:?}"
     );
     assert_eq!(

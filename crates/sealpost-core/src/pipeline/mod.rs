@@ -227,8 +227,14 @@ impl Gateway {
             });
         }
 
-        let (writes, accepted) =
-            collect_writes(&message, &branding, &provisioned, sealed, &refused, &subject);
+        let (writes, accepted) = collect_writes(
+            &message,
+            &branding,
+            &provisioned,
+            sealed,
+            &refused,
+            &subject,
+        );
         self.committer.commit(writes).await?;
         self.delivery_wake.notify_one();
         crate::metrics::record(

@@ -19,12 +19,13 @@ pub async fn css() -> impl IntoResponse {
     )
 }
 
-/// `--accent` from `branding.accent_color`; revalidated often, since an admin may change it.
+/// `--accent` from `branding.accent_color`; revalidated on every use (`no-cache`), so a change
+/// shows on the next page, not an hour or a minute later.
 pub async fn brand_css(State(state): State<AppState>) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=60"),
+            (header::CACHE_CONTROL, "no-cache"),
         ],
         crate::brand::accent_css(&state.settings.get()),
     )
@@ -39,7 +40,7 @@ pub async fn logo(State(state): State<AppState>) -> Result<Response, WebError> {
         [
             (header::CONTENT_TYPE, image.content_type),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "public, max-age=60"),
+            (header::CACHE_CONTROL, "no-cache"),
             (header::CONTENT_DISPOSITION, "inline; filename=\"logo\""),
         ],
         image.bytes.clone(),

@@ -170,10 +170,23 @@ async fn backup(config: &Config, store: &Store, file: &Path, force: bool) -> Res
     verify_keys(&keys, &stored)?;
     let with_keys: HashSet<&str> = stored.iter().map(|k| k.account_id.as_str()).collect();
     accounts.retain(|a| with_keys.contains(a.id.as_str()));
+    // The message secrets of the backed-up accounts: format-2 envelopes need them.
+    let mut messages = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.sealed_entries_after(&after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.entry.envelope_id.clone();
+        messages.extend(
+            page.into_iter()
+                .filter(|m| with_keys.contains(m.entry.account_id.as_str())),
+        );
+    }
     let doc = backup_file::Document {
         created_at: sealpost_store::unix_now(),
         accounts,
         keys: stored,
+        messages,
     };
     let sealed = backup_file::seal(keys.master(), &doc)?;
     write_private_file(file, &sealed)?;
@@ -186,9 +199,10 @@ async fn backup(config: &Config, store: &Store, file: &Path, force: bool) -> Res
     )
     .await;
     println!(
-        "backup of {} accounts and {} keys written to {} (mode 0600); it opens only with the master key",
+        "backup of {} accounts, {} keys and {} message secrets written to {} (mode 0600); it opens only with the master key",
         doc.accounts.len(),
         doc.keys.len(),
+        doc.messages.len(),
         file.display()
     );
     Ok(())
@@ -215,6 +229,7 @@ async fn restore(config: &Config, store: &Store, file: &Path) -> Result<()> {
     for key in &doc.keys {
         store.insert_restored_key(&mut tx, key).await?;
     }
+    store.insert_sealed_many(&mut tx, &doc.messages).await?;
     sealpost_store::commit(tx).await?;
     admin::audit(
         store,
@@ -225,9 +240,10 @@ async fn restore(config: &Config, store: &Store, file: &Path) -> Result<()> {
     )
     .await;
     println!(
-        "restored {} accounts and {} keys from {}",
+        "restored {} accounts and {} keys ({} message secrets) from {}",
         doc.accounts.len(),
         doc.keys.len(),
+        doc.messages.len(),
         file.display()
     );
     Ok(())

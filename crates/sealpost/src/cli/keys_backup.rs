@@ -8,19 +8,22 @@
 //! (`keys backup-master`). The recipient keys inside stay wrapped under the master key as in
 //! the database, so even a decrypted document does not reveal them.
 //!
-//! Plaintext document (version 1, all integers big-endian, strings and bytes length-prefixed
-//! with a u32, optional values prefixed with a 0/1 byte):
-//! `"SPKB" u8(1) i64(created_at) u32(n_accounts) account* u32(n_keys) key*`.
+//! Plaintext document (all integers big-endian, strings and bytes length-prefixed with a u32,
+//! optional values prefixed with a 0/1 byte):
+//! `"SPKB" u8(version) i64(created_at) u32(n_accounts) account* u32(n_keys) key*`, and from
+//! version 2 on `u32(n_messages) message*`: the ledger rows that hold a message secret (still
+//! wrapped under the master key), without which a format-2 envelope never opens again. A
+//! version-1 backup (made before message control) restores with no messages.
 
 use anyhow::{Context, Result, bail, ensure};
 use sealpost_crypto::{KeyId, MasterKey, RecipientKey};
-use sealpost_store::{Account, AccountStatus, StoredKey};
+use sealpost_store::{Account, AccountStatus, LedgerEntry, SealedEntry, StoredKey};
 use zeroize::Zeroizing;
 
 /// First line of a backup file, so a wrong file gets a clear message.
 pub const FILE_MAGIC: &[u8] = b"SEALPOST-KEYS-BACKUP 1\n";
 const DOC_MAGIC: &[u8; 4] = b"SPKB";
-const DOC_VERSION: u8 = 1;
+const DOC_VERSION: u8 = 2;
 /// HKDF purpose of the backup key; the version lets a later format use a new key.
 const BACKUP_PURPOSE: &str = "keys-backup/v1";
 /// The envelope header's recipient field: marks the envelope as a backup, authenticated.
@@ -31,6 +34,8 @@ pub struct Document {
     pub created_at: i64,
     pub accounts: Vec<Account>,
     pub keys: Vec<StoredKey>,
+    /// Ledger rows with their wrapped message secrets (format-2 envelopes).
+    pub messages: Vec<SealedEntry>,
 }
 
 fn backup_key(master: &MasterKey) -> (KeyId, RecipientKey) {
@@ -109,6 +114,20 @@ fn encode(doc: &Document) -> Zeroizing<Vec<u8>> {
         w.bytes(&k.wrapped);
         w.i64(k.created_at);
     }
+    w.u32(doc.messages.len() as u32);
+    for m in &doc.messages {
+        w.str(&m.entry.envelope_id);
+        w.str(&m.entry.sender);
+        w.str(&m.entry.recipient);
+        w.str(&m.entry.account_id);
+        w.i64(m.entry.created_at);
+        w.opt_i64(m.entry.first_opened_at);
+        w.str(&m.message_id);
+        w.bytes(m.wrapped_secret.as_deref().unwrap_or_default());
+        w.opt_i64(m.expires_at);
+        w.opt_str(&m.subject);
+        w.opt_str(&m.subject_hash);
+    }
     w.0
 }
 
@@ -117,7 +136,7 @@ fn decode(data: &[u8]) -> Result<Document> {
     ensure!(r.take(4)? == DOC_MAGIC, "backup document is malformed");
     let version = r.u8()?;
     ensure!(
-        version == DOC_VERSION,
+        version == 1 || version == DOC_VERSION,
         "backup document version {version} is not supported"
     );
     let created_at = r.i64()?;
@@ -159,11 +178,34 @@ fn decode(data: &[u8]) -> Result<Document> {
             created_at: r.i64()?,
         });
     }
+    let mut messages = Vec::new();
+    if version >= 2 {
+        let n = r.u32()?;
+        for _ in 0..n {
+            messages.push(SealedEntry {
+                entry: LedgerEntry {
+                    envelope_id: r.str()?,
+                    sender: r.str()?,
+                    recipient: r.str()?,
+                    account_id: r.str()?,
+                    created_at: r.i64()?,
+                    first_opened_at: r.opt_i64()?,
+                },
+                message_id: r.str()?,
+                queue_id: None,
+                wrapped_secret: Some(r.take_len()?.to_vec()),
+                expires_at: r.opt_i64()?,
+                subject: r.opt_str()?,
+                subject_hash: r.opt_str()?,
+            });
+        }
+    }
     ensure!(r.pos == data.len(), "backup document has trailing data");
     Ok(Document {
         created_at,
         accounts,
         keys,
+        messages,
     })
 }
 
@@ -290,6 +332,22 @@ mod tests {
                 wrapped: vec![9; 72],
                 created_at: 5,
             }],
+            messages: vec![SealedEntry {
+                entry: LedgerEntry {
+                    envelope_id: "e1".into(),
+                    sender: "adv@bank.example".into(),
+                    recipient: "a@example.com".into(),
+                    account_id: "a".into(),
+                    created_at: 7,
+                    first_opened_at: None,
+                },
+                message_id: "m1".into(),
+                queue_id: None,
+                wrapped_secret: Some(vec![4; 72]),
+                expires_at: Some(99),
+                subject: None,
+                subject_hash: Some("ab".into()),
+            }],
         };
         let file = seal(&master, &doc).unwrap();
         assert!(file.starts_with(FILE_MAGIC));
@@ -306,6 +364,14 @@ mod tests {
         assert_eq!(b.last_login_ip.as_deref(), Some("::1"));
         assert_eq!(back.keys[0].version, 3);
         assert_eq!(back.keys[0].wrapped, vec![9; 72]);
+        // The message secrets travel with the keys (format-2 envelopes need them).
+        assert_eq!(back.messages.len(), 1);
+        assert_eq!(back.messages[0].entry.envelope_id, "e1");
+        assert_eq!(
+            back.messages[0].wrapped_secret.as_deref(),
+            Some(&[4u8; 72][..])
+        );
+        assert_eq!(back.messages[0].expires_at, Some(99));
 
         assert!(open(&[&other], &file).is_err(), "wrong master key");
         let mut bad = file.clone();

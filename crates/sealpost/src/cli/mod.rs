@@ -5,8 +5,8 @@ pub mod admin;
 pub mod check_config;
 pub mod dkim;
 pub mod keys;
-pub mod message_report;
 pub mod message;
+pub mod message_report;
 pub mod settings;
 pub mod user;
 

@@ -90,7 +90,7 @@ async fn the_sign_in_page_shows_the_brand_contact_links_and_the_genuine_block() 
         .await
         .unwrap();
     assert!(de.contains("Warum habe ich das bekommen, und ist es echt?"));
-    assert!(de.contains("verschlüsselt Musterbank AG"));
+    assert!(de.contains("werden von Musterbank AG verschlüsselt"));
     assert!(!de.contains("Ende-zu-Ende"));
 
     // The logo: exactly the stored bytes, as image/png, never sniffed.
@@ -98,11 +98,15 @@ async fn the_sign_in_page_shows_the_brand_contact_links_and_the_genuine_block() 
     assert_eq!(logo.status(), 200);
     assert_eq!(logo.headers()["content-type"], "image/png");
     assert_eq!(logo.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(logo.headers()["cache-control"], "no-cache");
     assert_eq!(logo.bytes().await.unwrap().to_vec(), png_bytes());
 
     // The accent colour comes from a same-origin style sheet.
     let css = get(&node, &client, "/static/brand.css").await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    // Revalidated on every page (a cached colour outlived an admin's change in the browser
+    // suite), like the logo.
+    assert_eq!(css.headers()["cache-control"], "no-cache");
     assert!(css.text().await.unwrap().contains("--accent: #0b3d2e"));
     node.stop().await;
 }
