@@ -42,7 +42,7 @@ fn original_message_id(headers: &[u8]) -> Option<String> {
     let parsed = mail_parser::MessageParser::default().parse_headers(headers)?;
     let own = parsed
         .header_raw("X-Sealpost-Original-Message-Id")
-        .map(|v| clean_address(v))
+        .map(clean_address)
         .filter(|v| !v.is_empty());
     own.or_else(|| parsed.message_id().map(clean_address))
         .filter(|v| !v.is_empty())

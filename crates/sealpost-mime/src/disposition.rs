@@ -70,10 +70,10 @@ pub fn attachment_disposition(name: &str) -> String {
         while !rest.is_empty() {
             // Never split a %XX triplet: step back to before a '%' in the last two places.
             let mut end = rest.len().min(PIECE);
-            if end < rest.len() {
-                if let Some(pct) = rest[..end].rfind('%').filter(|&p| p + 3 > end) {
-                    end = pct;
-                }
+            if end < rest.len()
+                && let Some(pct) = rest[..end].rfind('%').filter(|&p| p + 3 > end)
+            {
+                end = pct;
             }
             pieces.push(&rest[..end]);
             rest = &rest[end..];

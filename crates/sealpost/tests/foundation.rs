@@ -1,5 +1,7 @@
 //! End to end through a real node: SMTP in, queue, delivery to a real SMTP sink, portal open.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+
 mod common;
 
 use common::*;

@@ -180,7 +180,6 @@ pub(super) async fn seal_all(
                             expires_at: job.expires_at,
                             auto_open: common.auto_open,
                             original_message_id: common.original_message_id.clone(),
-                            ..CarrierNotes::default()
                         },
                     })
                 };

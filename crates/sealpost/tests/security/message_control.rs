@@ -299,7 +299,7 @@ async fn expiry_by_header_shows_the_expired_page_and_the_sweeper_deletes_the_sec
     let kinds: Vec<_> = node
         .node
         .store
-        .message_events(&[envelope_id.clone()])
+        .message_events(std::slice::from_ref(&envelope_id))
         .await
         .unwrap()
         .into_iter()
