@@ -136,6 +136,9 @@ pub async fn open_for_account(
             Ok(Err(withdrawn)) => return Err(withdrawn.into()),
             Err(CoreError::Key(_)) => return Err(OpenError::Damaged),
             Err(e) => {
+                // Key errors are answered above, so `e` is a store error: sqlx names the query
+                // or column, never a bound or fetched value, so neither the wrapped secret nor
+                // any content can be in it.
                 tracing::error!(error = %e, "message secret lookup failed");
                 return Err(OpenError::Internal);
             }
