@@ -2,7 +2,10 @@
 // revoked with `sealpost message revoke` and one sent with an expiry date in the past. For
 // each, the recipient opens secure.htm from disk, signs in, and gets the revoked / expired
 // page in English and in German; on a phone the page has no horizontal scrolling.
-// Screenshots: message-revoked.png, message-expired.png in SHOTS.
+// Then the sender's side: the status link of a credentials mail, followed on a phone, shows
+// the copy's status; its Revoke button revokes it, and the recipient's secure.htm then names
+// the sender as the revoker.
+// Screenshots: message-revoked.png, message-expired.png, sender-status.png in SHOTS.
 // Input (environment, from run.sh): BASE_URL, OUTBOX, WORK, SHOTS, SMTP_PORT, BIN, CONFIG.
 // Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 import { execFileSync } from 'node:child_process';
@@ -127,6 +130,37 @@ try {
       await phone.context.close();
     });
   }
+  await step('the sender revokes from the status link', async () => {
+    const address = 'wrong-customer@example.com';
+    const m = send(address);
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'en-US',
+      viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    const page = await context.newPage();
+    await page.goto(m.status_link);
+    check((await mainText(page)).includes('works once'), 'sender: the link opens a page with one button');
+    await submit(page, '#show-status');
+    check(page.url().endsWith('/s/status'), `sender: the button leads to the status page (${page.url()})`);
+    const text = await mainText(page);
+    check(text.includes(address) && text.includes('Not opened yet'), 'sender: the status names the recipient and says unread');
+    const width = await scrollWidth(page);
+    check(width <= 360, `sender (phone): no horizontal scrolling (${width}px)`);
+    await page.screenshot({ path: join(shots, 'sender-status.png'), fullPage: true });
+    await submit(page, '#revoke');
+    check((await mainText(page)).includes('can no longer open this message'), 'sender: revoked, and the page says so');
+    await context.close();
+    // The same link is used up.
+    const again = await browser.newContext({ ignoreHTTPSErrors: true });
+    const p2 = await again.newPage();
+    await p2.goto(m.status_link);
+    await submit(p2, '#show-status');
+    check((await mainText(p2)).includes('already been used'), 'sender: the link works once');
+    await again.close();
+    const reader = await openAs({ locale: 'en-US', viewport: { width: 1024, height: 720 } },
+      address, m.password, m.secure, 'Quiet-Meadow-2026');
+    check((await mainText(reader.page)).includes('revoked by advisor@bank.example'),
+      'recipient: the revoked page names the sender');
+    await reader.context.close();
+  });
 } finally {
   await browser.close();
 }

@@ -3,7 +3,8 @@
 wait for its credentials and carrier in the maildir next hop.
 
   msgctl_mail.py send SMTP_PORT OUTBOX WORK ADDRESS [EXPIRES]
-      writes WORK/<ADDRESS>.secure.htm; prints {"password", "envelope_id", "secure"}
+      writes WORK/<ADDRESS>.secure.htm; prints {"password", "envelope_id", "secure",
+      "status_link"} (status_link: the sender's /s/... link in the credentials mail)
       (envelope_id: the ledger id, bytes 5..21 of the envelope, as hex)
 """
 import base64
@@ -68,7 +69,14 @@ def send(port, outbox, work, address, expires=None):
                 return part.get_payload(decode=True)
         return None
 
+    def status_link(m):
+        if m["X-Sealpost-Kind"] != "credentials" or address not in m.get_content():
+            return None
+        found = re.search(r"https://\S+/s/[A-Za-z0-9_-]{43}", m.get_content())
+        return found.group(0) if found else None
+
     password = wait_for(outbox, credentials, f"the credentials mail for {address}")
+    link = wait_for(outbox, status_link, f"the status link for {address}")
     secure = wait_for(outbox, carrier, f"the carrier mail for {address}")
     path = os.path.join(work, f"{address}.secure.htm")
     with open(path, "wb") as f:
@@ -80,7 +88,8 @@ def send(port, outbox, work, address, expires=None):
         found = re.search(rb'value="([A-Za-z0-9+/=\s]+)"', secure)
         value = found.group(1) if found else b""
     envelope = base64.b64decode(b"".join(value.split()))
-    return {"password": password, "envelope_id": envelope[5:21].hex(), "secure": path}
+    return {"password": password, "envelope_id": envelope[5:21].hex(), "secure": path,
+            "status_link": link}
 
 
 if __name__ == "__main__":

@@ -544,6 +544,7 @@ async fn mail_password_to_sender(
         lang: &lang,
         branding: &settings.branding(),
         hostname: &settings.hostname,
+        status_link: None,
     });
     // The password first: should queueing fail, the admin sees the error and retries; the
     // other order could mail a password that never took effect.

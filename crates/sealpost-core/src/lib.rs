@@ -24,6 +24,7 @@ pub mod phrase;
 pub mod pipeline;
 pub mod recovery;
 pub mod reply;
+pub mod sender_control;
 pub mod sessions;
 pub mod settings;
 pub mod url;
@@ -45,6 +46,8 @@ pub mod kind {
     pub const CODE: &str = MailKind::Code.as_str();
     /// A security notice to an account holder (a reset, a changed factor).
     pub const NOTICE: &str = MailKind::Notice.as_str();
+    /// An open notification to a sender (`messages.receipts`).
+    pub const RECEIPT: &str = MailKind::Receipt.as_str();
     /// Mail passed through unchanged (not flagged, or to internal recipients): not a mail
     /// Sealpost writes, so it has no `X-Sealpost-Kind`.
     pub const RELAY: &str = "relay";

@@ -6,7 +6,7 @@ use sealpost_crypto::report::{
     REPORT_FORMAT, ReportDocument, ReportError, ReportEvent, ReportKey, ReportPublicKey,
     ReportRecipient,
 };
-use sealpost_store::{LedgerEntry, Store, StoreError};
+use sealpost_store::{MessageEntry, MessageEvent, MessageEventKind, Store, StoreError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -65,24 +65,43 @@ pub fn rfc3339(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-/// The events of one copy, oldest first.
-fn events_of(entry: &LedgerEntry) -> Vec<ReportEvent> {
+/// The events of one copy, oldest first: its recorded timeline, or, for a row sealed before
+/// message control recorded events, what the ledger row itself says.
+fn events_of(entry: &MessageEntry, recorded: &[MessageEvent]) -> Vec<ReportEvent> {
+    let mine: Vec<ReportEvent> = recorded
+        .iter()
+        .filter(|e| e.envelope_id == entry.envelope_id)
+        .map(|e| ReportEvent {
+            at: rfc3339(e.at),
+            kind: e.kind.as_str().into(),
+            detail: match (e.detail.as_deref(), e.client.as_deref()) {
+                (None, None) => None,
+                (Some(d), None) => Some(d.to_string()),
+                (None, Some(c)) => Some(format!("client {c}")),
+                (Some(d), Some(c)) => Some(format!("{d}; client {c}")),
+            },
+        })
+        .collect();
+    if !mine.is_empty() {
+        return mine;
+    }
     let mut events = vec![ReportEvent {
         at: rfc3339(entry.created_at),
-        kind: "sealed".into(),
+        kind: MessageEventKind::Sealed.as_str().into(),
         detail: None,
     }];
     if let Some(opened) = entry.first_opened_at {
         events.push(ReportEvent {
             at: rfc3339(opened),
-            kind: "first opened".into(),
+            kind: MessageEventKind::FirstOpened.as_str().into(),
             detail: None,
         });
     }
     events
 }
 
-/// Assembles and signs the report of message `id` (a ledger id, hex).
+/// Assembles and signs the report of message `id` (a message id: every recipient's copy; or
+/// one copy's ledger id), hex.
 pub async fn build(
     store: &Store,
     settings: &Settings,
@@ -91,11 +110,17 @@ pub async fn build(
     now: i64,
 ) -> Result<SignedReport, ReportBuildError> {
     let id = id.trim().to_ascii_lowercase();
-    let entry = store
-        .ledger_entry(&id)
-        .await?
+    let timeline = crate::messages::timeline(store, &id)
+        .await
+        .map_err(|e| match e {
+            crate::CoreError::Store(e) => ReportBuildError::Store(e),
+            _ => ReportBuildError::NotFound(id.clone()),
+        })?
         .ok_or_else(|| ReportBuildError::NotFound(id.clone()))?;
-    let subject = store.message_subject(&id).await?;
+    let Some(first) = timeline.entries.first() else {
+        return Err(ReportBuildError::NotFound(id));
+    };
+    let subject = store.message_subject(&first.envelope_id).await?;
     let (subject, subject_sha256) = match (settings.report_subject, subject) {
         (_, None) => (None, None),
         (ReportSubject::Clear, Some(s)) if s.subject.is_some() => (s.subject, None),
@@ -105,15 +130,20 @@ pub async fn build(
         format: REPORT_FORMAT.into(),
         issuer: signer.issuer.clone(),
         generated_at: rfc3339(now),
-        message_id: entry.envelope_id.clone(),
-        sender: entry.sender.clone(),
+        // The id asked for: a message id, or the one copy's id.
+        message_id: id.clone(),
+        sender: first.sender.clone(),
         subject,
         subject_sha256,
-        recipients: vec![ReportRecipient {
-            address: entry.recipient.clone(),
-            copy_id: entry.envelope_id.clone(),
-            events: events_of(&entry),
-        }],
+        recipients: timeline
+            .entries
+            .iter()
+            .map(|entry| ReportRecipient {
+                address: entry.recipient.clone(),
+                copy_id: entry.envelope_id.clone(),
+                events: events_of(entry, &timeline.events),
+            })
+            .collect(),
     };
     let json = signer.key.sign(&document)?;
     Ok(SignedReport { json, document })

@@ -62,14 +62,32 @@ pub struct Revoked {
     pub already: Vec<(String, String)>,
 }
 
+/// Who revokes: the name the recipient's page shows, and the actor the audit log records
+/// (an administrator's account name need not be shown to an outside recipient).
+#[derive(Debug, Clone, Copy)]
+pub struct Revoker<'a> {
+    pub shown_as: &'a str,
+    pub audit_actor: &'a str,
+}
+
+/// A name that is shown and audited alike (the CLI's `--by`).
+impl<'a> From<&'a str> for Revoker<'a> {
+    fn from(name: &'a str) -> Self {
+        Revoker {
+            shown_as: name,
+            audit_actor: name,
+        }
+    }
+}
+
 /// Revokes message `id` (a message id for all its recipients, or one envelope id) for every
 /// recipient, or only `recipient`: each envelope's secret is deleted at once and `by`, the
 /// time and the reason are recorded. Used by the CLI, the admin UI and the sender's link.
-pub async fn revoke(
+pub async fn revoke<'a>(
     store: &Store,
     id: &str,
     recipient: Option<&str>,
-    by: &str,
+    by: impl Into<Revoker<'a>>,
     reason: Option<&str>,
     reason_public: bool,
     now: i64,
@@ -90,6 +108,7 @@ pub async fn revoke(
             recipient: wanted.unwrap_or_default(),
         });
     }
+    let by = by.into();
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let mut out = Revoked {
         revoked: Vec::new(),
@@ -98,7 +117,7 @@ pub async fn revoke(
     for entry in targets {
         let pair = (entry.recipient.clone(), entry.envelope_id.clone());
         if store
-            .revoke_envelope(&entry.envelope_id, now, by, reason, reason_public)
+            .revoke_envelope(&entry.envelope_id, now, by.shown_as, reason, reason_public)
             .await?
         {
             // A link copy (the opt-in link profile) could no longer be opened either; it goes
@@ -114,7 +133,7 @@ pub async fn revoke(
     if let Err(e) = store
         .audit(
             now,
-            by,
+            by.audit_actor,
             "message.revoked",
             Some(&id),
             Some(&format!("{} envelope(s)", out.revoked.len())),
@@ -148,7 +167,8 @@ pub async fn timeline(store: &Store, id: &str) -> Result<Option<Timeline>, CoreE
 }
 
 /// Records an event for an envelope, best effort (a failed write is logged, never turns a
-/// served page into an error). `client` is kept as `messages.client_address` says.
+/// served page into an error). `client` is kept as `messages.client_address` says. True when
+/// this was the envelope's first open.
 pub async fn record(
     store: &Store,
     envelope_id: &str,
@@ -156,23 +176,22 @@ pub async fn record(
     detail: Option<&str>,
     client: Option<&str>,
     client_address: ClientAddress,
-) {
+) -> bool {
     let client = client.and_then(|ip| client_address.apply(ip));
     let now = crate::unix_now();
     let result = match kind {
-        MessageEventKind::FirstOpened | MessageEventKind::Opened => store
-            .record_open(envelope_id, now, client.as_deref())
-            .await
-            .map(|_| ()),
-        _ => {
-            store
-                .add_message_event(envelope_id, now, kind, detail, client.as_deref())
-                .await
+        MessageEventKind::FirstOpened | MessageEventKind::Opened => {
+            store.record_open(envelope_id, now, client.as_deref()).await
         }
+        _ => store
+            .add_message_event(envelope_id, now, kind, detail, client.as_deref())
+            .await
+            .map(|_| false),
     };
-    if let Err(e) = result {
+    result.unwrap_or_else(|e| {
         tracing::warn!(error = %e, kind = %kind, "message event not recorded");
-    }
+        false
+    })
 }
 
 /// Why a version-2 envelope cannot be opened any more; each has its own page.
@@ -227,13 +246,16 @@ pub async fn secret_for(
 pub struct SweepReport {
     pub expired: u64,
     pub deleted_rows: u64,
+    /// Sender status links past their end.
+    pub sender_links: u64,
 }
 
 /// Envelopes expired per sweep at most (the next sweep takes the rest).
 const EXPIRE_BATCH: i64 = 500;
 
 /// The periodic sweep: deletes the secrets of expired messages (`expired`, `secret-deleted`
-/// events), and ledger rows and events older than `messages.retention_days`.
+/// events), sender status links past their end, and ledger rows and events older than
+/// `messages.retention_days`.
 pub async fn sweep(
     store: &Store,
     retention_days: usize,
@@ -246,9 +268,11 @@ pub async fn sweep(
     } else {
         0
     };
+    let sender_links = store.sweep_sender_links(now).await?;
     Ok(SweepReport {
         expired,
         deleted_rows,
+        sender_links,
     })
 }
 

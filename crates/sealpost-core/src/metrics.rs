@@ -72,6 +72,9 @@ pub struct Dashboard {
     pub lockouts: Period,
     pub locked_now: i64,
     pub opens: Period,
+    /// Copies revoked, and copies that expired (message control).
+    pub revocations: Period,
+    pub expiries: Period,
     pub replies: Period,
     pub answer_failed: Period,
     pub password_resets: Period,
@@ -162,6 +165,14 @@ pub async fn dashboard(store: &Store, now: i64) -> Result<Dashboard, StoreError>
         eml_downloads: period_from_rows(&rows, EML_DOWNLOADS, today),
         new_accounts: period_of(now, |s| store.count_accounts_created_since(s)).await?,
         opens: period_of(now, |s| store.count_opens_since(s)).await?,
+        revocations: period_of(now, |s| {
+            store.count_message_events_since(sealpost_store::MessageEventKind::Revoked, s)
+        })
+        .await?,
+        expiries: period_of(now, |s| {
+            store.count_message_events_since(sealpost_store::MessageEventKind::Expired, s)
+        })
+        .await?,
         locked_now: store.count_locked_accounts(now).await?,
         oldest_age_secs: queue.oldest_created_at.map(|t| (now - t).max(0)),
         queue,
@@ -177,7 +188,7 @@ pub async fn dashboard(store: &Store, now: i64) -> Result<Dashboard, StoreError>
 /// label says over which window (`today`, `7d`, `30d`).
 pub fn prometheus(d: &Dashboard) -> String {
     let mut out = String::new();
-    let periods: [(&str, Period, &str); 18] = [
+    let periods: [(&str, Period, &str); 20] = [
         (
             "sealpost_mails_encrypted",
             d.encrypted,
@@ -215,6 +226,16 @@ pub fn prometheus(d: &Dashboard) -> String {
             "Secure messages opened for the first time",
         ),
         ("sealpost_replies", d.replies, "Secure replies sent"),
+        (
+            "sealpost_revocations",
+            d.revocations,
+            "Copies of secure messages revoked",
+        ),
+        (
+            "sealpost_expiries",
+            d.expiries,
+            "Copies of secure messages that expired",
+        ),
         (
             "sealpost_secret_answer_failures",
             d.answer_failed,

@@ -182,7 +182,7 @@ pub async fn content_access(
     message_id: &str,
     access: ContentAccess,
     client_ip: &str,
-    client_address: crate::settings::ClientAddress,
+    settings: &crate::Settings,
 ) {
     // The message timeline (issue 16): the page is an open, a part or .eml a download.
     let (kind, what) = match access {
@@ -196,15 +196,19 @@ pub async fn content_access(
             Some("eml".to_string()),
         ),
     };
-    crate::messages::record(
+    let first_open = crate::messages::record(
         store,
         message_id,
         kind,
         what.as_deref(),
         Some(client_ip),
-        client_address,
+        settings.message_client_address,
     )
     .await;
+    // The sender's open notification (`messages.receipts`, decided per recipient domain).
+    if first_open {
+        crate::sender_control::send_receipt_detached(store, settings, message_id, unix_now());
+    }
     let (action, counter, detail) = match access {
         ContentAccess::Read => (
             audit::MESSAGE_READ,

@@ -25,6 +25,7 @@ pub mod inbound;
 pub mod kind;
 pub mod notice;
 mod outgoing;
+pub mod receipt;
 pub mod reply;
 pub mod reply_source;
 pub mod securehtm;
@@ -50,6 +51,7 @@ pub use inbound::{
 };
 pub use kind::MailKind;
 pub use notice::{CredentialsInput, CredentialsKind, build_credentials};
+pub use receipt::{ReceiptInput, build_receipt};
 pub use reply::{ReplyAttachment, ReplyInput, build_reply};
 pub use reply_source::{ReplyAddresses, ReplySource, reply_addresses, reply_source, reply_subject};
 pub use securehtm::{SecureHtm, extract_payload, render_secure_htm};

@@ -36,6 +36,9 @@ pub struct CredentialsInput<'a> {
     pub lang: &'a str,
     pub branding: &'a Branding,
     pub hostname: &'a str,
+    /// First use only: the sender's single-use link to the message's status page (where it
+    /// can be revoked) and the date it ends, as text.
+    pub status_link: Option<(&'a str, &'a str)>,
 }
 
 /// Builds the credentials (first use) or password-reset mail, text/plain.
@@ -88,6 +91,17 @@ pub fn build_credentials(input: &CredentialsInput) -> Vec<u8> {
         },
     ));
     text.push_str("\n\n");
+    if let (CredentialsKind::FirstUse, Some((link, until))) = (&input.kind, input.status_link) {
+        text.push_str(&tf(
+            lang,
+            "sender_link.intro",
+            &[("date", &one_line(until))],
+        ));
+        // On a line of its own, so mail clients make it clickable.
+        text.push('\n');
+        text.push_str(&one_line(link));
+        text.push_str("\n\n");
+    }
     text.push_str(&t(lang, "common.regards"));
     text.push('\n');
     text.push_str(org);
@@ -130,7 +144,31 @@ mod tests {
             lang,
             branding: &Branding::default(),
             hostname: "gw.bank.example",
+            status_link: Some(("https://secure.bank.example/s/TOKEN", "2027-01-01")),
         })
+    }
+
+    #[test]
+    fn first_use_credentials_carry_the_senders_status_link_and_a_reset_does_not() {
+        let body = |raw: Vec<u8>| {
+            MessageParser::default()
+                .parse(&raw)
+                .unwrap()
+                .body_text(0)
+                .unwrap()
+                .into_owned()
+        };
+        for lang in ["en", "de"] {
+            let text = body(credentials(CredentialsKind::FirstUse, lang));
+            assert!(
+                text.lines()
+                    .any(|l| l.trim() == "https://secure.bank.example/s/TOKEN"),
+                "{lang}: {text}"
+            );
+            assert!(text.contains("2027-01-01"), "{lang}: {text}");
+            let reset = body(credentials(CredentialsKind::PasswordReset, lang));
+            assert!(!reset.contains("/s/TOKEN"), "{lang}: {reset}");
+        }
     }
 
     #[test]

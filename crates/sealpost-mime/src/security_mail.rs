@@ -133,7 +133,7 @@ pub fn build_reset_link_mail(base: &SecurityMailBase, link: &str, valid_hours: i
 
 /// A mailbox for `<…>` and the text: no whitespace, controls, brackets or commas, so an
 /// address can never add header syntax or a second recipient.
-fn mailbox(address: &str) -> String {
+pub(crate) fn mailbox(address: &str) -> String {
     address
         .trim()
         .chars()
@@ -142,7 +142,12 @@ fn mailbox(address: &str) -> String {
 }
 
 /// Greeting, paragraphs, regards and signature, as one plain-text mail.
-fn build(base: &SecurityMailBase, kind: MailKind, subject: &str, paragraphs: &[String]) -> Vec<u8> {
+pub(crate) fn build(
+    base: &SecurityMailBase,
+    kind: MailKind,
+    subject: &str,
+    paragraphs: &[String],
+) -> Vec<u8> {
     let lang = base.lang;
     let org = base.branding.org();
     let mut parts = vec![t(lang, "common.greeting")];

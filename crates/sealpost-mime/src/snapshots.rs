@@ -161,6 +161,7 @@ fn credentials_and_resets() {
             lang,
             branding: &branding,
             hostname: "gw.bank.example",
+            status_link: None,
         });
         check(name, &raw);
     }

@@ -37,6 +37,10 @@ pub enum WebError {
     /// `/m/{id}`: unknown, expired, or another account's link (one page for all three).
     #[error("message link expired")]
     ExpiredLink,
+    /// `/s/...`: a sender's status link that is unknown, used or past its end, or a status
+    /// page whose capability ended (one page for all).
+    #[error("sender link used or expired")]
+    SenderLinkUsed,
     #[error("cannot open: {0}")]
     Open(#[from] OpenError),
     #[error("store: {0}")]
@@ -65,6 +69,7 @@ impl WebError {
             WebError::NoPayload => (StatusCode::BAD_REQUEST, "portal-error-no-payload"),
             WebError::ExpiredOpen => (StatusCode::GONE, "portal-error-expired-open"),
             WebError::ExpiredLink => (StatusCode::GONE, "portal-error-expired-link"),
+            WebError::SenderLinkUsed => (StatusCode::GONE, "sender-link-used"),
             WebError::TooManyRequests => {
                 (StatusCode::TOO_MANY_REQUESTS, "portal-error-rate-limited")
             }

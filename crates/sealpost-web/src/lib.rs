@@ -156,6 +156,12 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/profile/question", post(pages::profile::change_question))
         .route("/profile/language", post(pages::profile::change_language))
         .route("/profile/phrase", post(pages::profile::change_phrase))
+        .route("/s/status", get(pages::sender::status))
+        .route("/s/revoke", post(pages::sender::revoke))
+        .route(
+            "/s/{token}",
+            get(pages::sender::landing).post(pages::sender::follow),
+        )
         .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
     Router::new().merge(same_site).route(
         "/open",
@@ -211,6 +217,8 @@ async fn rate_limit(
             "/open" => Some(&state.rate_limits.open),
             // A reset link sets a password: guessing links is an attempt like guessing one.
             path if path.starts_with("/reset/") => Some(&state.rate_limits.auth),
+            // Likewise a sender's status link: it can revoke a message.
+            path if path.starts_with("/s/") => Some(&state.rate_limits.auth),
             _ => None,
         };
         if let Some(limiter) = limiter {

@@ -788,7 +788,7 @@ async fn messages_search_timeline_and_signed_report() {
         .to_string();
     let timeline = page_text(&node, &admin, &format!("/admin/messages/{id}")).await;
     assert!(
-        timeline.contains("sealed") && timeline.contains("first opened"),
+        timeline.contains("sealed") && timeline.contains("first-opened"),
         "{timeline}"
     );
     assert!(timeline.contains("reader@example.com"));
@@ -825,5 +825,237 @@ async fn messages_search_timeline_and_signed_report() {
     }
     let r = get(&node, &admin, &format!("/admin/messages/{id}/secrets.txt")).await;
     assert_eq!(r.status(), 404);
+    node.stop().await;
+}
+
+/// Issue 16: the admin's message page lists every event of a real message (sealed, handed
+/// over, opened, replied, revoked, secret deleted) and revokes it for one recipient; the
+/// recipient's page names "the administrator", the audit log the admin's account, and the
+/// dashboard counts the revocation.
+#[tokio::test]
+async fn the_message_page_shows_the_whole_timeline_and_revokes_one_recipient() {
+    let node = TestNode::start().await;
+    let (first, second) = ("eins@kunde.example", "zwei@kunde.example");
+    let mail = crlf(&format!(
+        "From: {SENDER}\nTo: {first}, {second}\nSubject: Both [secure]\nMessage-ID: <both-{}@bank.example>\n\nFor both of you.\n",
+        uuid_like()
+    ));
+    let results = node.send(SENDER, &[first, second], &mail).await;
+    assert!(
+        results.iter().all(|r| *r == RcptResult::Delivered),
+        "{results:?}"
+    );
+    let mails = node.wait_for_mails(4).await;
+    let carrier_of = |to: &str| {
+        mails
+            .iter()
+            .find(|m| kind_of(m) == "carrier" && m.rcpt_to == vec![to.to_string()])
+            .cloned()
+            .unwrap()
+    };
+    let password_of = |to: &str| {
+        mails
+            .iter()
+            .filter(|m| kind_of(m) == "credentials")
+            .find(|m| String::from_utf8_lossy(&m.data).contains(to))
+            .map(credentials_password)
+            .unwrap()
+    };
+    let carrier = carrier_of(first);
+    let envelope = sealpost_crypto::decode_payload(&carrier_payload(&carrier)).unwrap();
+    let copy_id = sealpost_crypto::read_header(&envelope)
+        .unwrap()
+        .message_id_hex();
+    let entry = node
+        .node
+        .store
+        .message_entry(&copy_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let message_id = entry.message_id.clone();
+
+    // The first recipient opens and replies.
+    let reader = portal_session(&node, first, &password_of(first)).await;
+    let r = node.post_open(&reader, &carrier_payload(&carrier)).await;
+    let open = location(&r);
+    let page = page_text(&node, &reader, &open).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf_of(&page))
+        .text("body", "Thank you.".to_string());
+    let r = reader
+        .post(node.url(&format!("{open}/reply")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // The carrier's hand-over is recorded by the delivery worker.
+    for _ in 0..100 {
+        let events = node
+            .node
+            .store
+            .message_events(std::slice::from_ref(&copy_id))
+            .await
+            .unwrap();
+        if events
+            .iter()
+            .any(|e| e.kind == sealpost_store::MessageEventKind::HandedOver)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let (admin, _) = admin_session(&node, "root").await;
+    let page = page_text(&node, &admin, &format!("/admin/messages/{message_id}")).await;
+    assert!(page.contains(first) && page.contains(second), "{page}");
+    let csrf = csrf_of(&page);
+    // Revoking for someone the message was not sent to is refused and changes nothing.
+    let r = admin
+        .post(node.url(&format!("/admin/messages/{message_id}/revoke")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("recipient", "dritte@kunde.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not sent to dritte@kunde.example")
+    );
+    // A forged form is refused.
+    let r = admin
+        .post(node.url(&format!("/admin/messages/{message_id}/revoke")))
+        .form(&[("csrf", "forged"), ("recipient", first)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(
+        node.node
+            .store
+            .message_entry(&copy_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secret
+            .is_some()
+    );
+
+    let r = admin
+        .post(node.url(&format!("/admin/messages/{message_id}/revoke")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("recipient", first),
+            ("reason", "wrong customer"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        location(&r),
+        format!("/admin/messages/{message_id}?revoked=1")
+    );
+    let page = page_text(&node, &admin, &location(&r)).await;
+    for kind in [
+        "sealed",
+        "handed-over",
+        "first-opened",
+        "replied",
+        "revoked",
+        "secret-deleted",
+    ] {
+        assert!(
+            page.contains(&format!("<td>{kind}</td>")),
+            "{kind} missing:\n{page}"
+        );
+    }
+    assert!(page.contains("revoked by the administrator"), "{page}");
+    // The second copy is untouched and can still be revoked.
+    assert!(
+        page.contains(&format!("<option value=\"{second}\">")),
+        "{page}"
+    );
+    let row = node
+        .node
+        .store
+        .message_entry(&copy_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.wrapped_secret.is_none());
+    let others = node.node.store.message_entries(&message_id).await.unwrap();
+    assert!(
+        others
+            .iter()
+            .any(|e| e.recipient == second && e.wrapped_secret.is_some())
+    );
+
+    // The recipient sees "the administrator", the private reason stays private; the audit log
+    // names the admin.
+    let r = node.post_open(&reader, &carrier_payload(&carrier)).await;
+    let r = get(&node, &reader, &location(&r)).await;
+    assert_eq!(r.status(), 410);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("revoked by the administrator"), "{text}");
+    assert!(!text.contains("wrong customer"));
+    let audit = node.node.store.recent_audit(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "message.revoked" && a.actor == "admin:root"),
+        "{audit:?}"
+    );
+
+    // The signed report covers both recipients and every event.
+    let json = get(
+        &node,
+        &admin,
+        &format!("/admin/messages/{message_id}/report.json"),
+    )
+    .await
+    .bytes()
+    .await
+    .unwrap();
+    let verified = sealpost_crypto::report::verify_report(&json, None).unwrap();
+    let addresses: Vec<&str> = verified
+        .document
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(addresses, vec![first, second]);
+    let kinds: Vec<&str> = verified.document.recipients[0]
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    for kind in [
+        "sealed",
+        "first-opened",
+        "replied",
+        "revoked",
+        "secret-deleted",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+
+    // The dashboard counts it.
+    let dash = page_text(&node, &admin, "/admin").await;
+    let row = dash
+        .split("Messages revoked (copies)")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(row.contains("<td class=\"num\">1</td>"), "{row}");
     node.stop().await;
 }

@@ -635,7 +635,7 @@ async fn message_report_verify_and_tamper() {
     let printed = env.ok(&["message", "report", id, "--out", out_s]);
     assert!(printed.contains(id), "{printed}");
     let json = std::fs::read_to_string(&out).unwrap();
-    assert!(json.contains("advisor@bank.example") && json.contains("first opened"));
+    assert!(json.contains("advisor@bank.example") && json.contains("first-opened"));
     assert!(json.contains(&sealpost_crypto::report::subject_sha256("Your mortgage")));
     assert!(
         !json.contains("Your mortgage"),

@@ -20,6 +20,8 @@ mod message_control;
 mod portal_guards;
 #[path = "security/recovery.rs"]
 mod recovery;
+#[path = "security/sender_control.rs"]
+mod sender_control;
 #[path = "security/smtp_hardening.rs"]
 mod smtp_hardening;
 #[path = "security/trust_cues.rs"]

@@ -413,7 +413,14 @@ fn collect_writes(
         let account_id = match plan {
             RecipientPlan::Existing { account_id, .. } => account_id.clone(),
             RecipientPlan::New(new) => {
-                provision::write_new_account(&mut writes, message, branding, new);
+                provision::write_new_account(
+                    &mut writes,
+                    message,
+                    branding,
+                    new,
+                    &copy.envelope_id,
+                    copy.expires_at,
+                );
                 accepted.new_accounts.push(new.address.clone());
                 new.account_id.to_string()
             }

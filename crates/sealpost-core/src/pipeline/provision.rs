@@ -230,11 +230,15 @@ pub(super) async fn plan_new_account(
 }
 
 /// Adds the account row and, for a generated password, its credentials mail to the write set.
+/// When the credentials go to the message's own sender, the mail carries the sender's status
+/// link for the sealed copy (`envelope_id`, ending at `expires_at`), stored in the same set.
 pub(super) fn write_new_account(
     writes: &mut WriteSet,
     message: &MessageContext,
     branding: &Branding,
     new: &NewAccount,
+    envelope_id: &str,
+    expires_at: Option<i64>,
 ) {
     let settings = message.settings;
     let sender = normalise_address(message.mail_from);
@@ -267,6 +271,11 @@ pub(super) fn write_new_account(
         valid_until,
         &new.wrapped,
     );
+    // A configured central credentials address gets no control over the sender's message.
+    let status_link = (normalise_address(credentials_to) == sender).then(|| {
+        crate::sender_control::issue(settings, envelope_id, &sender, message.now, expires_at)
+    });
+    let until = status_link.as_ref().map(|l| l.until_text());
     let mail = build_credentials(&CredentialsInput {
         kind: CredentialsKind::FirstUse,
         from: &settings.notification_from,
@@ -277,7 +286,14 @@ pub(super) fn write_new_account(
         lang: &settings.default_language,
         branding,
         hostname: message.hostname,
+        status_link: status_link
+            .as_ref()
+            .zip(until.as_deref())
+            .map(|(l, until)| (l.url.as_str(), until)),
     });
+    if let Some(link) = status_link {
+        writes.sender_link(link.row);
+    }
     writes.enqueue(
         &Uuid::new_v4().simple().to_string(),
         kind::CREDENTIALS,

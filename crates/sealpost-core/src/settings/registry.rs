@@ -155,6 +155,13 @@ registry! {
             label: "Keep message metadata (days)",
             help: "Ledger rows and their timelines older than this are deleted.",
         }
+        /// Message control: the sender is told when a recipient first opens a message, with
+        /// a single-use link to its status; per recipient domain.
+        message_receipts: bool = false => "messages.receipts" {
+            label: "Senders are told when a message is first opened",
+            help: "Off by default. On: an internal sender gets a notice at the first open of each copy, with a single-use link to the message's status, where they can also revoke it.",
+            per_domain: true,
+        }
     }
     Security {
         /// Minimum length of a recipient's chosen password.

@@ -69,6 +69,8 @@ pub async fn page(
         ("Failed portal logins", d.login_failed),
         ("Lockouts", d.lockouts),
         ("Messages opened (first time)", d.opens),
+        ("Messages revoked (copies)", d.revocations),
+        ("Messages expired (copies)", d.expiries),
         ("Secure replies", d.replies),
     ];
     let charts = d

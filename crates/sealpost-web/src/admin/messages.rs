@@ -4,9 +4,10 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::message_report;
+use sealpost_core::messages::{self, MessageControlError};
 use sealpost_core::url;
 use sealpost_store::LedgerQuery;
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use super::{AdminUser, fmt_opt_time, fmt_time, parse_date_end, render};
 use crate::AppState;
 use crate::error::WebError;
+use crate::guards::CsrfForm;
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -149,8 +151,16 @@ pub async fn list(
 
 pub struct EventRow {
     at: String,
-    kind: String,
+    recipient: String,
+    kind: &'static str,
     detail: String,
+}
+
+pub struct CopyRow {
+    recipient: String,
+    copy_id: String,
+    state: String,
+    revocable: bool,
 }
 
 #[derive(Template)]
@@ -160,8 +170,11 @@ struct MessagePage {
     admin_name: String,
     id: String,
     sender: String,
-    recipient: String,
+    copies: Vec<CopyRow>,
+    any_revocable: bool,
     events: Vec<EventRow>,
+    notice: Option<String>,
+    error: Option<String>,
     report_key: String,
     report_fingerprint: String,
 }
@@ -198,41 +211,167 @@ async fn signed_report(
     })
 }
 
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    revoked: Option<usize>,
+}
+
 pub async fn show(
     State(state): State<AppState>,
     user: AdminUser,
     Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
 ) -> Result<Response, WebError> {
     let id = message_id(&id)?;
-    let report = signed_report(&state, &id).await?;
-    let doc = report.document;
-    let recipient = doc
-        .recipients
+    let notice = q
+        .revoked
+        .map(|n| format!("Revoked {n} copy/copies: their secrets are deleted."));
+    message_page(&state, user, id, notice, None, StatusCode::OK).await
+}
+
+/// The message's copies (state per recipient), its whole timeline and the revoke form.
+async fn message_page(
+    state: &AppState,
+    user: AdminUser,
+    id: String,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let timeline = messages::timeline(&state.store, &id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let now = sealpost_store::unix_now();
+    let recipient_of = |envelope: &str| {
+        timeline
+            .entries
+            .iter()
+            .find(|e| e.envelope_id == envelope)
+            .map(|e| e.recipient.clone())
+            .unwrap_or_default()
+    };
+    let copies: Vec<CopyRow> = timeline
+        .entries
         .iter()
-        .map(|r| r.address.clone())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let events = doc
-        .recipients
-        .iter()
-        .flat_map(|r| r.events.iter())
-        .map(|e| EventRow {
-            at: e.at.clone(),
-            kind: e.kind.clone(),
-            detail: e.detail.clone().unwrap_or_default(),
+        .map(|e| {
+            let expired = e.expires_at.is_some_and(|at| at <= now);
+            let state = match (&e.revocation, e.expires_at) {
+                (Some(r), _) => format!("revoked by {} at {}", r.by, fmt_time(r.at)),
+                (None, Some(at)) if expired => format!("expired at {}", fmt_time(at)),
+                (None, Some(at)) => match e.first_opened_at {
+                    Some(o) => format!("opened {}; expires {}", fmt_time(o), fmt_time(at)),
+                    None => format!("not opened; expires {}", fmt_time(at)),
+                },
+                (None, None) => match e.first_opened_at {
+                    Some(o) => format!("opened {}", fmt_time(o)),
+                    None => "not opened".to_string(),
+                },
+            };
+            CopyRow {
+                recipient: e.recipient.clone(),
+                copy_id: e.envelope_id.clone(),
+                state,
+                revocable: e.revocation.is_none() && !expired && e.wrapped_secret.is_some(),
+            }
         })
         .collect();
+    let events = timeline
+        .events
+        .iter()
+        .map(|e| EventRow {
+            at: fmt_time(e.at),
+            recipient: recipient_of(&e.envelope_id),
+            kind: e.kind.as_str(),
+            detail: [e.detail.as_deref(), e.client.as_deref().map(|c| c.trim())]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
+    let sender = timeline
+        .entries
+        .first()
+        .map(|e| e.sender.clone())
+        .unwrap_or_default();
     let public = state.reports.public();
-    render(&MessagePage {
+    let page = render(&MessagePage {
         csrf: user.csrf,
         admin_name: user.admin.name,
         id,
-        sender: doc.sender,
-        recipient,
+        sender,
+        any_revocable: copies.iter().any(|c| c.revocable),
+        copies,
         events,
+        notice,
+        error,
         report_key: public.to_base64(),
         report_fingerprint: public.fingerprint(),
-    })
+    })?;
+    Ok((status, page).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    /// A recipient's address, or empty for all of them.
+    #[serde(default)]
+    recipient: String,
+    #[serde(default)]
+    reason: String,
+    /// The recipient's page shows the reason too.
+    #[serde(default)]
+    public_reason: Option<String>,
+}
+
+/// What the recipient's page names as the revoker when an administrator revokes: not the
+/// admin's account name (the audit log has that).
+pub const ADMIN_REVOKER: &str = "the administrator";
+
+/// POST `/admin/messages/{id}/revoke`: revokes the message for one recipient or all; each
+/// copy's secret is deleted at once.
+pub async fn revoke(
+    State(state): State<AppState>,
+    user: AdminUser,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<RevokeForm>,
+) -> Result<Response, WebError> {
+    let id = message_id(&id)?;
+    let recipient = bounded(&form.recipient);
+    let reason: String = form.reason.trim().chars().take(500).collect();
+    let actor = user.actor();
+    let done = messages::revoke(
+        &state.store,
+        &id,
+        (!recipient.is_empty()).then_some(recipient.as_str()),
+        messages::Revoker {
+            shown_as: ADMIN_REVOKER,
+            audit_actor: &actor.name,
+        },
+        (!reason.is_empty()).then_some(reason.as_str()),
+        form.public_reason.is_some(),
+        sealpost_store::unix_now(),
+    )
+    .await;
+    match done {
+        Ok(done) => Ok(Redirect::to(&format!(
+            "/admin/messages/{id}?revoked={}",
+            done.revoked.len()
+        ))
+        .into_response()),
+        Err(MessageControlError::NotFound(_)) => Err(WebError::NotFound),
+        Err(MessageControlError::NoSuchRecipient { recipient, .. }) => {
+            message_page(
+                &state,
+                user,
+                id,
+                None,
+                Some(format!("This message was not sent to {recipient}.")),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(MessageControlError::Core(e)) => Err(WebError::Core(e)),
+    }
 }
 
 /// The signed report as a download (`report.json`) or its HTML rendering (`report.html`).

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/audit", get(audit::page))
         .route("/admin/messages", get(messages::list))
         .route("/admin/messages/{id}", get(messages::show))
+        .route("/admin/messages/{id}/revoke", post(messages::revoke))
         .route("/admin/messages/{id}/{file}", get(messages::report))
         .route("/admin/static/admin.css", get(css))
         .route_layer(axum::middleware::from_fn(

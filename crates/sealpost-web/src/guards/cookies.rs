@@ -1,10 +1,12 @@
-//! The two session cookies (portal reader, admin): names, reading, setting and clearing.
+//! The session cookies (portal reader, admin) and the sender's status capability: names, reading, setting and clearing.
 //! `__Host-` cookies: Secure, no Domain, Path=/, so no other host can set or read them.
 
 use axum::http::{HeaderMap, header};
 
 pub const PORTAL: &str = "__Host-sealpost";
 pub const ADMIN: &str = "__Host-sealpost-admin";
+/// A sender's status capability (`/s/...`): short-lived, nothing outside links into it.
+pub const SENDER: &str = "__Host-sealpost-sender";
 
 /// The value of cookie `name` in the request headers.
 pub fn value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -35,4 +37,12 @@ pub fn set_admin(token: &str) -> String {
 
 pub fn clear_admin() -> String {
     format!("{ADMIN}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+pub fn set_sender(capability: &str, max_age: i64) -> String {
+    format!("{SENDER}={capability}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+}
+
+pub fn clear_sender() -> String {
+    format!("{SENDER}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }

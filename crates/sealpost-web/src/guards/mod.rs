@@ -7,6 +7,8 @@
 //! - [`Opened`]: a [`Reader`] plus the parked envelope of `{token}`, opened for them.
 //! - [`linked::Linked`]: a [`Reader`] plus the kept copy behind `/m/{id}`, if it is theirs.
 //! - [`ResetLink`]: the token of a reset link, whose derived form token [`CsrfForm`] checks.
+//! - [`sender::SenderLink`], [`sender::SenderControl`]: a sender's single-use status link and
+//!   the short-lived capability following it leaves (one copy, one sender).
 //! - [`CsrfForm`]: a form whose `csrf` field matches the session's token (portal and admin).
 //! - [`AdminUser`]: an admin session past the forced change and the mandatory TOTP.
 //! - [`PageCtx`]: what every page template shows (language, address, CSRF token).
@@ -23,6 +25,7 @@ mod opened;
 pub mod page;
 mod reader;
 mod reset_link;
+pub mod sender;
 
 pub use admin::{AdminListener, AdminUser, admin_network_gate, metrics_access};
 pub use client_ip::ClientIp;

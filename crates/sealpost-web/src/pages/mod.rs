@@ -12,6 +12,7 @@ mod open_upload;
 pub mod profile;
 pub mod reply;
 pub mod reset;
+pub mod sender;
 pub mod welcome;
 
 use crate::error::WebError;

@@ -217,7 +217,7 @@ pub async fn show(
         &message_id,
         ContentAccess::Read,
         &ip.to_string(),
-        state.settings.get().message_client_address,
+        &state.settings.get(),
     )
     .await;
     let msg = prepare_for_display(&message.raw, &cid_url(&token))
@@ -330,7 +330,7 @@ pub async fn part(
         &message.header.message_id_hex(),
         ContentAccess::Part { index },
         &ip.to_string(),
-        state.settings.get().message_client_address,
+        &state.settings.get(),
     )
     .await;
     Ok(download(
@@ -376,7 +376,7 @@ pub async fn eml(
         &message_id,
         ContentAccess::Eml,
         &ip.to_string(),
-        state.settings.get().message_client_address,
+        &state.settings.get(),
     )
     .await;
     let name = format!("message-{}.eml", &message_id[..8]);
