@@ -156,6 +156,8 @@ struct MessagePage {
     reply: Option<ReplyForm>,
     /// Why the message cannot be answered here, shown where the form would be.
     reply_refused: Option<String>,
+    /// Until when it can be read (message control), when it expires.
+    expires: Option<String>,
 }
 page_ctx!(MessagePage);
 
@@ -254,6 +256,13 @@ pub async fn show(
             size_text: size_text(a.size),
         })
         .collect();
+    // A version-1 envelope or a row past retention has no ledger expiry: nothing is shown.
+    let expires = state
+        .store
+        .message_entry(&message_id)
+        .await?
+        .and_then(|e| e.expires_at)
+        .map(crate::admin::fmt_time);
     Ok(render(&MessagePage {
         ctx: reader.page(),
         token,
@@ -262,6 +271,7 @@ pub async fn show(
         attachments,
         reply,
         reply_refused,
+        expires,
     })?
     .into_response())
 }

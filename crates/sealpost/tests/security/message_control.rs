@@ -350,6 +350,12 @@ async fn messages_expiry_days_applies_per_domain_and_a_revoked_reason_can_be_pub
         .unwrap();
     let expires = entry.expires_at.expect("domain default applies");
     assert!((expires - entry.created_at - 3 * 86_400).abs() <= 1);
+    // The portal shows until when it can be read.
+    let reader = signed_in(&node, to, &password).await;
+    let (status, _, page) = open_page(&node, &reader, &payload).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Can be read until"), "{page}");
+    assert!(page.contains("id=\"expires\""), "{page}");
 
     sealpost_core::messages::revoke(
         &node.node.store,
