@@ -26,6 +26,13 @@ impl ExpectedCsrf {
     }
 }
 
+/// The form token of a page whose credential is a secret of its own rather than a session (a
+/// reset link, a sender's status link or capability): derived from that secret under a
+/// `label`, so it cannot be computed without the secret and one page's token fits no other.
+pub(crate) fn derived_form_token(label: &str, secret: &str) -> String {
+    sealpost_crypto::hash_token(&format!("{label}\n{secret}"))
+}
+
 /// A url-encoded form whose `csrf` field matched the session's token. Put it after a session
 /// guard in the handler's arguments (extractors run in order); without a session it refuses.
 pub struct CsrfForm<T>(pub T);

@@ -5,7 +5,7 @@
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 
-use super::csrf::ExpectedCsrf;
+use super::csrf::{ExpectedCsrf, derived_form_token};
 use crate::AppState;
 use crate::error::WebError;
 
@@ -14,10 +14,6 @@ use crate::error::WebError;
 pub struct ResetLink {
     pub token: String,
     pub csrf: String,
-}
-
-fn form_token(token: &str) -> String {
-    sealpost_crypto::hash_token(&format!("reset-form\n{token}"))
 }
 
 impl FromRequestParts<AppState> for ResetLink {
@@ -30,7 +26,7 @@ impl FromRequestParts<AppState> for ResetLink {
         let Path(token) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| WebError::NotFound)?;
-        let csrf = form_token(&token);
+        let csrf = derived_form_token("reset-form", &token);
         parts.extensions.insert(ExpectedCsrf(csrf.clone()));
         Ok(ResetLink { token, csrf })
     }

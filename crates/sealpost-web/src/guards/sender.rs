@@ -13,7 +13,7 @@ use sealpost_store::SenderGrant;
 use zeroize::Zeroizing;
 
 use super::cookies;
-use super::csrf::ExpectedCsrf;
+use super::csrf::{ExpectedCsrf, derived_form_token};
 use super::opened::valid_token;
 use crate::AppState;
 use crate::error::WebError;
@@ -21,10 +21,6 @@ use crate::error::WebError;
 pub struct SenderLink {
     pub token: String,
     pub csrf: String,
-}
-
-fn form_token(label: &str, secret: &str) -> String {
-    sealpost_crypto::hash_token(&format!("{label}\n{secret}"))
 }
 
 impl FromRequestParts<AppState> for SenderLink {
@@ -41,7 +37,7 @@ impl FromRequestParts<AppState> for SenderLink {
         if !valid_token(&token) {
             return Err(WebError::SenderLinkUsed);
         }
-        let csrf = form_token("sender-link-form", &token);
+        let csrf = derived_form_token("sender-link-form", &token);
         parts.extensions.insert(ExpectedCsrf(csrf.clone()));
         Ok(SenderLink { token, csrf })
     }
@@ -71,7 +67,7 @@ impl FromRequestParts<AppState> for SenderControl {
         )
         .await?
         .ok_or(WebError::SenderLinkUsed)?;
-        let csrf = form_token("sender-form", &capability);
+        let csrf = derived_form_token("sender-form", &capability);
         parts.extensions.insert(ExpectedCsrf(csrf.clone()));
         Ok(SenderControl {
             grant,
