@@ -5,10 +5,15 @@
 //! HTML, PDF, DOCX, XLSX, ODT/ODS). Both are synchronous and CPU-bound: the pipeline runs them
 //! off the async executor.
 //!
-//! Nothing here decides what happens to a mail; the rule list does, in `sealpost-core`.
+//! The ordered **rule list** (`rules`) turns these into a decision per recipient; the
+//! pipeline in `sealpost-core` carries it out.
 
 pub mod detect;
 pub mod extract;
+pub mod rules;
 
 pub use detect::{Detector, DetectorError};
 pub use extract::{ExtractLimits, Extracted, PartText, extract};
+pub use rules::{
+    Action, Condition, Decision, DetectorSpec, Mail, Recipient, Rule, RuleError, RuleList, Unknown,
+};
