@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sealpost_crypto::{KeyId, MasterKey, MessageSecret, RecipientKey};
 use sealpost_store::Store;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::CoreError;
 
@@ -70,6 +71,26 @@ impl KeyRing {
             Ok(key) => Ok(key),
             Err(e) => match &self.previous {
                 Some(previous) => Ok(previous.unwrap_recipient_key(key_id, wrapped)?),
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    /// Wraps a recipient's second-factor seed (the TOTP secret) for storage.
+    pub fn wrap_factor_secret(&self, account_id: &str, secret: &[u8]) -> Vec<u8> {
+        self.master.wrap_factor_secret(account_id, secret)
+    }
+
+    /// Unwraps a stored second-factor seed under the current, then the previous master key.
+    pub fn unwrap_factor_secret(
+        &self,
+        account_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+        match self.master.unwrap_factor_secret(account_id, wrapped) {
+            Ok(secret) => Ok(secret),
+            Err(e) => match &self.previous {
+                Some(previous) => Ok(previous.unwrap_factor_secret(account_id, wrapped)?),
                 None => Err(e.into()),
             },
         }

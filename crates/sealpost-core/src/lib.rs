@@ -24,8 +24,10 @@ pub mod phrase;
 pub mod pipeline;
 pub mod recovery;
 pub mod reply;
+pub mod second_factor;
 pub mod sessions;
 pub mod settings;
+pub mod totp;
 pub mod url;
 
 pub use keyring::KeyRing;
