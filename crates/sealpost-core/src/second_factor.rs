@@ -372,7 +372,8 @@ pub enum Confirmed {
 
 /// Confirms the enrolment in progress with one code of the new seed: the seed becomes the
 /// account's factor (the code's step counts as used), ten recovery codes replace older ones,
-/// remembered devices and pending sign-ins end, and the holder is told.
+/// remembered devices end, and the holder is told. Pending sign-ins of the account stay: from
+/// now on they are asked for a code of the new seed.
 pub async fn confirm_enrolment(
     store: &Store,
     keys: &KeyRing,
@@ -396,7 +397,6 @@ pub async fn confirm_enrolment(
     }
     let codes = new_recovery_codes(store, account).await?;
     store.delete_remembered_devices_of(&account.id).await?;
-    store.delete_pending_sign_ins_of(&account.id).await?;
     audit::account_event(store, account, TOTP_ENROLLED, None, Some(ip)).await;
     recovery::notify(store, settings, account, NoticeEvent::TotpEnrolled, Some(ip)).await;
     Ok(Confirmed::Enrolled(codes))
