@@ -538,6 +538,28 @@ pub async fn unlock_account(
     Ok(())
 }
 
+/// Resets every second factor of a recipient (authenticator, recovery codes, remembered
+/// devices; sessions end); `require_reenrolment` makes the next sign-in enrol a new
+/// authenticator. Audited, and the holder gets a notice.
+pub async fn reset_second_factors(
+    store: &Store,
+    settings: &Settings,
+    account: &Account,
+    require_reenrolment: bool,
+    actor: &Actor,
+) -> Result<(), AdminError> {
+    crate::second_factor::reset_factors(
+        store,
+        settings,
+        account,
+        require_reenrolment,
+        &actor.name,
+        actor.ip.as_deref(),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Sets the account's validity (Unix time, None = unlimited).
 pub async fn set_validity(
     store: &Store,

@@ -463,7 +463,8 @@ pub async fn reset_factors(
     } else {
         FACTORS_RESET
     };
-    audit::write(store, actor, action, Some(&account.id), None, ip).await;
+    // Like the other administrators' account events: the subject is the address.
+    audit::write(store, actor, action, Some(&account.address), None, ip).await;
     recovery::notify(store, settings, account, NoticeEvent::SecondFactorsReset, ip).await;
     Ok(())
 }
