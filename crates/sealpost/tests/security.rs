@@ -20,6 +20,8 @@ mod message_control;
 mod portal_guards;
 #[path = "security/recovery.rs"]
 mod recovery;
+#[path = "security/second_factor.rs"]
+mod second_factor;
 #[path = "security/smtp_hardening.rs"]
 mod smtp_hardening;
 #[path = "security/trust_cues.rs"]
