@@ -255,6 +255,33 @@ impl KeyRing {
                 }
             }
         }
+        // Recipients' TOTP seeds too: one left under the old key would lock its holder out
+        // of the second factor once the old key is retired.
+        let mut after = String::new();
+        loop {
+            let page = store.totp_seeds_after(&after, batch.max(1)).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0.clone();
+            for (account_id, secret, pending) in &page {
+                for (is_pending, wrapped) in [(false, secret), (true, pending)] {
+                    let Some(wrapped) = wrapped else { continue };
+                    if target.unwrap_factor_secret(account_id, wrapped).is_ok() {
+                        report.already += 1;
+                        continue;
+                    }
+                    let seed = self.unwrap_factor_secret(account_id, wrapped)?;
+                    let rewrapped = target.wrap_factor_secret(account_id, &seed);
+                    if store
+                        .replace_totp_seed(account_id, is_pending, wrapped, &rewrapped)
+                        .await?
+                    {
+                        report.rewrapped += 1;
+                    } else {
+                        report.skipped += 1;
+                    }
+                }
+            }
+        }
         Ok(report)
     }
 }

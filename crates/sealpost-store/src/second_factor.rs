@@ -180,6 +180,56 @@ impl Store {
         Ok(())
     }
 
+    /// A page of wrapped TOTP seeds (enrolled, pending) in account order after `after`, for a
+    /// master-key rotation.
+    pub async fn totp_seeds_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>)>> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT account_id, secret_wrapped, pending_wrapped FROM account_totp \
+             WHERE account_id > ? ORDER BY account_id LIMIT ?",
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    text(r, "account_id")?,
+                    r.try_get("secret_wrapped")?,
+                    r.try_get("pending_wrapped")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces one wrapped seed (the enrolled one, or the pending one) only if it still
+    /// holds `old`, so a concurrent enrolment is never overwritten.
+    pub async fn replace_totp_seed(
+        &self,
+        account_id: &str,
+        pending: bool,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool> {
+        let q = if pending {
+            "UPDATE account_totp SET pending_wrapped = ? WHERE account_id = ? AND pending_wrapped = ?"
+        } else {
+            "UPDATE account_totp SET secret_wrapped = ? WHERE account_id = ? AND secret_wrapped = ?"
+        };
+        let n = sqlx::query(&self.sql(q))
+            .bind(new)
+            .bind(account_id)
+            .bind(old)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Replaces the account's recovery codes by these hashes (all unused).
     pub async fn replace_factor_recovery_codes(
         &self,

@@ -543,3 +543,30 @@ async fn an_admin_resets_the_second_factors_and_can_require_re_enrolment() {
     assert!(resp.status().is_client_error());
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_master_key_rotation_rewraps_the_totp_seeds() {
+    use sealpost_core::KeyRing;
+    use sealpost_crypto::MasterKey;
+    let node = TestNode::start().await;
+    let r = provision(&node, "rotate@example.com").await;
+    let client = logged_in(&node, &r).await;
+    let (secret, _) = enrol_in_profile(&node, &client).await;
+    let id = account_id(&node, &r.address).await;
+    let copy = |k: &MasterKey| MasterKey::from_base64(&k.to_base64()).unwrap();
+    let old = copy(node.node.keys.master());
+    let new = MasterKey::generate();
+    let ring = KeyRing::with_previous(copy(&new), Some(old));
+    let report = ring.rewrap_all(&node.node.store, &new, 1).await.unwrap();
+    assert!(report.rewrapped >= 2, "{report:?}");
+    let only_new = KeyRing::new(copy(&new));
+    let state = node.node.store.totp_state(&id).await.unwrap();
+    let seed = only_new
+        .unwrap_factor_secret(&id, &state.secret_wrapped.unwrap())
+        .unwrap();
+    assert_eq!(seed.as_slice(), secret.as_bytes());
+    // Run again: nothing left to do.
+    let again = ring.rewrap_all(&node.node.store, &new, 1).await.unwrap();
+    assert_eq!(again.rewrapped, 0);
+    node.stop().await;
+}
