@@ -147,9 +147,10 @@ pub async fn resume_pending(store: &Store, token: &str) -> Result<Option<Pending
     let Some(sign_in) = store.pending_sign_in(&token_hash, now).await? else {
         return Ok(None);
     };
-    let account = store.account_by_id(&sign_in.account_id).await?.filter(|a| {
-        a.status == AccountStatus::Active && a.valid_until.is_none_or(|t| t >= now)
-    });
+    let account = store
+        .account_by_id(&sign_in.account_id)
+        .await?
+        .filter(|a| a.status == AccountStatus::Active && a.valid_until.is_none_or(|t| t >= now));
     let Some(account) = account else {
         store.take_pending_sign_in(&token_hash, now).await?;
         return Ok(None);
@@ -274,7 +275,14 @@ pub async fn check_code(
 
 async fn second_factor_failed(store: &Store, account: &Account, why: &str, ip: &str) {
     crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-    audit::account_event(store, account, audit::PORTAL_LOGIN_FAILED, Some(why), Some(ip)).await;
+    audit::account_event(
+        store,
+        account,
+        audit::PORTAL_LOGIN_FAILED,
+        Some(why),
+        Some(ip),
+    )
+    .await;
 }
 
 /// The seed of an enrolment in progress, for the enrolment page (QR code and text).
@@ -290,7 +298,11 @@ impl std::fmt::Debug for Enrolment {
 }
 
 fn enrolment(secret: Zeroizing<String>, account: &Account, settings: &Settings) -> Enrolment {
-    let uri = Zeroizing::new(totp::totp_uri(&secret, &account.address, &settings.org_name));
+    let uri = Zeroizing::new(totp::totp_uri(
+        &secret,
+        &account.address,
+        &settings.org_name,
+    ));
     Enrolment { secret, uri }
 }
 
@@ -398,7 +410,14 @@ pub async fn confirm_enrolment(
     let codes = new_recovery_codes(store, account).await?;
     store.delete_remembered_devices_of(&account.id).await?;
     audit::account_event(store, account, TOTP_ENROLLED, None, Some(ip)).await;
-    recovery::notify(store, settings, account, NoticeEvent::TotpEnrolled, Some(ip)).await;
+    recovery::notify(
+        store,
+        settings,
+        account,
+        NoticeEvent::TotpEnrolled,
+        Some(ip),
+    )
+    .await;
     Ok(Confirmed::Enrolled(codes))
 }
 
@@ -465,7 +484,14 @@ pub async fn reset_factors(
     };
     // Like the other administrators' account events: the subject is the address.
     audit::write(store, actor, action, Some(&account.address), None, ip).await;
-    recovery::notify(store, settings, account, NoticeEvent::SecondFactorsReset, ip).await;
+    recovery::notify(
+        store,
+        settings,
+        account,
+        NoticeEvent::SecondFactorsReset,
+        ip,
+    )
+    .await;
     Ok(())
 }
 
@@ -597,10 +623,12 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(a.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)));
         assert_ne!(a, random_recovery_code());
-        let typed = format!(" {}-{} {}-{} ", &a[0..4], &a[4..8], &a[8..12], &a[12..16])
-            .to_uppercase();
+        let typed =
+            format!(" {}-{} {}-{} ", &a[0..4], &a[4..8], &a[8..12], &a[12..16]).to_uppercase();
         assert_eq!(
-            normalise_recovery_code(&typed).as_deref().map(String::as_str),
+            normalise_recovery_code(&typed)
+                .as_deref()
+                .map(String::as_str),
             Some(a.as_str())
         );
         assert!(normalise_recovery_code("123456").is_none());
@@ -610,9 +638,7 @@ mod tests {
     #[test]
     fn devices_are_summarised() {
         assert_eq!(
-            device_label(
-                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
-            ),
+            device_label("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
             "Firefox on Linux"
         );
         assert_eq!(

@@ -180,21 +180,33 @@ pub async fn begin_sign_in(
     };
     let need = second_factor::requirement(store, settings, account).await?;
     if !need.needs_second() {
-        let started =
-            start_by(store, settings, &principal, Some(first_method), previous_token, ip).await?;
+        let started = start_by(
+            store,
+            settings,
+            &principal,
+            Some(first_method),
+            previous_token,
+            ip,
+        )
+        .await?;
         return Ok(SignIn::Session(started));
     }
     // A device remembers a second factor that exists; a required but missing one is enrolled.
-    if need.enrolled {
-        if let Some(device) = device_token {
-            if second_factor::device_remembered(store, settings, account, device).await? {
-                let method = format!("{first_method}+{}", second_factor::REMEMBERED_DEVICE);
-                let started =
-                    start_by(store, settings, &principal, Some(&method), previous_token, ip)
-                        .await?;
-                return Ok(SignIn::Session(started));
-            }
-        }
+    if need.enrolled
+        && let Some(device) = device_token
+        && second_factor::device_remembered(store, settings, account, device).await?
+    {
+        let method = format!("{first_method}+{}", second_factor::REMEMBERED_DEVICE);
+        let started = start_by(
+            store,
+            settings,
+            &principal,
+            Some(&method),
+            previous_token,
+            ip,
+        )
+        .await?;
+        return Ok(SignIn::Session(started));
     }
     // A session cookie the browser still carried ends now: it must not outlive this sign-in.
     if let Some(previous) = previous_token {

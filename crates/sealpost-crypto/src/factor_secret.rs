@@ -90,7 +90,9 @@ mod tests {
         let master = MasterKey::generate();
         let wrapped = master.wrap_factor_secret("acc-1", b"JBSWY3DPEHPK3PXP");
         assert!(!wrapped.windows(16).any(|w| w == b"JBSWY3DPEHPK3PXP"));
-        let back = master.unwrap_factor_secret("acc-1", &wrapped).expect("unwrap");
+        let back = master
+            .unwrap_factor_secret("acc-1", &wrapped)
+            .expect("unwrap");
         assert_eq!(back.as_slice(), b"JBSWY3DPEHPK3PXP");
         assert!(master.unwrap_factor_secret("acc-2", &wrapped).is_err());
         assert!(

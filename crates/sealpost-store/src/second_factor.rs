@@ -104,7 +104,9 @@ impl Store {
     /// Makes sure the account has a TOTP row (for the conditional updates below).
     async fn ensure_totp_row(&self, account_id: &str) -> Result<()> {
         let q = match self.backend() {
-            Backend::MySql => "INSERT IGNORE INTO account_totp (account_id, must_enrol) VALUES (?, 0)",
+            Backend::MySql => {
+                "INSERT IGNORE INTO account_totp (account_id, must_enrol) VALUES (?, 0)"
+            }
             _ => {
                 "INSERT INTO account_totp (account_id, must_enrol) VALUES (?, 0) \
                  ON CONFLICT (account_id) DO NOTHING"
@@ -368,7 +370,11 @@ impl Store {
     }
 
     /// Revokes one device of the account; false when it is not the account's.
-    pub async fn delete_remembered_device(&self, account_id: &str, token_hash: &str) -> Result<bool> {
+    pub async fn delete_remembered_device(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+    ) -> Result<bool> {
         let n = sqlx::query(
             &self.sql("DELETE FROM remembered_devices WHERE account_id = ? AND token_hash = ?"),
         )
@@ -410,7 +416,11 @@ impl Store {
     }
 
     /// A live pending sign-in, or None when unknown or expired.
-    pub async fn pending_sign_in(&self, token_hash: &str, now: i64) -> Result<Option<PendingSignIn>> {
+    pub async fn pending_sign_in(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingSignIn>> {
         let row = sqlx::query(&self.sql(
             "SELECT account_id, first_method, next_path, ip, created_at, expires_at \
              FROM pending_sign_ins WHERE token_hash = ? AND expires_at > ?",

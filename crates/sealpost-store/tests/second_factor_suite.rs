@@ -62,13 +62,21 @@ async fn totp_steps_are_claimed_once_even_when_racing(store: Store) {
     );
     store.set_totp_pending("acc", &[1]).await.unwrap();
     assert!(store.confirm_totp("acc", 10, NOW).await.unwrap());
-    assert!(!store.claim_totp_step("acc", 10).await.unwrap(), "the confirming step");
-    assert!(!store.claim_totp_step("acc", 9).await.unwrap(), "older steps");
+    assert!(
+        !store.claim_totp_step("acc", 10).await.unwrap(),
+        "the confirming step"
+    );
+    assert!(
+        !store.claim_totp_step("acc", 9).await.unwrap(),
+        "older steps"
+    );
     // Eight concurrent claims of one new step: exactly one wins.
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move { s.claim_totp_step("acc", 11).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.claim_totp_step("acc", 11).await.unwrap()
+        }));
     }
     let mut wins = 0;
     for t in tasks {
@@ -88,10 +96,32 @@ async fn recovery_codes_are_single_use_and_per_account(store: Store) {
         .await
         .unwrap();
     assert_eq!(store.unused_factor_recovery_codes("a").await.unwrap(), 10);
-    assert!(!store.use_factor_recovery_code("b", "hash0", NOW).await.unwrap(), "not b's");
-    assert!(store.use_factor_recovery_code("a", "hash0", NOW).await.unwrap());
-    assert!(!store.use_factor_recovery_code("a", "hash0", NOW).await.unwrap(), "once");
-    assert!(!store.use_factor_recovery_code("a", "nope", NOW).await.unwrap());
+    assert!(
+        !store
+            .use_factor_recovery_code("b", "hash0", NOW)
+            .await
+            .unwrap(),
+        "not b's"
+    );
+    assert!(
+        store
+            .use_factor_recovery_code("a", "hash0", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_factor_recovery_code("a", "hash0", NOW)
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        !store
+            .use_factor_recovery_code("a", "nope", NOW)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.unused_factor_recovery_codes("a").await.unwrap(), 9);
     // Racing uses of one code: one wins.
     let mut tasks = Vec::new();
@@ -112,7 +142,12 @@ async fn recovery_codes_are_single_use_and_per_account(store: Store) {
         .await
         .unwrap();
     assert_eq!(store.unused_factor_recovery_codes("a").await.unwrap(), 1);
-    assert!(!store.use_factor_recovery_code("a", "hash2", NOW).await.unwrap());
+    assert!(
+        !store
+            .use_factor_recovery_code("a", "hash2", NOW)
+            .await
+            .unwrap()
+    );
     store.delete_factor_recovery_codes("a").await.unwrap();
     assert_eq!(store.unused_factor_recovery_codes("a").await.unwrap(), 0);
 }
@@ -128,20 +163,54 @@ async fn remembered_devices_are_bound_expire_and_are_revoked(store: Store) {
         .insert_remembered_device("d2", "a", "Safari on iOS", NOW, NOW + 100)
         .await
         .unwrap();
-    assert!(store.use_remembered_device("d1", "a", NOW + 10).await.unwrap());
-    assert!(!store.use_remembered_device("d1", "b", NOW + 10).await.unwrap(), "bound to a");
-    assert!(!store.use_remembered_device("d1", "a", NOW + 100).await.unwrap(), "expired");
+    assert!(
+        store
+            .use_remembered_device("d1", "a", NOW + 10)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_remembered_device("d1", "b", NOW + 10)
+            .await
+            .unwrap(),
+        "bound to a"
+    );
+    assert!(
+        !store
+            .use_remembered_device("d1", "a", NOW + 100)
+            .await
+            .unwrap(),
+        "expired"
+    );
     let list = store.remembered_devices("a", NOW + 20).await.unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].token_hash, "d1", "most recently used first");
     assert_eq!(list[0].last_used_at, NOW + 10);
     assert_eq!(list[1].user_agent, "Safari on iOS");
-    assert!(store.remembered_devices("a", NOW + 100).await.unwrap().is_empty());
-    assert!(!store.delete_remembered_device("b", "d1").await.unwrap(), "not b's");
+    assert!(
+        store
+            .remembered_devices("a", NOW + 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store.delete_remembered_device("b", "d1").await.unwrap(),
+        "not b's"
+    );
     assert!(store.delete_remembered_device("a", "d1").await.unwrap());
-    assert!(!store.use_remembered_device("d1", "a", NOW + 11).await.unwrap());
+    assert!(
+        !store
+            .use_remembered_device("d1", "a", NOW + 11)
+            .await
+            .unwrap()
+    );
     // A password change revokes every device of the account.
-    store.set_password("a", "$argon2id$new", false).await.unwrap();
+    store
+        .set_password("a", "$argon2id$new", false)
+        .await
+        .unwrap();
     assert!(store.remembered_devices("a", NOW).await.unwrap().is_empty());
     store
         .insert_remembered_device("d3", "a", "x", NOW, NOW + 5)
@@ -174,20 +243,35 @@ async fn pending_sign_ins_are_taken_once_and_expire(store: Store) {
     assert_eq!(got.first_method, "password");
     assert_eq!(got.next_path, "/open/abc");
     assert_eq!(got.expires_at, NOW + 300);
-    assert!(store.pending_sign_in("p1", NOW + 300).await.unwrap().is_none(), "expired");
+    assert!(
+        store
+            .pending_sign_in("p1", NOW + 300)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
     assert!(store.pending_sign_in("nope", NOW).await.unwrap().is_none());
     // Racing completions: one wins.
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move { s.take_pending_sign_in("p1", NOW + 2).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.take_pending_sign_in("p1", NOW + 2).await.unwrap()
+        }));
     }
     let mut wins = 0;
     for t in tasks {
         wins += usize::from(t.await.unwrap());
     }
     assert_eq!(wins, 1);
-    assert!(store.pending_sign_in("p1", NOW + 3).await.unwrap().is_none());
+    assert!(
+        store
+            .pending_sign_in("p1", NOW + 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // An expired one cannot be taken, and is purged.
     store
         .create_pending_sign_in(&NewPendingSignIn {

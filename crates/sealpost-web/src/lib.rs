@@ -165,7 +165,10 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/profile/language", post(pages::profile::change_language))
         .route("/profile/phrase", post(pages::profile::change_phrase))
         .route("/profile/totp", post(pages::profile_factors::start))
-        .route("/profile/totp/confirm", post(pages::profile_factors::confirm))
+        .route(
+            "/profile/totp/confirm",
+            post(pages::profile_factors::confirm),
+        )
         .route("/profile/totp/remove", post(pages::profile_factors::remove))
         .route(
             "/profile/recovery-codes",

@@ -43,8 +43,7 @@ pub async fn start(
         return Ok(refused);
     }
     let enrolment =
-        second_factor::start_enrolment(&state.store, &state.keys, &settings, &user.account)
-            .await?;
+        second_factor::start_enrolment(&state.store, &state.keys, &settings, &user.account).await?;
     enrol_page(
         user.page(),
         "/profile/totp/confirm",
@@ -123,8 +122,7 @@ pub async fn remove(
     if let Some(refused) = wrong_current(&state, &settings, &user, &form.current, client).await? {
         return Ok(refused);
     }
-    second_factor::remove_totp(&state.store, &settings, &user.account, &client.to_string())
-        .await?;
+    second_factor::remove_totp(&state.store, &settings, &user.account, &client.to_string()).await?;
     state.delivery_wake.notify_one();
     Ok(Redirect::to("/profile?saved=totp-removed").into_response())
 }
@@ -149,7 +147,15 @@ pub async fn renew_codes(
     .await?;
     let Some(codes) = renewed else {
         let error = Some(user.tr.t("portal-totp-none"));
-        return page(&state, &user, &settings, None, error, StatusCode::BAD_REQUEST).await;
+        return page(
+            &state,
+            &user,
+            &settings,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     state.delivery_wake.notify_one();
     let html = codes_html(user.page(), codes, "/profile".to_string())?;

@@ -12,10 +12,10 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use sealpost_core::Settings;
 use sealpost_core::accounts::must_change_password;
 use sealpost_core::second_factor::{self, CodeOutcome, Confirmed, Enrolment};
 use sealpost_core::sessions::{self, SignIn};
-use sealpost_core::Settings;
 use sealpost_store::Account;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -211,14 +211,8 @@ pub async fn submit(
         return Ok(Redirect::to("/login").into_response());
     };
     let device = if form.remember.is_some() {
-        second_factor::remember_device(
-            &state.store,
-            &settings,
-            account,
-            user_agent(&headers),
-            &ip,
-        )
-        .await?
+        second_factor::remember_device(&state.store, &settings, account, user_agent(&headers), &ip)
+            .await?
     } else {
         None
     };
@@ -293,7 +287,11 @@ pub(crate) struct CodesPage {
 }
 page_ctx!(CodesPage);
 
-pub(crate) fn codes_html(ctx: PageCtx, codes: Vec<String>, next: String) -> Result<String, WebError> {
+pub(crate) fn codes_html(
+    ctx: PageCtx,
+    codes: Vec<String>,
+    next: String,
+) -> Result<String, WebError> {
     Ok(render(&CodesPage { ctx, codes, next })?.0)
 }
 

@@ -130,7 +130,10 @@ async fn optional_enrolment_then_password_and_code_and_a_code_works_once() {
     let r = provision(&node, "totp@example.com").await;
     let client = logged_in(&node, &r).await;
     let profile = page_text(&node, &client, "/profile").await;
-    assert!(profile.contains("id=\"totp-enrol\""), "the profile offers it");
+    assert!(
+        profile.contains("id=\"totp-enrol\""),
+        "the profile offers it"
+    );
 
     let csrf = csrf_of(&profile);
     let r1 = post_form(
@@ -161,7 +164,11 @@ async fn optional_enrolment_then_password_and_code_and_a_code_works_once() {
     assert!(!state.enrolled(), "not enrolled before the first code");
 
     // A wrong code does not enrol; the right one does and shows ten recovery codes.
-    let wrong = if totp_at(&secret, now()) == "000000" { "111111" } else { "000000" };
+    let wrong = if totp_at(&secret, now()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     let bad = post_form(
         &node,
         &client,
@@ -170,7 +177,11 @@ async fn optional_enrolment_then_password_and_code_and_a_code_works_once() {
     )
     .await;
     assert_eq!(bad.status(), 400);
-    assert_eq!(shown_secret(&bad.text().await.unwrap()), secret, "same seed again");
+    assert_eq!(
+        shown_secret(&bad.text().await.unwrap()),
+        secret,
+        "same seed again"
+    );
     let confirm_code = totp_at(&secret, now());
     let ok = post_form(
         &node,
@@ -245,15 +256,23 @@ async fn recovery_codes_sign_in_once_each_and_the_holder_is_told() {
         401,
         "a recovery code works once"
     );
-    assert_eq!(second_step(&node, &c3, &codes[1], false).await.status(), 303);
+    assert_eq!(
+        second_step(&node, &c3, &codes[1], false).await.status(),
+        303
+    );
     let id = account_id(&node, &r.address).await;
     assert_eq!(
-        node.node.store.unused_factor_recovery_codes(&id).await.unwrap(),
+        node.node
+            .store
+            .unused_factor_recovery_codes(&id)
+            .await
+            .unwrap(),
         8
     );
     let events = node.node.store.recent_audit(50).await.unwrap();
-    assert!(events.iter().any(|e| e.action == "portal.login"
-        && e.detail.as_deref() == Some("password+recovery-code")));
+    assert!(events.iter().any(
+        |e| e.action == "portal.login" && e.detail.as_deref() == Some("password+recovery-code")
+    ));
     node.stop().await;
 }
 
@@ -317,12 +336,26 @@ async fn a_remembered_device_skips_the_second_factor_only() {
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect();
-    let dc = sc.iter().find(|c| c.starts_with("__Host-sealpost-device=")).unwrap();
-    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2592000"] {
+    let dc = sc
+        .iter()
+        .find(|c| c.starts_with("__Host-sealpost-device="))
+        .unwrap();
+    for attr in [
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=2592000",
+    ] {
         assert!(dc.contains(attr), "{dc}");
     }
     let id = account_id(&node, &r.address).await;
-    let devices = node.node.store.remembered_devices(&id, now()).await.unwrap();
+    let devices = node
+        .node
+        .store
+        .remembered_devices(&id, now())
+        .await
+        .unwrap();
     assert_eq!(devices.len(), 1);
     assert_ne!(devices[0].token_hash, device, "only the hash is stored");
 
@@ -334,7 +367,11 @@ async fn a_remembered_device_skips_the_second_factor_only() {
         async move {
             c.post(url)
                 .header("cookie", cookie)
-                .form(&[("address", address.as_str()), ("password", password), ("next", "/")])
+                .form(&[
+                    ("address", address.as_str()),
+                    ("password", password),
+                    ("next", "/"),
+                ])
                 .send()
                 .await
                 .unwrap()
@@ -375,7 +412,11 @@ async fn a_remembered_device_skips_the_second_factor_only() {
         .send()
         .await
         .unwrap();
-    assert_eq!(location(&resp), "/login/second", "revoked by the password change");
+    assert_eq!(
+        location(&resp),
+        "/login/second",
+        "revoked by the password change"
+    );
     node.stop().await;
 }
 
@@ -402,7 +443,11 @@ async fn a_device_can_be_revoked_in_the_profile() {
     let resp = c
         .post(node.url("/login"))
         .header("cookie", format!("__Host-sealpost-device={device}"))
-        .form(&[("address", r.address.as_str()), ("password", NEW_PASSWORD), ("next", "/")])
+        .form(&[
+            ("address", r.address.as_str()),
+            ("password", NEW_PASSWORD),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -419,7 +464,11 @@ async fn wrong_second_factor_codes_lock_the_account() {
     let (secret, _) = enrol_in_profile(&node, &client).await;
     let (c2, _) = first_step(&node, &r.address).await;
     let right = totp_at(&secret, now() + 30);
-    let wrong = if right == "123456" { "654321" } else { "123456" };
+    let wrong = if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
     for _ in 0..3 {
         assert_eq!(second_step(&node, &c2, wrong, false).await.status(), 401);
     }
@@ -458,7 +507,15 @@ async fn every_factor_change_needs_the_current_password() {
         assert_eq!(resp.status(), 400);
         assert!(!resp.text().await.unwrap().contains("totp-secret"));
     }
-    assert!(node.node.store.totp_state(&id).await.unwrap().pending_wrapped.is_none());
+    assert!(
+        node.node
+            .store
+            .totp_state(&id)
+            .await
+            .unwrap()
+            .pending_wrapped
+            .is_none()
+    );
     let (_, _) = enrol_in_profile(&node, &client).await;
     let profile = page_text(&node, &client, "/profile").await;
     let csrf = csrf_of(&profile);
@@ -474,7 +531,11 @@ async fn every_factor_change_needs_the_current_password() {
     }
     assert!(node.node.store.totp_state(&id).await.unwrap().enrolled());
     assert_eq!(
-        node.node.store.unused_factor_recovery_codes(&id).await.unwrap(),
+        node.node
+            .store
+            .unused_factor_recovery_codes(&id)
+            .await
+            .unwrap(),
         10
     );
     // With it: new codes, then removal; each mailed to the holder.
@@ -525,8 +586,17 @@ async fn an_admin_resets_the_second_factors_and_can_require_re_enrolment() {
     .await;
     assert_eq!(resp.status(), 303);
     assert!(!node.node.store.totp_state(&id).await.unwrap().enrolled());
-    assert_eq!(get(&node, &client, "/profile").await.status(), 303, "sessions ended");
-    wait_for_notice(&node, &r.address, "An administrator reset the second factors").await;
+    assert_eq!(
+        get(&node, &client, "/profile").await.status(),
+        303,
+        "sessions ended"
+    );
+    wait_for_notice(
+        &node,
+        &r.address,
+        "An administrator reset the second factors",
+    )
+    .await;
     let (_, resp) = first_step(&node, &r.address).await;
     assert_eq!(location(&resp), "/");
 
@@ -542,8 +612,16 @@ async fn an_admin_resets_the_second_factors_and_can_require_re_enrolment() {
     let (_, resp) = first_step(&node, &r.address).await;
     assert_eq!(location(&resp), "/login/second/enrol");
     let events = node.node.store.recent_audit(50).await.unwrap();
-    assert!(events.iter().any(|e| e.action == "admin.second_factors_reset"));
-    assert!(events.iter().any(|e| e.action == "admin.second_factor_reenrol_required"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "admin.second_factors_reset")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "admin.second_factor_reenrol_required")
+    );
     // Without the CSRF token nothing happens.
     let resp = post_form(
         &node,
