@@ -9,7 +9,8 @@
 # its button sends). Then, each in its own script: the datafile profile (message.sealpost
 # uploaded on a phone), the opt-in `link` profile (link.mjs: the carrier's /m/{id} link,
 # sign-in, the message), trust.mjs (the branded portal, settings set by the CLI, and the
-# personal security phrase).
+# personal security phrase), recipient_totp.mjs (a recipient's authenticator app: enrolment
+# in the profile with a code computed in the test, then password + code).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
@@ -128,6 +129,12 @@ BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="
   MAIL_PY="$here/mail.py" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/mailbox_code.mjs" || mc_status=$?
 if [ "$mc_status" -ne 0 ]; then status=$mc_status; fi
+# A recipient's authenticator app (TOTP): enrolment in the profile, sign-in in two steps.
+rt_status=0
+BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="$smtp_port" \
+  MAIL_PY="$here/mail.py" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+  node "$here/recipient_totp.mjs" || rt_status=$?
+if [ "$rt_status" -ne 0 ]; then status=$rt_status; fi
 # Message control (revoked and expired pages); same node and environment.
 BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="$smtp_port" \
   BIN="$bin" CONFIG="$work/sealpost.toml" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sealpost_crypto::{KeyId, MasterKey, MessageSecret, RecipientKey};
 use sealpost_store::Store;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::CoreError;
 
@@ -70,6 +71,26 @@ impl KeyRing {
             Ok(key) => Ok(key),
             Err(e) => match &self.previous {
                 Some(previous) => Ok(previous.unwrap_recipient_key(key_id, wrapped)?),
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    /// Wraps a recipient's second-factor seed (the TOTP secret) for storage.
+    pub fn wrap_factor_secret(&self, account_id: &str, secret: &[u8]) -> Vec<u8> {
+        self.master.wrap_factor_secret(account_id, secret)
+    }
+
+    /// Unwraps a stored second-factor seed under the current, then the previous master key.
+    pub fn unwrap_factor_secret(
+        &self,
+        account_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+        match self.master.unwrap_factor_secret(account_id, wrapped) {
+            Ok(secret) => Ok(secret),
+            Err(e) => match &self.previous {
+                Some(previous) => Ok(previous.unwrap_factor_secret(account_id, wrapped)?),
                 None => Err(e.into()),
             },
         }
@@ -231,6 +252,33 @@ impl KeyRing {
                     report.rewrapped += 1;
                 } else {
                     report.skipped += 1;
+                }
+            }
+        }
+        // Recipients' TOTP seeds too: one left under the old key would lock its holder out
+        // of the second factor once the old key is retired.
+        let mut after = String::new();
+        loop {
+            let page = store.totp_seeds_after(&after, batch.max(1)).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0.clone();
+            for (account_id, secret, pending) in &page {
+                for (is_pending, wrapped) in [(false, secret), (true, pending)] {
+                    let Some(wrapped) = wrapped else { continue };
+                    if target.unwrap_factor_secret(account_id, wrapped).is_ok() {
+                        report.already += 1;
+                        continue;
+                    }
+                    let seed = self.unwrap_factor_secret(account_id, wrapped)?;
+                    let rewrapped = target.wrap_factor_secret(account_id, &seed);
+                    if store
+                        .replace_totp_seed(account_id, is_pending, wrapped, &rewrapped)
+                        .await?
+                    {
+                        report.rewrapped += 1;
+                    } else {
+                        report.skipped += 1;
+                    }
                 }
             }
         }

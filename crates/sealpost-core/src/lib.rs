@@ -25,8 +25,10 @@ pub mod pipeline;
 pub mod recovery;
 pub mod reply;
 pub mod sender_control;
+pub mod second_factor;
 pub mod sessions;
 pub mod settings;
+pub mod totp;
 pub mod url;
 
 pub use keyring::KeyRing;

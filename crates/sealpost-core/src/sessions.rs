@@ -9,7 +9,7 @@
 
 use sealpost_store::{Account, AccountStatus, Admin, NewSession, SessionKind, Store};
 
-use crate::{CoreError, Settings, unix_now};
+use crate::{CoreError, Settings, second_factor, unix_now};
 
 /// How long sessions of one kind live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,123 @@ pub async fn start_by(
         csrf,
         max_age: policy.absolute_secs.max(60),
     })
+}
+
+/// What a right first factor (password, mailbox code) leads to.
+pub enum SignIn {
+    /// A full portal session: no second factor is needed, or a remembered device stood in.
+    Session(Started),
+    /// The second factor is due: the pending state's cookie token (its Max-Age is
+    /// [`second_factor::PENDING_SECS`]). `enrol`: none is enrolled yet but one is required,
+    /// so the holder enrols one before anything else.
+    Pending { token: String, enrol: bool },
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignIn::Session(_) => f.write_str("SignIn::Session(..)"),
+            SignIn::Pending { enrol, .. } => write!(f, "SignIn::Pending {{ enrol: {enrol} }}"),
+        }
+    }
+}
+
+/// The one decision after a right first factor (`first_method`: [`PASSWORD`] or
+/// [`crate::mailbox_code::METHOD`]): a full session, or the pending state of the second
+/// factor, which keeps `next` (already checked as a safe local path). A remembered device of
+/// this account (`device_token`, the device cookie) skips the second factor, never the first.
+#[allow(clippy::too_many_arguments)]
+pub async fn begin_sign_in(
+    store: &Store,
+    settings: &Settings,
+    account: &Account,
+    first_method: &str,
+    device_token: Option<&str>,
+    previous_token: Option<&str>,
+    next: &str,
+    ip: &str,
+) -> Result<SignIn, CoreError> {
+    let principal = Principal {
+        kind: SessionKind::Portal,
+        id: &account.id,
+        audit_actor: &account.address,
+    };
+    let need = second_factor::requirement(store, settings, account).await?;
+    if !need.needs_second() {
+        let started = start_by(
+            store,
+            settings,
+            &principal,
+            Some(first_method),
+            previous_token,
+            ip,
+        )
+        .await?;
+        return Ok(SignIn::Session(started));
+    }
+    // A device remembers a second factor that exists; a required but missing one is enrolled.
+    if need.enrolled
+        && let Some(device) = device_token
+        && second_factor::device_remembered(store, settings, account, device).await?
+    {
+        let method = format!("{first_method}+{}", second_factor::REMEMBERED_DEVICE);
+        let started = start_by(
+            store,
+            settings,
+            &principal,
+            Some(&method),
+            previous_token,
+            ip,
+        )
+        .await?;
+        return Ok(SignIn::Session(started));
+    }
+    // A session cookie the browser still carried ends now: it must not outlive this sign-in.
+    if let Some(previous) = previous_token {
+        store
+            .delete_session(&sealpost_crypto::hash_token(previous))
+            .await?;
+    }
+    let token = second_factor::start_pending(store, account, first_method, next, ip).await?;
+    Ok(SignIn::Pending {
+        token,
+        enrol: !need.enrolled,
+    })
+}
+
+/// Turns a pending sign-in into a full portal session once `method` proved the second
+/// factor. The pending state is taken by one conditional DELETE, so it yields at most one
+/// session even when two requests (on any nodes) complete it at once: None for the loser.
+/// The audit event records both factors (`password+totp`).
+pub async fn complete_second_factor(
+    store: &Store,
+    settings: &Settings,
+    pending: &second_factor::Pending,
+    method: second_factor::SecondFactorMethod,
+    previous_token: Option<&str>,
+    ip: &str,
+) -> Result<Option<Started>, CoreError> {
+    if !store
+        .take_pending_sign_in(&pending.token_hash, unix_now())
+        .await?
+    {
+        return Ok(None);
+    }
+    let detail = format!("{}+{}", pending.sign_in.first_method, method.as_str());
+    let started = start_by(
+        store,
+        settings,
+        &Principal {
+            kind: SessionKind::Portal,
+            id: &pending.account.id,
+            audit_actor: &pending.account.address,
+        },
+        Some(&detail),
+        previous_token,
+        ip,
+    )
+    .await?;
+    Ok(Some(started))
 }
 
 /// A live session and what it belongs to.

@@ -7,6 +7,7 @@
 //! `docs/ENVELOPE.md`; keep that file in step with `envelope.rs` and `keys.rs`.
 
 pub mod envelope;
+pub mod factor_secret;
 pub mod keys;
 pub mod message_secret;
 pub mod password;

@@ -38,6 +38,16 @@ pub enum NoticeEvent {
     ResetByAdmin,
     PasswordChanged,
     QuestionChanged,
+    /// An authenticator app was enrolled as the second factor.
+    TotpEnrolled,
+    /// The authenticator app was removed.
+    TotpRemoved,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRenewed,
+    /// A recovery code stood in for the authenticator at a sign-in.
+    RecoveryCodeUsed,
+    /// An administrator reset the second factors.
+    SecondFactorsReset,
 }
 
 impl NoticeEvent {
@@ -48,6 +58,11 @@ impl NoticeEvent {
             NoticeEvent::ResetByAdmin => "notice.reset_admin",
             NoticeEvent::PasswordChanged => "notice.password_changed",
             NoticeEvent::QuestionChanged => "notice.question_changed",
+            NoticeEvent::TotpEnrolled => "notice.totp_enrolled",
+            NoticeEvent::TotpRemoved => "notice.totp_removed",
+            NoticeEvent::RecoveryCodesRenewed => "notice.recovery_codes_renewed",
+            NoticeEvent::RecoveryCodeUsed => "notice.recovery_code_used",
+            NoticeEvent::SecondFactorsReset => "notice.second_factors_reset",
         }
     }
 }

@@ -339,6 +339,7 @@ impl Store {
         Ok(count)
     }
 
+    /// Sets a new password hash; also revokes the account's remembered devices.
     pub async fn set_password(
         &self,
         account_id: &str,
@@ -354,6 +355,9 @@ impl Store {
         .bind(account_id)
         .execute(self.pool())
         .await?;
+        // A remembered device skips the second factor; whoever changes the password (the
+        // holder, a reset, an administrator) starts every device afresh.
+        self.delete_remembered_devices_of(account_id).await?;
         Ok(())
     }
 
@@ -430,6 +434,10 @@ impl Store {
             "DELETE FROM reset_links WHERE account_id = ?",
             "DELETE FROM link_copies WHERE account_id = ?",
             "DELETE FROM security_phrases WHERE account_id = ?",
+            "DELETE FROM account_totp WHERE account_id = ?",
+            "DELETE FROM factor_recovery_codes WHERE account_id = ?",
+            "DELETE FROM remembered_devices WHERE account_id = ?",
+            "DELETE FROM pending_sign_ins WHERE account_id = ?",
         ] {
             sqlx::query(&self.sql(q))
                 .bind(account_id)

@@ -22,6 +22,7 @@ mod opens;
 mod phrases;
 mod queue;
 mod recovery;
+mod second_factor;
 mod sender_links;
 mod sessions;
 mod settings;
@@ -44,6 +45,7 @@ pub use message_control::{
 pub use nodes::NodeInfo;
 pub use opens::{TEMP_OPEN_CHUNK, TempOpenWriter};
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};
+pub use second_factor::{NewPendingSignIn, PendingSignIn, RememberedDevice, TotpState};
 pub use sender_links::{MessageSubject, NewSenderLink, SenderGrant};
 pub use sessions::{NewSession, SessionKind, SessionRecord};
 pub use stats::day_of;

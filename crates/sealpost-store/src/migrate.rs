@@ -72,6 +72,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0010_mailbox_codes.sql"),
         mysql: include_str!("../migrations/mysql/0010_mailbox_codes.sql"),
     },
+    Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_second_factor.sql"),
+        postgres: include_str!("../migrations/postgres/0011_second_factor.sql"),
+        mysql: include_str!("../migrations/mysql/0011_second_factor.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes

@@ -153,6 +153,16 @@ impl Store {
             .execute(self.pool())
             .await?
             .rows_affected();
-        Ok(a + b)
+        let c = sqlx::query(&self.sql("DELETE FROM pending_sign_ins WHERE expires_at <= ?"))
+            .bind(now)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        let d = sqlx::query(&self.sql("DELETE FROM remembered_devices WHERE expires_at <= ?"))
+            .bind(now)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(a + b + c + d)
     }
 }

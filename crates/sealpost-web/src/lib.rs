@@ -128,6 +128,14 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route("/m/{id}", get(pages::link::open_link))
         .route("/login/code", post(pages::login_code::request))
         .route("/login/code/verify", post(pages::login_code::verify))
+        .route(
+            "/login/second",
+            get(pages::second_factor::form).post(pages::second_factor::submit),
+        )
+        .route(
+            "/login/second/enrol",
+            get(pages::second_factor::enrol_form).post(pages::second_factor::enrol_submit),
+        )
         .route("/open/{token}", get(pages::open::show))
         .route("/open/{token}/html", get(pages::open::html_body))
         .route("/open/{token}/part/{index}", get(pages::open::part))
@@ -161,6 +169,20 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         .route(
             "/s/{token}",
             get(pages::sender::landing).post(pages::sender::follow),
+        )
+        .route("/profile/totp", post(pages::profile_factors::start))
+        .route(
+            "/profile/totp/confirm",
+            post(pages::profile_factors::confirm),
+        )
+        .route("/profile/totp/remove", post(pages::profile_factors::remove))
+        .route(
+            "/profile/recovery-codes",
+            post(pages::profile_factors::renew_codes),
+        )
+        .route(
+            "/profile/devices/revoke",
+            post(pages::profile_factors::revoke_device),
         )
         .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
     Router::new().merge(same_site).route(
@@ -212,8 +234,15 @@ async fn rate_limit(
     use axum::response::IntoResponse;
     if request.method() == axum::http::Method::POST {
         let limiter = match request.uri().path() {
-            "/login" | "/login/code" | "/login/code/verify" | "/forgot" | "/forgot/answer"
-            | "/admin/login" | "/admin/totp" => Some(&state.rate_limits.auth),
+            "/login"
+            | "/login/code"
+            | "/login/code/verify"
+            | "/login/second"
+            | "/login/second/enrol"
+            | "/forgot"
+            | "/forgot/answer"
+            | "/admin/login"
+            | "/admin/totp" => Some(&state.rate_limits.auth),
             "/open" => Some(&state.rate_limits.open),
             // A reset link sets a password: guessing links is an attempt like guessing one.
             path if path.starts_with("/reset/") => Some(&state.rate_limits.auth),

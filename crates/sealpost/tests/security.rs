@@ -22,6 +22,8 @@ mod portal_guards;
 mod recovery;
 #[path = "security/sender_control.rs"]
 mod sender_control;
+#[path = "security/second_factor.rs"]
+mod second_factor;
 #[path = "security/smtp_hardening.rs"]
 mod smtp_hardening;
 #[path = "security/trust_cues.rs"]

@@ -174,6 +174,15 @@ pub fn positive(n: i64) -> Checked<i64> {
     }
 }
 
+/// A count or duration where zero switches the feature off.
+pub fn non_negative(n: i64) -> Checked<i64> {
+    if n >= 0 {
+        Ok(n)
+    } else {
+        Err("enter 0 or more".to_string())
+    }
+}
+
 /// Days an encrypted link copy is kept (`delivery.link_days`): at least a day, at most a year.
 pub fn link_days(days: u32) -> Checked<u32> {
     if (1..=365).contains(&days) {

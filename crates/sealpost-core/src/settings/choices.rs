@@ -147,6 +147,16 @@ impl FirstContact {
 }
 
 choice! {
+    /// Whether recipients of a domain must use a second factor (`recipients.second_factor`).
+    SecondFactorPolicy {
+        /// A recipient may enrol an authenticator in the profile.
+        Optional = "optional": "optional (recipients may enrol one)",
+        /// Every recipient enrols one at the next sign-in and uses it from then on.
+        Required = "required": "required at every sign-in",
+    }
+}
+
+choice! {
     /// How much of a reader's client address the message timeline keeps
     /// (`messages.client_address`).
     ClientAddress {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 pub use choices::{
     ClientAddress, CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject,
-    ResetDelivery,
+    ResetDelivery, SecondFactorPolicy,
 };
 pub use handle::SettingsHandle;
 pub use logo::{BrandLogo, LogoImage, MAX_LOGO_BYTES};

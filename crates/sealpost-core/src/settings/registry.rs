@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use super::checks;
 use super::choices::{
     ClientAddress, CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject,
-    ResetDelivery,
+    ResetDelivery, SecondFactorPolicy,
 };
 use super::declare::registry;
 use super::logo::BrandLogo;
@@ -207,6 +207,18 @@ registry! {
             label: "Recipients may sign in with a mailed code",
             help: "Off: only accounts without a password yet (mailbox-code) sign in with a code. On: every recipient may choose \"e-mail me a code\" instead of the password; whoever reads the mailbox can then sign in.",
             per_domain: true,
+        }
+        /// Whether recipients must sign in with a second factor (an authenticator app).
+        second_factor: SecondFactorPolicy = SecondFactorPolicy::Optional => "recipients.second_factor" {
+            label: "Second factor of recipients",
+            help: "optional: recipients may enrol an authenticator app (TOTP) in their profile. required: every recipient of the domain enrols one at the next sign-in and gives a code after the password or mailbox code at every sign-in (a remembered device skips the code).",
+            per_domain: true,
+        }
+        /// Days a "remember this device" cookie skips the second factor (0 = never offered).
+        remember_device_days: i64 = 30 => "recipients.remember_device_days" {
+            label: "Remember a device for the second factor (days)",
+            help: "A checkbox on the code step sets a device cookie that skips the second factor (never the password) for this many days; revoked when the password or a factor changes. 0: not offered.",
+            check: checks::non_negative,
         }
         /// Recipients may write their own secret question.
         allow_own_questions: bool = false => "security.own_questions" {

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use super::choices::{
     ClientAddress, CredentialsTo, DeliveryProfile, FirstContact, RecoveryPolicy, ReportSubject,
-    ResetDelivery,
+    ResetDelivery, SecondFactorPolicy,
 };
 
 /// How the admin form shows a setting.
@@ -171,4 +171,5 @@ textual! {
     ReportSubject => Widget::Choice(ReportSubject::CHOICES),
     FirstContact => Widget::Choice(FirstContact::CHOICES),
     ClientAddress => Widget::Choice(ClientAddress::CHOICES),
+    SecondFactorPolicy => Widget::Choice(SecondFactorPolicy::CHOICES),
 }

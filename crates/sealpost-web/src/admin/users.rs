@@ -114,6 +114,12 @@ struct UserPage {
     first_contact: String,
     /// Whether a password is set (never the password).
     has_password: bool,
+    /// The second factor (never a secret): "yes, since …" or "no".
+    totp: String,
+    /// The next sign-in must enrol a new authenticator (an administrator asked for it).
+    must_enrol: bool,
+    recovery_left: i64,
+    devices: usize,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -153,6 +159,8 @@ pub async fn show(
         Some("unlock") => Some("The account is unlocked.".into()),
         Some("validity") => Some("The validity was changed.".into()),
         Some("rotate") => Some("A new key version was added; older messages stay readable.".into()),
+        Some("reset-factors") => Some("The second factors were reset (authenticator, recovery codes, remembered devices; sessions ended). The recipient got a notice.".into()),
+        Some("require-reenrol") => Some("The second factors were reset; the next sign-in enrols a new authenticator. The recipient got a notice.".into()),
         _ => None,
     };
     user_page(&state, user, a, notice, None, StatusCode::OK).await
@@ -177,9 +185,17 @@ async fn user_page(
         || ("sender".to_string(), !a.password_hash.is_empty()),
         |x| (x.first_contact, x.has_password),
     );
+    let factors = sealpost_core::second_factor::summary(&state.store, &a).await?;
     render_status(
         status,
         &UserPage {
+            totp: factors
+                .totp_enrolled_at
+                .map(|t| format!("yes, since {}", fmt_time(t)))
+                .unwrap_or_else(|| "no".into()),
+            must_enrol: factors.must_enrol,
+            recovery_left: factors.unused_recovery_codes,
+            devices: factors.devices.len(),
             csrf: user.csrf,
             admin_name: user.admin.name,
             status: status_text(&a, now),
@@ -279,6 +295,14 @@ pub async fn action(
             admin::set_validity(&state.store, &a, until, &actor)
                 .await
                 .map_err(admin_error)?
+        }
+        "reset-factors" | "require-reenrol" => {
+            let settings = state.settings.get();
+            let require = action == "require-reenrol";
+            admin::reset_second_factors(&state.store, &settings, &a, require, &actor)
+                .await
+                .map_err(admin_error)?;
+            state.delivery_wake.notify_one();
         }
         "rotate" => {
             admin::rotate_key(&state.store, &state.keys, &a, &actor)

@@ -46,3 +46,23 @@ pub fn set_sender(capability: &str, max_age: i64) -> String {
 pub fn clear_sender() -> String {
     format!("{SENDER}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
+
+/// The pending second-factor step after the first factor: Strict (it is only ever used by
+/// this site's own forms), and it lives as long as the pending state (5 minutes).
+pub const PENDING: &str = "__Host-sealpost-pending";
+/// A remembered device ("remember this device" on the code step): skips the second factor
+/// of the account it was set for, never the first.
+pub const DEVICE: &str = "__Host-sealpost-device";
+
+pub fn set_pending(token: &str) -> String {
+    let max_age = sealpost_core::second_factor::PENDING_SECS;
+    format!("{PENDING}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+}
+
+pub fn clear_pending() -> String {
+    format!("{PENDING}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+pub fn set_device(token: &str, max_age: i64) -> String {
+    format!("{DEVICE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+}

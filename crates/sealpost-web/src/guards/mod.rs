@@ -11,6 +11,7 @@
 //!   the short-lived capability following it leaves (one copy, one sender).
 //! - [`CsrfForm`]: a form whose `csrf` field matches the session's token (portal and admin).
 //! - [`AdminUser`]: an admin session past the forced change and the mandatory TOTP.
+//! - [`PendingSecond`]: a sign-in past its first factor, waiting for the second.
 //! - [`PageCtx`]: what every page template shows (language, address, CSRF token).
 //!
 //! The same-origin check is a layer on the state-changing routes ([`csrf::require_same_origin`]).
@@ -23,6 +24,7 @@ pub mod linked;
 pub mod next;
 mod opened;
 pub mod page;
+mod pending;
 mod reader;
 mod reset_link;
 pub mod sender;
@@ -32,5 +34,6 @@ pub use client_ip::ClientIp;
 pub use csrf::CsrfForm;
 pub use opened::Opened;
 pub use page::PageCtx;
+pub use pending::PendingSecond;
 pub use reader::{Reader, ReaderRejection, SignedIn};
 pub use reset_link::ResetLink;

@@ -5,9 +5,8 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
-use sealpost_core::accounts::{LoginOutcome, login, must_change_password};
-use sealpost_core::sessions::{self, Principal};
-use sealpost_store::SessionKind;
+use sealpost_core::accounts::{LoginOutcome, login};
+use sealpost_core::sessions;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -15,7 +14,7 @@ use super::render;
 use crate::AppState;
 use crate::error::WebError;
 use crate::guards::csrf::NoFields;
-use crate::guards::next::{safe_next, welcome_url};
+use crate::guards::next::safe_next;
 use crate::guards::page::page_ctx;
 use crate::guards::{ClientIp, CsrfForm, PageCtx, SignedIn, cookies};
 
@@ -101,33 +100,17 @@ pub async fn submit(
             return Ok((StatusCode::UNAUTHORIZED, html).into_response());
         }
     };
-    let started = sessions::start(
-        &state.store,
+    // Full session or the second-factor step: decided in one place for every first factor.
+    super::second_factor::after_first_factor(
+        &state,
         &settings,
-        &Principal {
-            kind: SessionKind::Portal,
-            id: &account.id,
-            audit_actor: &account.address,
-        },
-        cookies::value(&headers, cookies::PORTAL),
+        &headers,
+        &account,
+        sessions::PASSWORD,
+        &next,
         &ip,
     )
-    .await?;
-    // A generated password is replaced first; the original target (e.g. the opened message)
-    // is carried through the welcome page.
-    let target = if must_change_password(&account, &settings) {
-        welcome_url(&next)
-    } else {
-        next
-    };
-    Ok((
-        AppendHeaders([(
-            header::SET_COOKIE,
-            cookies::set_portal(&started.token, started.max_age),
-        )]),
-        Redirect::to(&target),
-    )
-        .into_response())
+    .await
 }
 
 /// Sign-out works during the forced password change too, so it takes the optional session;

@@ -12,22 +12,19 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
-use sealpost_core::accounts::must_change_password;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use sealpost_core::mailbox_code::{self, CodeRequest, CodeSignIn};
 use sealpost_core::recovery::CODE_VALID_SECS;
-use sealpost_core::sessions::{self, Principal};
-use sealpost_store::SessionKind;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::render;
 use crate::AppState;
 use crate::error::WebError;
-use crate::guards::next::{safe_next, welcome_url};
+use crate::guards::next::safe_next;
 use crate::guards::page::page_ctx;
-use crate::guards::{ClientIp, PageCtx, cookies};
+use crate::guards::{ClientIp, PageCtx};
 
 /// Longer input is no address; refusing it early keeps lookups cheap.
 const MAX_ADDRESS_CHARS: usize = 320;
@@ -136,30 +133,15 @@ pub async fn verify(
             return code_page(ctx, next, address, error, StatusCode::UNAUTHORIZED);
         }
     };
-    let started = sessions::start_by(
-        &state.store,
+    // Full session or the second-factor step: decided in one place for every first factor.
+    super::second_factor::after_first_factor(
+        &state,
         &settings,
-        &Principal {
-            kind: SessionKind::Portal,
-            id: &account.id,
-            audit_actor: &account.address,
-        },
-        Some(mailbox_code::METHOD),
-        cookies::value(&headers, cookies::PORTAL),
+        &headers,
+        &account,
+        mailbox_code::METHOD,
+        &next,
         &ip,
     )
-    .await?;
-    let target = if must_change_password(&account, &settings) {
-        welcome_url(&next)
-    } else {
-        next
-    };
-    Ok((
-        AppendHeaders([(
-            header::SET_COOKIE,
-            cookies::set_portal(&started.token, started.max_age),
-        )]),
-        Redirect::to(&target),
-    )
-        .into_response())
+    .await
 }

@@ -10,9 +10,11 @@ pub mod login_code;
 pub mod open;
 mod open_upload;
 pub mod profile;
+pub mod profile_factors;
 pub mod reply;
 pub mod reset;
 pub mod sender;
+pub mod second_factor;
 pub mod welcome;
 
 use crate::error::WebError;

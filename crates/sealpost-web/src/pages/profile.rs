@@ -1,7 +1,8 @@
 //! The recipient's profile: account dates and sign-ins, password, secret question, security
 //! phrase, language. Changing the password, the secret question or the security phrase needs
 //! the current password (a wrong one counts like a failed sign-in); the first two also mail
-//! the holder a notice (the phrase is no sign-in factor; its change is audited).
+//! the holder a notice (the phrase is no sign-in factor; its change is audited). The second
+//! factor (authenticator app, recovery codes, remembered devices) is in `profile_factors`.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -9,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sealpost_core::Settings;
 use sealpost_core::accounts::{self, needs_new_question, question_text};
-use sealpost_core::recovery;
 use sealpost_core::{password_policy, phrase};
+use sealpost_core::{recovery, second_factor};
 use sealpost_mime::security_mail::NoticeEvent;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -53,10 +54,26 @@ struct ProfilePage {
     phrase: Option<String>,
     max_phrase: usize,
     min_length: String,
+    /// The second factor: when the authenticator was enrolled (None: not enrolled).
+    totp_since: Option<String>,
+    /// Unused recovery codes.
+    recovery_left: String,
+    /// The domain requires a second factor (removing it means enrolling again at sign-in).
+    second_required: bool,
+    devices: Vec<DeviceRow>,
     notice: Option<String>,
     error: Option<String>,
 }
 page_ctx!(ProfilePage);
+
+/// A remembered device in the profile's list.
+pub struct DeviceRow {
+    /// The hash of its token, which names it for revocation (not the token).
+    pub id: String,
+    pub label: String,
+    pub created: String,
+    pub last_used: String,
+}
 
 fn login_text(tr: &Tr, at: Option<i64>, ip: Option<&str>) -> String {
     match at {
@@ -69,7 +86,7 @@ fn login_text(tr: &Tr, at: Option<i64>, ip: Option<&str>) -> String {
     }
 }
 
-async fn page(
+pub(super) async fn page(
     state: &AppState,
     user: &Reader,
     settings: &Settings,
@@ -78,6 +95,7 @@ async fn page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let phrase = phrase::current(&state.store, &user.account).await?;
+    let factors = second_factor::summary(&state.store, &user.account).await?;
     let a = &user.account;
     let tr = &user.tr;
     let languages = sealpost_i18n::available()
@@ -108,6 +126,19 @@ async fn page(
         phrase,
         max_phrase: phrase::MAX_PHRASE_CHARS,
         min_length: settings.password_min_length.to_string(),
+        totp_since: factors.totp_enrolled_at.map(format_time),
+        recovery_left: factors.unused_recovery_codes.to_string(),
+        second_required: second_factor::domain_requires(settings, a),
+        devices: factors
+            .devices
+            .into_iter()
+            .map(|d| DeviceRow {
+                id: d.token_hash,
+                label: d.user_agent,
+                created: format_time(d.created_at),
+                last_used: format_time(d.last_used_at),
+            })
+            .collect(),
         notice,
         error,
         ctx: user.page(),
@@ -131,6 +162,8 @@ pub async fn show(
         Some("question") => Some(tr.t("portal-question-saved")),
         Some("language") => Some(tr.t("portal-language-saved")),
         Some("phrase") => Some(tr.t("portal-phrase-saved")),
+        Some("totp-removed") => Some(tr.t("portal-totp-removed")),
+        Some("device") => Some(tr.t("portal-device-revoked")),
         _ => None,
     };
     page(
@@ -146,7 +179,7 @@ pub async fn show(
 
 /// Re-authentication by the current password (a wrong one counts like a failed sign-in);
 /// Some(page) with the error when it is wrong.
-async fn wrong_current(
+pub(super) async fn wrong_current(
     state: &AppState,
     settings: &Settings,
     user: &Reader,
@@ -228,7 +261,7 @@ pub struct QuestionForm {
 }
 
 /// Mails the holder a notice of a changed factor and wakes the delivery worker.
-async fn notify(
+pub(super) async fn notify(
     state: &AppState,
     settings: &Settings,
     user: &Reader,

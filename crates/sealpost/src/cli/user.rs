@@ -1,4 +1,4 @@
-//! `sealpost user list|reset-password|disable|enable|unlock|delete`.
+//! `sealpost user list|reset-password|reset-factors|disable|enable|unlock|delete`.
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -21,6 +21,14 @@ pub enum UserCommand {
     /// Reset the password: mail the recipient a one-time link, or (mail.reset_mail_to = sender)
     /// a generated password to the last sender (X-Sealpost-Kind: password-reset)
     ResetPassword { address: String },
+    /// Reset the second factors (authenticator app, recovery codes, remembered devices; the
+    /// account's sessions end); the holder gets a notice
+    ResetFactors {
+        address: String,
+        /// The next sign-in must enrol a new authenticator app, whatever the domain's policy
+        #[arg(long)]
+        require_reenrolment: bool,
+    },
     /// Deactivate an account (its portal login stops working)
     Disable { address: String },
     /// Reactivate an account
@@ -95,6 +103,19 @@ async fn run_on(
                 "password of {} reset: {sent} (queued in a mail to {})",
                 account.address, sent.to
             );
+            Ok(())
+        }
+        UserCommand::ResetFactors {
+            address,
+            require_reenrolment,
+        } => {
+            let account = admin::find_account(store, &address)
+                .await
+                .map_err(|e| not_found(e, &address))?;
+            let settings = super::settings(store, config).await?.get();
+            admin::reset_second_factors(store, &settings, &account, require_reenrolment, &actor)
+                .await?;
+            println!("second factors of {} reset", account.address);
             Ok(())
         }
         UserCommand::Disable { address } => {
