@@ -38,6 +38,10 @@ pub enum NoticeEvent {
     ResetByAdmin,
     PasswordChanged,
     QuestionChanged,
+    /// A passkey was registered for the account.
+    PasskeyAdded,
+    /// A passkey of the account was removed.
+    PasskeyRemoved,
 }
 
 impl NoticeEvent {
@@ -48,6 +52,8 @@ impl NoticeEvent {
             NoticeEvent::ResetByAdmin => "notice.reset_admin",
             NoticeEvent::PasswordChanged => "notice.password_changed",
             NoticeEvent::QuestionChanged => "notice.question_changed",
+            NoticeEvent::PasskeyAdded => "notice.passkey_added",
+            NoticeEvent::PasskeyRemoved => "notice.passkey_removed",
         }
     }
 }
