@@ -96,8 +96,9 @@ fn credential_key(credential_id: &[u8]) -> String {
 }
 
 /// A ceremony just started: its id (the browser sends it back) and the options for
-/// `navigator.credentials.create()` / `.get()`, as JSON.
-#[derive(Debug)]
+/// `navigator.credentials.create()` / `.get()`, as JSON (this struct is the JSON the
+/// portal answers with).
+#[derive(Debug, serde::Serialize)]
 pub struct Started {
     pub ceremony: String,
     pub options: serde_json::Value,

@@ -1,7 +1,8 @@
 //! The recipient's profile: account dates and sign-ins, password, secret question, security
 //! phrase, language. Changing the password, the secret question or the security phrase needs
 //! the current password (a wrong one counts like a failed sign-in); the first two also mail
-//! the holder a notice (the phrase is no sign-in factor; its change is audited).
+//! the holder a notice (the phrase is no sign-in factor; its change is audited). The passkeys
+//! section is [`super::passkey`]'s.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -55,6 +56,8 @@ struct ProfilePage {
     min_length: String,
     notice: Option<String>,
     error: Option<String>,
+    /// The reader's passkeys (`passkeys.html`).
+    passkeys: Vec<super::passkey::PasskeyRow>,
 }
 page_ctx!(ProfilePage);
 
@@ -78,6 +81,7 @@ async fn page(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let phrase = phrase::current(&state.store, &user.account).await?;
+    let passkeys = super::passkey::rows(state, user).await?;
     let a = &user.account;
     let tr = &user.tr;
     let languages = sealpost_i18n::available()
@@ -110,6 +114,7 @@ async fn page(
         min_length: settings.password_min_length.to_string(),
         notice,
         error,
+        passkeys,
         ctx: user.page(),
     })?;
     Ok((status, html).into_response())
@@ -131,7 +136,8 @@ pub async fn show(
         Some("question") => Some(tr.t("portal-question-saved")),
         Some("language") => Some(tr.t("portal-language-saved")),
         Some("phrase") => Some(tr.t("portal-phrase-saved")),
-        _ => None,
+        Some(other) => super::passkey::saved_notice(tr, other),
+        None => None,
     };
     page(
         &state,
@@ -146,7 +152,7 @@ pub async fn show(
 
 /// Re-authentication by the current password (a wrong one counts like a failed sign-in);
 /// Some(page) with the error when it is wrong.
-async fn wrong_current(
+pub(super) async fn wrong_current(
     state: &AppState,
     settings: &Settings,
     user: &Reader,
