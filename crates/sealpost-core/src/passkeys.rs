@@ -383,7 +383,13 @@ async fn verify_assertion(
     let Ok((user, credential_id)) = rp.identify_discoverable_authentication(&answer) else {
         return Ok(Verified::Unknown);
     };
-    let Some(account) = store.account_by_id(&user.simple().to_string()).await? else {
+    // Account ids are UUIDs, hyphenated as the pipeline writes them; the plain spelling is
+    // tried too, so the user handle names the account however its id was written.
+    let mut found = store.account_by_id(&user.to_string()).await?;
+    if found.is_none() {
+        found = store.account_by_id(&user.simple().to_string()).await?;
+    }
+    let Some(account) = found else {
         return Ok(Verified::Unknown);
     };
     let Some(stored) = store

@@ -16,6 +16,8 @@ mod mail_policy;
 mod mailbox_code;
 #[path = "security/message_control.rs"]
 mod message_control;
+#[path = "security/passkey.rs"]
+mod passkey;
 #[path = "security/portal_guards.rs"]
 mod portal_guards;
 #[path = "security/recovery.rs"]

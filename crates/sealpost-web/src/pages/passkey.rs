@@ -82,8 +82,11 @@ struct Refusal {
     error: String,
 }
 
+/// Marked as ours, so the error-page layer does not replace the JSON with an HTML page.
 fn refusal(status: StatusCode, message: String) -> Response {
-    (status, Json(Refusal { error: message })).into_response()
+    let mut response = (status, Json(Refusal { error: message })).into_response();
+    response.extensions_mut().insert(crate::error::Branded);
+    response
 }
 
 /// Where the script goes after a finished ceremony.
