@@ -142,7 +142,7 @@ try {
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     check(credentials.length === 1 && credentials[0].isResidentCredential,
       'the authenticator holds one discoverable (resident) credential');
-    await shot(page, 'passkey-profile');
+    await page.locator('#passkeys').screenshot({ path: join(shots, 'passkey-profile.png') });
   });
 
   await (registered && step('sign in with the passkey alone', async () => {

@@ -226,7 +226,14 @@ pub async fn finish_registration(
         Err(e) => return Err(e.into()),
     }
     audit::account_event(store, account, PASSKEY_ADDED, Some(&id), Some(ip)).await;
-    recovery::notify(store, settings, account, NoticeEvent::PasskeyAdded, Some(ip)).await;
+    recovery::notify(
+        store,
+        settings,
+        account,
+        NoticeEvent::PasskeyAdded,
+        Some(ip),
+    )
+    .await;
     Ok(id)
 }
 
@@ -478,7 +485,14 @@ pub async fn remove(
     let removed = store.delete_passkey(&account.id, id).await?;
     if removed {
         audit::account_event(store, account, PASSKEY_REMOVED, Some(id), Some(ip)).await;
-        recovery::notify(store, settings, account, NoticeEvent::PasskeyRemoved, Some(ip)).await;
+        recovery::notify(
+            store,
+            settings,
+            account,
+            NoticeEvent::PasskeyRemoved,
+            Some(ip),
+        )
+        .await;
     }
     Ok(removed)
 }

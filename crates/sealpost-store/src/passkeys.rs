@@ -154,23 +154,23 @@ impl Store {
     /// Renames a passkey of the account; false when it has none with this id.
     pub async fn rename_passkey(&self, account_id: &str, id: &str, name: &str) -> Result<bool> {
         // MariaDB counts only changed rows as affected, so an unchanged name is looked up.
-        let n = sqlx::query(
-            &self.sql("UPDATE passkeys SET name = ? WHERE account_id = ? AND id = ?"),
-        )
-        .bind(name)
-        .bind(account_id)
-        .bind(id)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+        let n =
+            sqlx::query(&self.sql("UPDATE passkeys SET name = ? WHERE account_id = ? AND id = ?"))
+                .bind(name)
+                .bind(account_id)
+                .bind(id)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
         if n == 1 {
             return Ok(true);
         }
-        let exists = sqlx::query(&self.sql("SELECT id FROM passkeys WHERE account_id = ? AND id = ?"))
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let exists =
+            sqlx::query(&self.sql("SELECT id FROM passkeys WHERE account_id = ? AND id = ?"))
+                .bind(account_id)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(exists.is_some())
     }
 

@@ -288,7 +288,14 @@ async fn passkey_use_is_recorded_once_per_counter_value(store: Store) {
 
 async fn passkey_challenges_are_single_use_kind_bound_and_expire(store: Store) {
     store
-        .insert_passkey_challenge("c1", ChallengeKind::Register, Some("acc"), "s1", NOW, NOW + 300)
+        .insert_passkey_challenge(
+            "c1",
+            ChallengeKind::Register,
+            Some("acc"),
+            "s1",
+            NOW,
+            NOW + 300,
+        )
         .await
         .unwrap();
     store

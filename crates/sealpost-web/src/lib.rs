@@ -226,10 +226,15 @@ async fn rate_limit(
     use axum::response::IntoResponse;
     if request.method() == axum::http::Method::POST {
         let limiter = match request.uri().path() {
-            "/login" | "/login/code" | "/login/code/verify" | "/forgot" | "/forgot/answer"
-            | "/admin/login" | "/admin/totp" | "/login/passkey/start" | "/login/passkey/finish" => {
-                Some(&state.rate_limits.auth)
-            }
+            "/login"
+            | "/login/code"
+            | "/login/code/verify"
+            | "/forgot"
+            | "/forgot/answer"
+            | "/admin/login"
+            | "/admin/totp"
+            | "/login/passkey/start"
+            | "/login/passkey/finish" => Some(&state.rate_limits.auth),
             "/open" => Some(&state.rate_limits.open),
             // A reset link sets a password: guessing links is an attempt like guessing one.
             path if path.starts_with("/reset/") => Some(&state.rate_limits.auth),

@@ -67,7 +67,15 @@ mod tests {
         for path in ["/login", "/profile", "/profile/password"] {
             assert!(csp_for(path).contains("script-src 'self';"), "{path}");
         }
-        for path in ["/", "/open/x", "/welcome", "/forgot", "/admin", "/login/code", "/profiles"] {
+        for path in [
+            "/",
+            "/open/x",
+            "/welcome",
+            "/forgot",
+            "/admin",
+            "/login/code",
+            "/profiles",
+        ] {
             assert!(!csp_for(path).contains("script-src"), "{path}");
         }
         assert!(!PASSKEY_CSP.contains("unsafe-inline"));

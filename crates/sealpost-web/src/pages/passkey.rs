@@ -241,7 +241,10 @@ pub async fn remove(
 }
 
 /// Starts a passwordless sign-in: options without `allowCredentials`.
-pub async fn login_start(State(state): State<AppState>, ctx: PageCtx) -> Result<Response, WebError> {
+pub async fn login_start(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+) -> Result<Response, WebError> {
     let settings = state.settings.get();
     match passkeys::start_authentication(&state.store, &settings).await {
         Ok(started) => Ok(Json(started).into_response()),

@@ -43,8 +43,8 @@ impl SoftAuthenticator {
     fn new() -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         SoftAuthenticator {
             key,
             rng,
@@ -254,7 +254,12 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     )
     .await;
     assert_eq!(status, 403, "{body}");
-    assert!(json_of(&body)["error"].as_str().unwrap().contains("current password"));
+    assert!(
+        json_of(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("current password")
+    );
 
     // The options: this portal as RP, user verification and a discoverable credential
     // required, the account id as user handle.
@@ -302,16 +307,28 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     let verified = auth.register(&started["options"], &node.base, true);
     let (status, body) = finish(verified).await;
     assert_eq!(status, 400, "a finished ceremony cannot be finished again");
-    assert!(json_of(&body)["error"].as_str().unwrap().contains("already used"));
+    assert!(
+        json_of(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
     assert!(node.node.store.passkeys_of(&id).await.unwrap().is_empty());
 
     // A fresh ceremony registers it; the holder gets a notice, the profile lists it.
     let before = node.sink.received().len();
     let (status, body) = register(&node, &client, &csrf, &mut auth, "Work laptop").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(json_of(&body)["redirect"], "/profile?saved=passkey#passkeys");
+    assert_eq!(
+        json_of(&body)["redirect"],
+        "/profile?saved=passkey#passkeys"
+    );
     let notice = wait_for_kind(&node, "notice", address, before).await;
-    assert!(mail_text(&notice).contains("A passkey was added"), "{}", mail_text(&notice));
+    assert!(
+        mail_text(&notice).contains("A passkey was added"),
+        "{}",
+        mail_text(&notice)
+    );
     let profile = page_text(&node, &client, "/profile").await;
     assert!(profile.contains("Work laptop"));
     assert!(profile.contains("last used: never"));
@@ -348,7 +365,11 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     let (ceremony2, _) = login_start(&node, &replay).await;
     let r = login_finish(&node, &replay, &ceremony2, &answer, next).await;
     assert_eq!(r.status(), 401);
-    assert_eq!(r.text().await.unwrap(), refused_body, "one answer for every refusal");
+    assert_eq!(
+        r.text().await.unwrap(),
+        refused_body,
+        "one answer for every refusal"
+    );
     // No user verification: refused.
     let (ceremony3, options3) = login_start(&node, &replay).await;
     let unverified = auth.assert(&options3, &node.base, false);
@@ -437,7 +458,10 @@ async fn passkey_sign_in_honours_next_and_replaces_a_planted_session() {
     let page = page_text(&node, &client, "/profile").await;
     let csrf = hidden(&page, "csrf");
     let mut auth = SoftAuthenticator::new();
-    assert_eq!(register(&node, &client, &csrf, &mut auth, "Phone").await.0, 200);
+    assert_eq!(
+        register(&node, &client, &csrf, &mut auth, "Phone").await.0,
+        200
+    );
 
     // The message link of secure.htm: after the passkey, the reader lands on the message.
     let browser = node.client();
@@ -447,7 +471,10 @@ async fn passkey_sign_in_honours_next_and_replaces_a_planted_session() {
     let answer = auth.assert(&options, &node.base, true);
     let resp = login_finish(&node, &browser, &ceremony, &answer, &open).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(json_of(&resp.text().await.unwrap())["redirect"], open.as_str());
+    assert_eq!(
+        json_of(&resp.text().await.unwrap())["redirect"],
+        open.as_str()
+    );
     let message = get(&node, &browser, &open).await;
     assert_eq!(message.status(), 200);
     assert!(message.text().await.unwrap().contains("Dear customer"));
@@ -489,9 +516,14 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
     let node = TestNode::start().await;
     let (client, csrf) = signed_in(&node, "owner@example.com").await;
     let mut auth = SoftAuthenticator::new();
-    assert_eq!(register(&node, &client, &csrf, &mut auth, "Key").await.0, 200);
+    assert_eq!(
+        register(&node, &client, &csrf, &mut auth, "Key").await.0,
+        200
+    );
     let id = account_id_of(&node, "owner@example.com").await;
-    let passkey = node.node.store.passkeys_of(&id).await.unwrap()[0].id.clone();
+    let passkey = node.node.store.passkeys_of(&id).await.unwrap()[0]
+        .id
+        .clone();
     let rename = format!("/profile/passkeys/{passkey}/rename");
     let remove = format!("/profile/passkeys/{passkey}/remove");
 
@@ -540,11 +572,20 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
             .status();
         assert_eq!(status, 403, "{path} cross-site");
     }
-    assert_eq!(node.node.store.passkeys_of(&id).await.unwrap()[0].name, "Key");
+    assert_eq!(
+        node.node.store.passkeys_of(&id).await.unwrap()[0].name,
+        "Key"
+    );
 
     // Another account's passkey cannot be renamed or removed.
     let (other, other_csrf) = signed_in(&node, "other@example.com").await;
-    let (status, _) = post_form(&node, &other, &rename, &[("csrf", &other_csrf), ("name", "Mine")]).await;
+    let (status, _) = post_form(
+        &node,
+        &other,
+        &rename,
+        &[("csrf", &other_csrf), ("name", "Mine")],
+    )
+    .await;
     assert_eq!(status, 404);
     let (status, _) = post_form(
         &node,
@@ -556,7 +597,13 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
     assert_eq!(status, 404);
 
     // Renaming needs the session only; removing needs the current password.
-    let (status, _) = post_form(&node, &client, &rename, &[("csrf", &csrf), ("name", "Yubikey")]).await;
+    let (status, _) = post_form(
+        &node,
+        &client,
+        &rename,
+        &[("csrf", &csrf), ("name", "Yubikey")],
+    )
+    .await;
     assert_eq!(status, 303);
     let (status, _) = post_form(
         &node,
@@ -604,7 +651,11 @@ async fn passkey_sign_in_is_rate_limited_per_client_like_the_password() {
     let c = raw_client();
     let mut limited = false;
     for _ in 0..200 {
-        let r = c.post(node.url("/login/passkey/start")).send().await.unwrap();
+        let r = c
+            .post(node.url("/login/passkey/start"))
+            .send()
+            .await
+            .unwrap();
         if r.status() == 429 {
             limited = true;
             break;
