@@ -145,6 +145,19 @@ impl SoftAuthenticator {
     }
 }
 
+/// A node whose public URL is `https://localhost:PORT`: an IP address cannot be a WebAuthn
+/// RP ID (the relying party refuses to start with one), `localhost` can. Requests still go to
+/// 127.0.0.1; only the RP ID and the origin the authenticator signs use the name.
+async fn passkey_node() -> TestNode {
+    let node = TestNode::start().await;
+    set_setting(&node, "web.public_url", &origin(&node)).await;
+    node
+}
+
+fn origin(node: &TestNode) -> String {
+    node.base.replace("127.0.0.1", "localhost")
+}
+
 async fn post_form(
     node: &TestNode,
     client: &reqwest::Client,
@@ -184,7 +197,7 @@ async fn register(
     .await;
     assert_eq!(status, 200, "{body}");
     let started = json_of(&body);
-    let credential = auth.register(&started["options"], &node.base, true);
+    let credential = auth.register(&started["options"], &origin(&node), true);
     post_form(
         node,
         client,
@@ -240,7 +253,7 @@ async fn account_id_of(node: &TestNode, address: &str) -> String {
 
 #[tokio::test]
 async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verification() {
-    let node = TestNode::start().await;
+    let node = passkey_node().await;
     let address = "holder@example.com";
     let (client, csrf) = signed_in(&node, address).await;
     let id = account_id_of(&node, address).await;
@@ -273,7 +286,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     assert_eq!(status, 200, "{body}");
     let started = json_of(&body);
     let pk = &started["options"]["publicKey"];
-    assert_eq!(pk["rp"]["id"], "127.0.0.1");
+    assert_eq!(pk["rp"]["id"], "localhost");
     assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
     assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
     let handle = B64.decode(pk["user"]["id"].as_str().unwrap()).unwrap();
@@ -281,7 +294,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
 
     // An answer without user verification is refused; the ceremony is used up either way.
     let mut auth = SoftAuthenticator::new();
-    let unverified = auth.register(&started["options"], &node.base, false);
+    let unverified = auth.register(&started["options"], &origin(&node), false);
     let ceremony = started["ceremony"].as_str().unwrap();
     let finish = |credential: String| {
         let client = client.clone();
@@ -304,7 +317,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     };
     let (status, _) = finish(unverified).await;
     assert_eq!(status, 400);
-    let verified = auth.register(&started["options"], &node.base, true);
+    let verified = auth.register(&started["options"], &origin(&node), true);
     let (status, body) = finish(verified).await;
     assert_eq!(status, 400, "a finished ceremony cannot be finished again");
     assert!(
@@ -347,7 +360,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     );
     assert_eq!(options["publicKey"]["userVerification"], "required");
     assert!(options.get("mediation").is_none());
-    let answer = auth.assert(&options, &node.base, true);
+    let answer = auth.assert(&options, &origin(&node), true);
     let next = "/profile";
     let r = login_finish(&node, &browser, &ceremony, &answer, next).await;
     assert_eq!(r.status(), 200);
@@ -372,7 +385,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     );
     // No user verification: refused.
     let (ceremony3, options3) = login_start(&node, &replay).await;
-    let unverified = auth.assert(&options3, &node.base, false);
+    let unverified = auth.assert(&options3, &origin(&node), false);
     assert_eq!(
         login_finish(&node, &replay, &ceremony3, &unverified, next)
             .await
@@ -381,7 +394,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
     );
     // A counter that did not move on (a cloned authenticator): refused.
     let (ceremony4, options4) = login_start(&node, &replay).await;
-    let cloned = auth.assert_with_counter(&options4, &node.base, true, 1);
+    let cloned = auth.assert_with_counter(&options4, &origin(&node), true, 1);
     assert_eq!(
         login_finish(&node, &replay, &ceremony4, &cloned, next)
             .await
@@ -405,7 +418,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
         &node,
         &replay,
         &ceremony6,
-        &stranger.assert(&options6, &node.base, true),
+        &stranger.assert(&options6, &origin(&node), true),
         next,
     )
     .await;
@@ -440,7 +453,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
         &node,
         &replay,
         &ceremony7,
-        &auth.assert(&options7, &node.base, true),
+        &auth.assert(&options7, &origin(&node), true),
         next,
     )
     .await;
@@ -451,7 +464,7 @@ async fn a_registered_passkey_alone_signs_in_once_per_answer_with_user_verificat
 
 #[tokio::test]
 async fn passkey_sign_in_honours_next_and_replaces_a_planted_session() {
-    let node = TestNode::start().await;
+    let node = passkey_node().await;
     let address = "next@example.com";
     let r = provision(&node, address).await;
     let client = logged_in(&node, &r).await;
@@ -468,7 +481,7 @@ async fn passkey_sign_in_honours_next_and_replaces_a_planted_session() {
     let open = location(&node.post_open(&browser, &r.payload).await);
     assert!(open.starts_with("/open/"), "{open}");
     let (ceremony, options) = login_start(&node, &browser).await;
-    let answer = auth.assert(&options, &node.base, true);
+    let answer = auth.assert(&options, &origin(&node), true);
     let resp = login_finish(&node, &browser, &ceremony, &answer, &open).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
@@ -480,7 +493,7 @@ async fn passkey_sign_in_honours_next_and_replaces_a_planted_session() {
     assert!(message.text().await.unwrap().contains("Dear customer"));
     // A crafted next is not followed.
     let (ceremony, options) = login_start(&node, &browser).await;
-    let answer = auth.assert(&options, &node.base, true);
+    let answer = auth.assert(&options, &origin(&node), true);
     let resp = login_finish(&node, &browser, &ceremony, &answer, "//evil.example/").await;
     assert_eq!(json_of(&resp.text().await.unwrap())["redirect"], "/");
 
@@ -493,7 +506,7 @@ async fn passkey_sign_in_honours_next_and_replaces_a_planted_session() {
         .header("cookie", format!("__Host-sealpost={planted}"))
         .form(&[
             ("ceremony", ceremony.as_str()),
-            ("credential", &auth.assert(&options, &node.base, true)),
+            ("credential", &auth.assert(&options, &origin(&node), true)),
             ("next", "/"),
         ])
         .send()
@@ -513,7 +526,7 @@ async fn passkey_sign_in_honours_next_and_replaces_a_planted_session() {
 
 #[tokio::test]
 async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
-    let node = TestNode::start().await;
+    let node = passkey_node().await;
     let (client, csrf) = signed_in(&node, "owner@example.com").await;
     let mut auth = SoftAuthenticator::new();
     assert_eq!(
@@ -554,7 +567,11 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
         let status = client
             .post(node.url(path))
             .header("sec-fetch-site", "cross-site")
-            .form(&[("csrf", &csrf), ("current", NEW_PASSWORD), ("name", "x")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("current", NEW_PASSWORD),
+                ("name", "x"),
+            ])
             .send()
             .await
             .unwrap()
@@ -637,7 +654,7 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
         &node,
         &anonymous,
         &ceremony,
-        &auth.assert(&options, &node.base, true),
+        &auth.assert(&options, &origin(&node), true),
         "/",
     )
     .await;
@@ -647,7 +664,7 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
 
 #[tokio::test]
 async fn passkey_sign_in_is_rate_limited_per_client_like_the_password() {
-    let node = TestNode::start().await;
+    let node = passkey_node().await;
     let c = raw_client();
     let mut limited = false;
     for _ in 0..200 {
