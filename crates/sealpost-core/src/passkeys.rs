@@ -503,8 +503,10 @@ mod tests {
 
     #[test]
     fn the_relying_party_is_the_public_url() {
-        let mut settings = Settings::default();
-        settings.public_url = "https://portal.bank.example".into();
+        let mut settings = Settings {
+            public_url: "https://portal.bank.example".into(),
+            ..Settings::default()
+        };
         let rp = relying_party(&settings).unwrap();
         assert_eq!(
             rp.get_allowed_origins()

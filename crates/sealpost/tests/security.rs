@@ -623,6 +623,26 @@ async fn every_state_changing_route_refuses_missing_wrong_and_cross_site_csrf() 
             "/profile/language".into(),
             Body::Form(f(&[("language", "de")])),
         ),
+        (
+            true,
+            "/profile/passkeys/register/start".into(),
+            Body::Form(f(&[("current", NEW_PASSWORD)])),
+        ),
+        (
+            true,
+            "/profile/passkeys/register/finish".into(),
+            Body::Form(f(&[("ceremony", "c"), ("credential", "{}"), ("name", "x")])),
+        ),
+        (
+            true,
+            "/profile/passkeys/0123/rename".into(),
+            Body::Form(f(&[("name", "x")])),
+        ),
+        (
+            true,
+            "/profile/passkeys/0123/remove".into(),
+            Body::Form(f(&[("current", NEW_PASSWORD)])),
+        ),
         (false, "/admin/logout".into(), Body::Form(vec![])),
         (
             false,
@@ -747,6 +767,11 @@ async fn every_state_changing_route_refuses_missing_wrong_and_cross_site_csrf() 
             vec![("address", r.address.as_str()), ("password", NEW_PASSWORD)],
         ),
         ("/forgot", vec![("address", r.address.as_str())]),
+        ("/login/passkey/start", vec![]),
+        (
+            "/login/passkey/finish",
+            vec![("ceremony", "c"), ("credential", "{}")],
+        ),
         (
             "/forgot/answer",
             vec![("address", r.address.as_str()), ("answer", "sealpost")],

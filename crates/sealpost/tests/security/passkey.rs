@@ -197,7 +197,7 @@ async fn register(
     .await;
     assert_eq!(status, 200, "{body}");
     let started = json_of(&body);
-    let credential = auth.register(&started["options"], &origin(&node), true);
+    let credential = auth.register(&started["options"], &origin(node), true);
     post_form(
         node,
         client,
