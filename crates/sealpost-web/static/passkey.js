@@ -37,9 +37,12 @@
     if (!r.ok) throw new Error(body.error || failedText);
     return body;
   }
+  // The error line gets its alert style only when shown, so a page without an error has no
+  // .alert element (the pages' own errors are .alert).
   function show(el, message) {
     if (!el) return;
     el.textContent = message;
+    el.className = 'alert';
     el.hidden = false;
   }
 

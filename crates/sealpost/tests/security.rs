@@ -767,11 +767,6 @@ async fn every_state_changing_route_refuses_missing_wrong_and_cross_site_csrf() 
             vec![("address", r.address.as_str()), ("password", NEW_PASSWORD)],
         ),
         ("/forgot", vec![("address", r.address.as_str())]),
-        ("/login/passkey/start", vec![]),
-        (
-            "/login/passkey/finish",
-            vec![("ceremony", "c"), ("credential", "{}")],
-        ),
         (
             "/forgot/answer",
             vec![("address", r.address.as_str()), ("answer", "sealpost")],
