@@ -10,7 +10,9 @@
 # uploaded on a phone), the opt-in `link` profile (link.mjs: the carrier's /m/{id} link,
 # sign-in, the message), trust.mjs (the branded portal, settings set by the CLI, and the
 # personal security phrase), recipient_totp.mjs (a recipient's authenticator app: enrolment
-# in the profile with a code computed in the test, then password + code).
+# in the profile with a code computed in the test, then password + code),
+# passkey.mjs (a passkey registered in the profile, then sign-in
+# with the passkey alone, on a second node at https://gw.test:PORT).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
@@ -28,11 +30,12 @@ bin="$root/target/debug/sealpost"
 
 work="$(mktemp -d)"
 node_pid=""
+pk_pid=""
 cleanup() {
-  if [ -n "$node_pid" ]; then
-    kill "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-  fi
+  for pid in $node_pid $pk_pid; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -139,6 +142,58 @@ if [ "$rt_status" -ne 0 ]; then status=$rt_status; fi
 BASE_URL="https://127.0.0.1:$web_port" OUTBOX="$outbox" WORK="$work" SMTP_PORT="$smtp_port" \
   BIN="$bin" CONFIG="$work/sealpost.toml" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
   node "$here/msgctl.mjs" || status=1
+# Passkeys (passkey.mjs). WebAuthn needs a secure context whose host is a valid RP ID, and
+# 127.0.0.1 is none; so a second node of its own serves https://gw.test:PORT (its self-signed
+# certificate names gw.test). Chromium maps gw.test to 127.0.0.1 and trusts that certificate
+# by the hash of its public key (no certificate error: Chromium refuses WebAuthn on a page
+# with one). Its pk.example recipients get in by mailbox code first.
+pk_status=0
+pk_smtp="$(free_port)"
+pk_web="$(free_port)"
+mkdir -p "$work/pk"
+cat > "$work/pk/sealpost.toml" <<TOML
+data_dir = "$work/pk/data"
+hostname = "gw.test"
+[smtp]
+listen = "127.0.0.1:$pk_smtp"
+[delivery]
+relay = "maildir:$work/pk/outbox"
+[web]
+listen = "127.0.0.1:$pk_web"
+public_url = "https://gw.test:$pk_web"
+tls = "self-signed"
+[policy]
+internal_domains = ["bank.example"]
+default_language = "en"
+org_name = "Example Bank"
+TOML
+"$bin" settings set recipients.first_contact@pk.example mailbox-code --config "$work/pk/sealpost.toml" >/dev/null || pk_status=1
+"$bin" serve --config "$work/pk/sealpost.toml" >"$work/pk/node.log" 2>&1 &
+pk_pid=$!
+pk_up=""
+for _ in $(seq 1 100); do
+  if curl -skf --resolve "gw.test:$pk_web:127.0.0.1" "https://gw.test:$pk_web/healthz" >/dev/null 2>&1; then pk_up=1; break; fi
+  sleep 0.2
+done
+spki=""
+if [ -n "$pk_up" ]; then
+  spki="$(openssl s_client -connect "127.0.0.1:$pk_web" -servername gw.test </dev/null 2>/dev/null \
+    | openssl x509 -pubkey -noout | openssl pkey -pubin -outform der \
+    | openssl dgst -sha256 -binary | base64)"
+fi
+if [ -z "$spki" ] || [ "$pk_status" -ne 0 ]; then
+  echo "FAIL the passkey node (https://gw.test:$pk_web) did not come up"; tail -20 "$work/pk/node.log"
+  echo "0 passed, 1 failed"
+  status=1
+else
+  BASE_URL="https://gw.test:$pk_web" OUTBOX="$work/pk/outbox/new" WORK="$work/pk" SMTP_PORT="$pk_smtp" \
+    MAIL_PY="$here/mail.py" SPKI="$spki" SHOTS="${SCREENSHOT_DIR:-$root/docs/screenshots}" \
+    node "$here/passkey.mjs" || pk_status=$?
+  if [ "$pk_status" -ne 0 ]; then
+    status=$pk_status
+    grep "ERROR\|WARN" "$work/pk/node.log" | tail -10 || true
+  fi
+fi
 if [ "$status" -ne 0 ] && grep -q "ERROR" "$work/node.log"; then
   echo "--- node log (errors) ---"; grep "ERROR" "$work/node.log" | tail -10
 fi

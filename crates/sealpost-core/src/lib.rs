@@ -19,6 +19,7 @@ pub mod message_report;
 pub mod messages;
 pub mod metrics;
 pub mod open;
+pub mod passkeys;
 pub mod password_policy;
 pub mod phrase;
 pub mod pipeline;

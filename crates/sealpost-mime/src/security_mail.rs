@@ -48,6 +48,10 @@ pub enum NoticeEvent {
     RecoveryCodeUsed,
     /// An administrator reset the second factors.
     SecondFactorsReset,
+    /// A passkey was registered for the account.
+    PasskeyAdded,
+    /// A passkey of the account was removed.
+    PasskeyRemoved,
 }
 
 impl NoticeEvent {
@@ -63,6 +67,8 @@ impl NoticeEvent {
             NoticeEvent::RecoveryCodesRenewed => "notice.recovery_codes_renewed",
             NoticeEvent::RecoveryCodeUsed => "notice.recovery_code_used",
             NoticeEvent::SecondFactorsReset => "notice.second_factors_reset",
+            NoticeEvent::PasskeyAdded => "notice.passkey_added",
+            NoticeEvent::PasskeyRemoved => "notice.passkey_removed",
         }
     }
 }

@@ -423,7 +423,7 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes an account with its keys and sessions (and its link copies): envelopes sealed for
+    /// Deletes an account with its keys and sessions (and its link copies and passkeys): envelopes sealed for
     /// it become unreadable.
     pub async fn delete_account(&self, account_id: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
@@ -438,6 +438,8 @@ impl Store {
             "DELETE FROM factor_recovery_codes WHERE account_id = ?",
             "DELETE FROM remembered_devices WHERE account_id = ?",
             "DELETE FROM pending_sign_ins WHERE account_id = ?",
+            "DELETE FROM passkeys WHERE account_id = ?",
+            "DELETE FROM passkey_challenges WHERE account_id = ?",
         ] {
             sqlx::query(&self.sql(q))
                 .bind(account_id)

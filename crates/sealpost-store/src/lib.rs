@@ -19,6 +19,7 @@ mod message_control;
 mod migrate;
 mod nodes;
 mod opens;
+mod passkeys;
 mod phrases;
 mod queue;
 mod recovery;
@@ -44,6 +45,7 @@ pub use message_control::{
 };
 pub use nodes::NodeInfo;
 pub use opens::{TEMP_OPEN_CHUNK, TempOpenWriter};
+pub use passkeys::{ChallengeKind, NewPasskey, PasskeyChallenge, StoredPasskey};
 pub use queue::{NewQueuedMail, QueueItem, QueueStats};
 pub use second_factor::{NewPendingSignIn, PendingSignIn, RememberedDevice, TotpState};
 pub use sender_links::{MessageSubject, NewSenderLink, SenderGrant};

@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_second_factor.sql"),
         mysql: include_str!("../migrations/mysql/0011_second_factor.sql"),
     },
+    Migration {
+        version: 12,
+        sqlite: include_str!("../migrations/sqlite/0012_passkeys.sql"),
+        postgres: include_str!("../migrations/postgres/0012_passkeys.sql"),
+        mysql: include_str!("../migrations/mysql/0012_passkeys.sql"),
+    },
 ];
 
 /// Key of the PostgreSQL advisory lock / name of the MariaDB named lock that serializes

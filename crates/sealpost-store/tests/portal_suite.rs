@@ -1,5 +1,5 @@
 //! Store suite for the portal's account queries (secret-answer attempts, password and question
-//! changes), on every configured backend.
+//! changes, passkeys and their ceremonies), on every configured backend.
 
 #![allow(clippy::unwrap_used)]
 // The shared helpers serve the main suite too; not all are used here.
@@ -9,13 +9,16 @@
 mod common;
 
 use common::{NOW, add_account};
-use sealpost_store::{NewSession, SessionKind, Store};
+use sealpost_store::{ChallengeKind, NewPasskey, NewSession, SessionKind, Store, StoreError};
 
 store_tests!(
     answer_failures_count_and_clear,
     password_change_ends_other_sessions,
     recovery_codes_are_rate_limited_tried_and_single_use,
-    reset_links_are_single_use_and_expire
+    reset_links_are_single_use_and_expire,
+    passkeys_are_unique_per_credential_and_scoped_to_their_account,
+    passkey_use_is_recorded_once_per_counter_value,
+    passkey_challenges_are_single_use_kind_bound_and_expire
 );
 
 async fn answer_failures_count_and_clear(store: Store) {
@@ -168,4 +171,197 @@ async fn reset_links_are_single_use_and_expire(store: Store) {
         Some("acc".to_string())
     );
     assert_eq!(store.consume_reset_link("t2", NOW + 3).await.unwrap(), None);
+}
+
+fn new_passkey<'a>(id: &'a str, account_id: &'a str, credential_key: &'a str) -> NewPasskey<'a> {
+    NewPasskey {
+        id,
+        account_id,
+        credential_key,
+        passkey: "{\"cred\":1}",
+        name: "Laptop",
+        now: NOW,
+        counter: 0,
+    }
+}
+
+async fn passkeys_are_unique_per_credential_and_scoped_to_their_account(store: Store) {
+    add_account(&store, "acc", "p@example.org", b"k").await;
+    add_account(&store, "other", "o@example.org", b"k").await;
+    store
+        .insert_passkey(&new_passkey("pk1", "acc", "cred1"))
+        .await
+        .unwrap();
+    store
+        .insert_passkey(&NewPasskey {
+            now: NOW + 1,
+            ..new_passkey("pk2", "acc", "cred2")
+        })
+        .await
+        .unwrap();
+    // One credential belongs to one account only.
+    assert!(matches!(
+        store
+            .insert_passkey(&new_passkey("pk3", "other", "cred1"))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let listed = store.passkeys_of("acc").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        vec!["pk1", "pk2"]
+    );
+    assert_eq!(listed[0].passkey, "{\"cred\":1}");
+    assert_eq!(listed[0].last_used_at, None);
+    assert!(store.passkeys_of("other").await.unwrap().is_empty());
+    // Lookups, renames and removals never reach another account's passkey.
+    assert!(
+        store
+            .passkey_by_credential("other", "cred1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .passkey_by_credential("acc", "cred1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "pk1"
+    );
+    assert!(!store.rename_passkey("other", "pk1", "Mine").await.unwrap());
+    assert!(store.rename_passkey("acc", "pk1", "Phone").await.unwrap());
+    assert!(
+        store.rename_passkey("acc", "pk1", "Phone").await.unwrap(),
+        "an unchanged name is still found"
+    );
+    assert_eq!(store.passkeys_of("acc").await.unwrap()[0].name, "Phone");
+    assert!(!store.delete_passkey("other", "pk1").await.unwrap());
+    assert!(store.delete_passkey("acc", "pk1").await.unwrap());
+    assert!(!store.delete_passkey("acc", "pk1").await.unwrap());
+    // Deleting the account deletes its passkeys.
+    assert!(store.delete_account("acc").await.unwrap());
+    assert!(store.passkeys_of("acc").await.unwrap().is_empty());
+    store
+        .insert_passkey(&new_passkey("pk4", "other", "cred2"))
+        .await
+        .unwrap();
+}
+
+async fn passkey_use_is_recorded_once_per_counter_value(store: Store) {
+    add_account(&store, "acc", "u@example.org", b"k").await;
+    store
+        .insert_passkey(&new_passkey("pk1", "acc", "cred1"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .record_passkey_use("pk1", "{\"cred\":2}", 0, 5, NOW + 10)
+            .await
+            .unwrap()
+    );
+    // A second sign-in that saw the old counter loses.
+    assert!(
+        !store
+            .record_passkey_use("pk1", "{\"cred\":3}", 0, 5, NOW + 11)
+            .await
+            .unwrap()
+    );
+    let p = store
+        .passkey_by_credential("acc", "cred1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.counter, p.last_used_at, p.passkey.as_str()),
+        (5, Some(NOW + 10), "{\"cred\":2}")
+    );
+    assert!(
+        !store
+            .record_passkey_use("gone", "{}", 5, 6, NOW)
+            .await
+            .unwrap()
+    );
+}
+
+async fn passkey_challenges_are_single_use_kind_bound_and_expire(store: Store) {
+    store
+        .insert_passkey_challenge(
+            "c1",
+            ChallengeKind::Register,
+            Some("acc"),
+            "s1",
+            NOW,
+            NOW + 300,
+        )
+        .await
+        .unwrap();
+    store
+        .insert_passkey_challenge("c2", ChallengeKind::Auth, None, "s2", NOW, NOW + 300)
+        .await
+        .unwrap();
+    // A sign-in cannot finish a registration's ceremony (nor use it up).
+    assert_eq!(
+        store
+            .take_passkey_challenge("c1", ChallengeKind::Auth, NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    let taken = store
+        .take_passkey_challenge("c1", ChallengeKind::Register, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.account_id.as_deref(), Some("acc"));
+    assert_eq!(taken.state, "s1");
+    assert_eq!(
+        store
+            .take_passkey_challenge("c1", ChallengeKind::Register, NOW + 2)
+            .await
+            .unwrap(),
+        None,
+        "single use"
+    );
+    // Two nodes finishing one ceremony at once: exactly one gets its state.
+    let (a, b) = tokio::join!(
+        store.take_passkey_challenge("c2", ChallengeKind::Auth, NOW + 3),
+        store.take_passkey_challenge("c2", ChallengeKind::Auth, NOW + 3)
+    );
+    let winners = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(winners[0].account_id, None);
+    // An expired ceremony is refused, and the next start clears out expired rows.
+    store
+        .insert_passkey_challenge("c3", ChallengeKind::Auth, None, "s3", NOW, NOW + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_passkey_challenge("c3", ChallengeKind::Auth, NOW + 300)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .insert_passkey_challenge("c4", ChallengeKind::Auth, None, "s4", NOW, NOW + 10)
+        .await
+        .unwrap();
+    store
+        .insert_passkey_challenge("c5", ChallengeKind::Auth, None, "s5", NOW + 20, NOW + 320)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_passkey_challenge("c4", ChallengeKind::Auth, NOW + 5)
+            .await
+            .unwrap(),
+        None,
+        "removed when c5 started"
+    );
 }

@@ -100,9 +100,10 @@ impl WebError {
     }
 }
 
-/// Marks a response as one of our pages, so [`brand_framework_errors`] leaves it alone.
+/// Marks a response as one of our pages, so [`brand_framework_errors`] leaves it alone (also
+/// the JSON refusals that /static/passkey.js reads, pages/passkey.rs).
 #[derive(Debug, Clone, Copy)]
-struct Branded;
+pub(crate) struct Branded;
 
 /// The branded error page with `status` and the message `key`, in the request's language.
 fn error_page(status: StatusCode, key: &str) -> Response {

@@ -95,6 +95,7 @@ fn build_router(state: AppState, portal: bool, admin: Option<guards::AdminListen
     router
         .route("/static/portal.css", get(pages::assets::css))
         .route("/static/brand.css", get(pages::assets::brand_css))
+        .route("/static/passkey.js", get(pages::passkey::script))
         .route("/brand/logo", get(pages::assets::logo))
         .route("/healthz", get(pages::health::healthz))
         .route("/readyz", get(pages::health::readyz))
@@ -184,6 +185,25 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
             "/profile/devices/revoke",
             post(pages::profile_factors::revoke_device),
         )
+        // Passkeys (pages/passkey.rs).
+        .route(
+            "/profile/passkeys/register/start",
+            post(pages::passkey::register_start),
+        )
+        .route(
+            "/profile/passkeys/register/finish",
+            post(pages::passkey::register_finish),
+        )
+        .route(
+            "/profile/passkeys/{id}/rename",
+            post(pages::passkey::rename),
+        )
+        .route(
+            "/profile/passkeys/{id}/remove",
+            post(pages::passkey::remove),
+        )
+        .route("/login/passkey/start", post(pages::passkey::login_start))
+        .route("/login/passkey/finish", post(pages::passkey::login_finish))
         .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
     Router::new().merge(same_site).route(
         "/open",
@@ -242,7 +262,9 @@ async fn rate_limit(
             | "/forgot"
             | "/forgot/answer"
             | "/admin/login"
-            | "/admin/totp" => Some(&state.rate_limits.auth),
+            | "/admin/totp"
+            | "/login/passkey/start"
+            | "/login/passkey/finish" => Some(&state.rate_limits.auth),
             "/open" => Some(&state.rate_limits.open),
             // A reset link sets a password: guessing links is an attempt like guessing one.
             path if path.starts_with("/reset/") => Some(&state.rate_limits.auth),

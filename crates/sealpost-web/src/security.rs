@@ -9,10 +9,27 @@ use axum::response::Response;
 const DEFAULT_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
     form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The two pages that load /static/passkey.js (sign-in and profile) may run scripts from this
+/// origin and send them back to it; no page may run inline script.
+const PASSKEY_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+    script-src 'self'; connect-src 'self'; \
+    form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a page at `path`.
+fn csp_for(path: &str) -> &'static str {
+    // Also the profile re-rendered with an error by a form post under /profile/.
+    if path == "/login" || path == "/profile" || path.starts_with("/profile/") {
+        PASSKEY_CSP
+    } else {
+        DEFAULT_CSP
+    }
+}
+
 pub async fn headers(request: Request, next: Next) -> Response {
+    let csp = csp_for(request.uri().path());
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    set_default(h, header::CONTENT_SECURITY_POLICY, DEFAULT_CSP);
+    set_default(h, header::CONTENT_SECURITY_POLICY, csp);
     set_default(
         h,
         header::STRICT_TRANSPORT_SECURITY,
@@ -38,5 +55,29 @@ pub async fn headers(request: Request, next: Next) -> Response {
 fn set_default(h: &mut HeaderMap, name: HeaderName, value: &'static str) {
     if !h.contains_key(&name) {
         h.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_passkey_pages_may_run_scripts_and_none_inline() {
+        for path in ["/login", "/profile", "/profile/password"] {
+            assert!(csp_for(path).contains("script-src 'self';"), "{path}");
+        }
+        for path in [
+            "/",
+            "/open/x",
+            "/welcome",
+            "/forgot",
+            "/admin",
+            "/login/code",
+            "/profiles",
+        ] {
+            assert!(!csp_for(path).contains("script-src"), "{path}");
+        }
+        assert!(!PASSKEY_CSP.contains("unsafe-inline"));
     }
 }

@@ -16,6 +16,8 @@ mod mail_policy;
 mod mailbox_code;
 #[path = "security/message_control.rs"]
 mod message_control;
+#[path = "security/passkey.rs"]
+mod passkey;
 #[path = "security/portal_guards.rs"]
 mod portal_guards;
 #[path = "security/recovery.rs"]
@@ -624,6 +626,26 @@ async fn every_state_changing_route_refuses_missing_wrong_and_cross_site_csrf() 
             true,
             "/profile/language".into(),
             Body::Form(f(&[("language", "de")])),
+        ),
+        (
+            true,
+            "/profile/passkeys/register/start".into(),
+            Body::Form(f(&[("current", NEW_PASSWORD)])),
+        ),
+        (
+            true,
+            "/profile/passkeys/register/finish".into(),
+            Body::Form(f(&[("ceremony", "c"), ("credential", "{}"), ("name", "x")])),
+        ),
+        (
+            true,
+            "/profile/passkeys/0123/rename".into(),
+            Body::Form(f(&[("name", "x")])),
+        ),
+        (
+            true,
+            "/profile/passkeys/0123/remove".into(),
+            Body::Form(f(&[("current", NEW_PASSWORD)])),
         ),
         (false, "/admin/logout".into(), Body::Form(vec![])),
         (

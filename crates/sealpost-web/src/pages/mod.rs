@@ -9,6 +9,7 @@ pub mod login;
 pub mod login_code;
 pub mod open;
 mod open_upload;
+pub mod passkey;
 pub mod profile;
 pub mod profile_factors;
 pub mod reply;

@@ -2,7 +2,8 @@
 //! phrase, language. Changing the password, the secret question or the security phrase needs
 //! the current password (a wrong one counts like a failed sign-in); the first two also mail
 //! the holder a notice (the phrase is no sign-in factor; its change is audited). The second
-//! factor (authenticator app, recovery codes, remembered devices) is in `profile_factors`.
+//! factor (authenticator app, recovery codes, remembered devices) is in `profile_factors`; the
+//! passkeys section is [`super::passkey`]'s.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -63,6 +64,8 @@ struct ProfilePage {
     devices: Vec<DeviceRow>,
     notice: Option<String>,
     error: Option<String>,
+    /// The reader's passkeys (`passkeys.html`).
+    passkeys: Vec<super::passkey::PasskeyRow>,
 }
 page_ctx!(ProfilePage);
 
@@ -96,6 +99,7 @@ pub(super) async fn page(
 ) -> Result<Response, WebError> {
     let phrase = phrase::current(&state.store, &user.account).await?;
     let factors = second_factor::summary(&state.store, &user.account).await?;
+    let passkeys = super::passkey::rows(state, user).await?;
     let a = &user.account;
     let tr = &user.tr;
     let languages = sealpost_i18n::available()
@@ -141,6 +145,7 @@ pub(super) async fn page(
             .collect(),
         notice,
         error,
+        passkeys,
         ctx: user.page(),
     })?;
     Ok((status, html).into_response())
@@ -164,7 +169,8 @@ pub async fn show(
         Some("phrase") => Some(tr.t("portal-phrase-saved")),
         Some("totp-removed") => Some(tr.t("portal-totp-removed")),
         Some("device") => Some(tr.t("portal-device-revoked")),
-        _ => None,
+        Some(other) => super::passkey::saved_notice(tr, other),
+        None => None,
     };
     page(
         &state,

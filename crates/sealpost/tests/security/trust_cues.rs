@@ -77,7 +77,13 @@ async fn the_sign_in_page_shows_the_brand_contact_links_and_the_genuine_block() 
         !page.contains("style="),
         "no inline style under the strict CSP"
     );
-    assert_inert(&page, "branded sign-in page", &[]);
+    // The one script is the portal's own /static/passkey.js (same origin, nothing inline).
+    assert_eq!(page.matches("<script").count(), 1, "one script");
+    let script = &page[page.find("<script").unwrap()..];
+    assert!(script.starts_with("<script src=\"/static/passkey.js\""));
+    assert!(script[..script.find('>').unwrap() + 1].ends_with("defer>"));
+    assert!(script[script.find('>').unwrap() + 1..].starts_with("</script>"));
+    assert_inert(&page, "branded sign-in page", &["script"]);
 
     // German too.
     let de = client
