@@ -53,6 +53,8 @@ pub enum SecondFactorMethod {
     Totp,
     /// One of the single-use recovery codes.
     RecoveryCode,
+    /// A registered passkey, verified with user verification.
+    Passkey,
 }
 
 impl SecondFactorMethod {
@@ -61,6 +63,7 @@ impl SecondFactorMethod {
         match self {
             SecondFactorMethod::Totp => "totp",
             SecondFactorMethod::RecoveryCode => "recovery-code",
+            SecondFactorMethod::Passkey => "passkey",
         }
     }
 }
@@ -75,12 +78,21 @@ pub struct Requirement {
     pub enrolled: bool,
     /// The domain requires a second factor, or an administrator asked for a new enrolment.
     pub required: bool,
+    /// A passkey is registered: it can be the second factor. It does not make one required
+    /// (a passkey registered for passwordless sign-in leaves the password alone as it was),
+    /// but it satisfies a required one, so no authenticator app has to be enrolled.
+    pub passkey: bool,
 }
 
 impl Requirement {
     /// Whether the first factor alone may not start a session.
     pub fn needs_second(self) -> bool {
         self.enrolled || self.required
+    }
+
+    /// Whether a second factor exists that the code step can ask for.
+    pub fn has_second(self) -> bool {
+        self.enrolled || self.passkey
     }
 }
 
@@ -95,9 +107,11 @@ pub async fn requirement(
     account: &Account,
 ) -> Result<Requirement, CoreError> {
     let state = store.totp_state(&account.id).await?;
+    let passkey = !store.passkeys_of(&account.id).await?.is_empty();
     Ok(Requirement {
         enrolled: state.enrolled(),
         required: domain_requires(settings, account) || state.must_enrol,
+        passkey,
     })
 }
 

@@ -192,7 +192,7 @@ pub async fn begin_sign_in(
         return Ok(SignIn::Session(started));
     }
     // A device remembers a second factor that exists; a required but missing one is enrolled.
-    if need.enrolled
+    if need.has_second()
         && let Some(device) = device_token
         && second_factor::device_remembered(store, settings, account, device).await?
     {
@@ -217,7 +217,7 @@ pub async fn begin_sign_in(
     let token = second_factor::start_pending(store, account, first_method, next, ip).await?;
     Ok(SignIn::Pending {
         token,
-        enrol: !need.enrolled,
+        enrol: !need.has_second(),
     })
 }
 

@@ -204,6 +204,14 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         )
         .route("/login/passkey/start", post(pages::passkey::login_start))
         .route("/login/passkey/finish", post(pages::passkey::login_finish))
+        .route(
+            "/login/second/passkey/start",
+            post(pages::second_factor::passkey_start),
+        )
+        .route(
+            "/login/second/passkey/finish",
+            post(pages::second_factor::passkey_finish),
+        )
         .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
     Router::new().merge(same_site).route(
         "/open",
@@ -264,7 +272,9 @@ async fn rate_limit(
             | "/admin/login"
             | "/admin/totp"
             | "/login/passkey/start"
-            | "/login/passkey/finish" => Some(&state.rate_limits.auth),
+            | "/login/passkey/finish"
+            | "/login/second/passkey/start"
+            | "/login/second/passkey/finish" => Some(&state.rate_limits.auth),
             "/open" => Some(&state.rate_limits.open),
             // A reset link sets a password: guessing links is an attempt like guessing one.
             path if path.starts_with("/reset/") => Some(&state.rate_limits.auth),

@@ -18,7 +18,11 @@ const PASSKEY_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' 
 /// The policy of a page at `path`.
 fn csp_for(path: &str) -> &'static str {
     // Also the profile re-rendered with an error by a form post under /profile/.
-    if path == "/login" || path == "/profile" || path.starts_with("/profile/") {
+    if path == "/login"
+        || path == "/login/second"
+        || path == "/profile"
+        || path.starts_with("/profile/")
+    {
         PASSKEY_CSP
     } else {
         DEFAULT_CSP

@@ -105,7 +105,9 @@
       error.hidden = true;
       loginButton.disabled = true;
       try {
-        const started = await post('/login/passkey/start', {});
+        // The sign-in page signs in with the passkey alone; the second step of a sign-in
+        // (/login/second) names its own endpoints, which finish the pending sign-in.
+        const started = await post(loginButton.dataset.start || '/login/passkey/start', {});
         const pk = started.options.publicKey;
         pk.challenge = fromB64url(pk.challenge);
         pk.allowCredentials = descriptors(pk.allowCredentials);
@@ -128,7 +130,7 @@
           },
           extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
         };
-        const done = await post('/login/passkey/finish', {
+        const done = await post(loginButton.dataset.finish || '/login/passkey/finish', {
           ceremony: started.ceremony, next: loginButton.dataset.next || '/',
           credential: JSON.stringify(credential),
         });

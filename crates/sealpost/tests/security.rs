@@ -22,10 +22,10 @@ mod passkey;
 mod portal_guards;
 #[path = "security/recovery.rs"]
 mod recovery;
-#[path = "security/sender_control.rs"]
-mod sender_control;
 #[path = "security/second_factor.rs"]
 mod second_factor;
+#[path = "security/sender_control.rs"]
+mod sender_control;
 #[path = "security/smtp_hardening.rs"]
 mod smtp_hardening;
 #[path = "security/trust_cues.rs"]

@@ -14,8 +14,8 @@ pub mod profile;
 pub mod profile_factors;
 pub mod reply;
 pub mod reset;
-pub mod sender;
 pub mod second_factor;
+pub mod sender;
 pub mod welcome;
 
 use crate::error::WebError;

@@ -66,7 +66,7 @@ pub fn saved_notice(tr: &Tr, saved: &str) -> Option<String> {
 }
 
 /// Errors that are the node's, not the browser's (database, configuration).
-fn internal(e: PasskeyError) -> WebError {
+pub(super) fn internal(e: PasskeyError) -> WebError {
     match e {
         PasskeyError::Core(e) => WebError::Core(e),
         other => {
@@ -83,7 +83,7 @@ struct Refusal {
 }
 
 /// Marked as ours, so the error-page layer does not replace the JSON with an HTML page.
-fn refusal(status: StatusCode, message: String) -> Response {
+pub(super) fn refusal(status: StatusCode, message: String) -> Response {
     let mut response = (status, Json(Refusal { error: message })).into_response();
     response.extensions_mut().insert(crate::error::Branded);
     response
@@ -91,13 +91,13 @@ fn refusal(status: StatusCode, message: String) -> Response {
 
 /// Where the script goes after a finished ceremony.
 #[derive(Serialize)]
-struct Done {
-    redirect: String,
+pub(super) struct Done {
+    pub(super) redirect: String,
 }
 
 /// Maps a ceremony's error to the answer: the browser's mistakes are a 400 with a message,
 /// the node's are an error.
-fn ceremony_error(tr: &Tr, e: PasskeyError) -> Result<Response, WebError> {
+pub(super) fn ceremony_error(tr: &Tr, e: PasskeyError) -> Result<Response, WebError> {
     let key = match e {
         PasskeyError::Ceremony => "portal-passkey-expired",
         PasskeyError::Refused => "portal-passkey-failed",
@@ -255,10 +255,10 @@ pub async fn login_start(
 #[derive(Deserialize)]
 pub struct LoginFinishForm {
     #[serde(default)]
-    ceremony: String,
+    pub(super) ceremony: String,
     /// The `PublicKeyCredential` of `navigator.credentials.get()`, as JSON.
     #[serde(default)]
-    credential: String,
+    pub(super) credential: String,
     next: Option<String>,
 }
 

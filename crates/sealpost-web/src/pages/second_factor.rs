@@ -92,12 +92,18 @@ struct CodePage {
     ctx: PageCtx,
     remember_days: String,
     error: Option<String>,
+    /// An authenticator app is enrolled: the code form (also for recovery codes).
+    code: bool,
+    /// A passkey is registered: the passkey button.
+    passkey: bool,
+    failed: String,
 }
 page_ctx!(CodePage);
 
 fn code_page(
     ctx: PageCtx,
     settings: &Settings,
+    need: second_factor::Requirement,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
@@ -107,9 +113,12 @@ fn code_page(
         String::new()
     };
     let html = render(&CodePage {
+        failed: ctx.tr.t("portal-passkey-login-failed"),
         ctx,
         remember_days,
         error,
+        code: need.enrolled,
+        passkey: need.passkey,
     })?;
     Ok((status, html).into_response())
 }
@@ -118,10 +127,10 @@ fn code_page(
 pub async fn form(State(state): State<AppState>, p: PendingSecond) -> Result<Response, WebError> {
     let settings = state.settings.get();
     let need = second_factor::requirement(&state.store, &settings, &p.pending.account).await?;
-    if !need.enrolled {
+    if !need.has_second() {
         return Ok(Redirect::to("/login/second/enrol").into_response());
     }
-    code_page(p.ctx, &settings, None, StatusCode::OK)
+    code_page(p.ctx, &settings, need, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -191,7 +200,8 @@ pub async fn submit(
         CodeOutcome::Throttled => return Err(WebError::TooManyRequests),
         CodeOutcome::Refused => {
             let error = Some(p.ctx.tr.t("portal-second-wrong"));
-            return code_page(p.ctx, &settings, error, StatusCode::UNAUTHORIZED);
+            let need = second_factor::requirement(&state.store, &settings, account).await?;
+            return code_page(p.ctx, &settings, need, error, StatusCode::UNAUTHORIZED);
         }
     };
     if method == second_factor::SecondFactorMethod::RecoveryCode {
@@ -304,7 +314,7 @@ pub async fn enrol_form(
     let settings = state.settings.get();
     let account = &p.pending.account;
     let need = second_factor::requirement(&state.store, &settings, account).await?;
-    if need.enrolled {
+    if need.has_second() {
         return Ok(Redirect::to("/login/second").into_response());
     }
     let enrolment =
@@ -398,6 +408,79 @@ pub async fn enrol_submit(
             (header::CACHE_CONTROL, "no-store".to_string()),
         ]),
         axum::response::Html(html),
+    )
+        .into_response())
+}
+
+/// POST `/login/second/passkey/start`: the ceremony for a passkey as the second factor of
+/// the pending sign-in (the browser offers the account's discoverable passkeys).
+pub async fn passkey_start(
+    State(state): State<AppState>,
+    p: PendingSecond,
+) -> Result<Response, WebError> {
+    let settings = state.settings.get();
+    match sealpost_core::passkeys::start_authentication(&state.store, &settings).await {
+        Ok(started) => Ok(axum::Json(started).into_response()),
+        Err(e) => super::passkey::ceremony_error(&p.ctx.tr, e),
+    }
+}
+
+/// POST `/login/second/passkey/finish`: a verified passkey **of the pending account**
+/// completes the sign-in (`password+passkey`); another account's passkey is refused like a
+/// wrong one and the pending state stays.
+pub async fn passkey_finish(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    p: PendingSecond,
+    Form(form): Form<super::passkey::LoginFinishForm>,
+) -> Result<Response, WebError> {
+    use sealpost_core::passkeys::PasskeySignIn;
+    let settings = state.settings.get();
+    let ip = ip.to_string();
+    let failed = || {
+        super::passkey::refusal(
+            StatusCode::UNAUTHORIZED,
+            p.ctx.tr.t("portal-passkey-login-failed"),
+        )
+    };
+    let outcome = sealpost_core::passkeys::finish_authentication(
+        &state.store,
+        &settings,
+        &form.ceremony,
+        &form.credential,
+        &ip,
+    )
+    .await
+    .map_err(super::passkey::internal)?;
+    let account = match outcome {
+        PasskeySignIn::Success(account) if account.id == p.pending.account.id => account,
+        PasskeySignIn::Throttled => return Err(WebError::TooManyRequests),
+        _ => return Ok(failed()),
+    };
+    let Some(started) = sessions::complete_second_factor(
+        &state.store,
+        &settings,
+        &p.pending,
+        second_factor::SecondFactorMethod::Passkey,
+        cookies::value(&headers, cookies::PORTAL),
+        &ip,
+    )
+    .await?
+    else {
+        // A parallel request completed it first.
+        return Ok(failed());
+    };
+    let target = target_after(&account, &settings, &p.pending.sign_in.next_path);
+    Ok((
+        AppendHeaders([
+            (
+                header::SET_COOKIE,
+                cookies::set_portal(&started.token, started.max_age),
+            ),
+            (header::SET_COOKIE, cookies::clear_pending()),
+        ]),
+        axum::Json(super::passkey::Done { redirect: target }),
     )
         .into_response())
 }

@@ -682,3 +682,110 @@ async fn passkey_sign_in_is_rate_limited_per_client_like_the_password() {
     assert!(limited, "the per-client limit of /login applies");
     node.stop().await;
 }
+
+/// Issue 15: a passkey is the second factor after a password, and satisfies a domain that
+/// requires one (no authenticator app has to be enrolled); only the pending account's own
+/// passkey completes the sign-in.
+#[tokio::test]
+async fn a_passkey_completes_a_password_sign_in_where_a_second_factor_is_required() {
+    let node = passkey_node().await;
+    let address = "zweiter@pflicht.example";
+    let (client, csrf) = signed_in(&node, address).await;
+    let mut own = SoftAuthenticator::new();
+    assert_eq!(
+        register(&node, &client, &csrf, &mut own, "Phone").await.0,
+        200
+    );
+    let (other_client, other_csrf) = signed_in(&node, "fremd@example.com").await;
+    let mut foreign = SoftAuthenticator::new();
+    assert_eq!(
+        register(&node, &other_client, &other_csrf, &mut foreign, "Other")
+            .await
+            .0,
+        200
+    );
+    set_setting(
+        &node,
+        "recipients.second_factor@pflicht.example",
+        "required",
+    )
+    .await;
+
+    let browser = node.client();
+    let r = node.login(&browser, address, NEW_PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        location(&r),
+        "/login/second",
+        "the passkey counts: no enrolment"
+    );
+    let page = page_text(&node, &browser, "/login/second").await;
+    assert!(
+        page.contains("data-start=\"/login/second/passkey/start\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("name=\"code\""),
+        "no app enrolled: no code form\n{page}"
+    );
+    // Not signed in yet.
+    assert_ne!(get(&node, &browser, "/profile").await.status(), 200);
+
+    let start = |client: &reqwest::Client| {
+        let client = client.clone();
+        let node = &node;
+        async move {
+            let (status, body) = post_form(node, &client, "/login/second/passkey/start", &[]).await;
+            assert_eq!(status, 200, "{body}");
+            json_of(&body)
+        }
+    };
+    let finish = |client: &reqwest::Client, ceremony: String, credential: String| {
+        let client = client.clone();
+        let node = &node;
+        async move {
+            post_form(
+                node,
+                &client,
+                "/login/second/passkey/finish",
+                &[("ceremony", &ceremony), ("credential", &credential)],
+            )
+            .await
+        }
+    };
+    // Another account's passkey does not complete this sign-in, and the step stays.
+    let started = start(&browser).await;
+    let answer = foreign.assert(&started["options"], &origin(&node), true);
+    let (status, _) = finish(
+        &browser,
+        started["ceremony"].as_str().unwrap().to_string(),
+        answer,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_ne!(get(&node, &browser, "/profile").await.status(), 200);
+    // Its own passkey does.
+    let started = start(&browser).await;
+    let answer = own.assert(&started["options"], &origin(&node), true);
+    let (status, body) = finish(
+        &browser,
+        started["ceremony"].as_str().unwrap().to_string(),
+        answer,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["redirect"], "/");
+    assert_eq!(get(&node, &browser, "/profile").await.status(), 200);
+    let audit = node.node.store.recent_audit(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.detail.as_deref() == Some("password+passkey")),
+        "{audit:?}"
+    );
+    // Without a pending sign-in the step's endpoints refuse.
+    let stranger = node.client();
+    let (status, _) = post_form(&node, &stranger, "/login/second/passkey/start", &[]).await;
+    assert_eq!(status, 403);
+    node.stop().await;
+}
