@@ -3,7 +3,8 @@
  * compose window, the message sent from that window carries the trigger header, so the
  * organisation's Sealpost gateway encrypts it. The state is per compose tab and ends with it.
  *
- * Plain JavaScript, no build step, no network use. Sealpost fills the placeholders when it builds the .xpi; the tests run this file against a stubbed `browser`.
+ * Plain JavaScript, no build step, no network use. Sealpost fills the placeholders when it
+ * builds the .xpi; the tests run this file against a stubbed `browser`.
  */
 (function (root) {
   "use strict";
