@@ -18,10 +18,22 @@ const OUTLOOK_MANIFEST: &str = include_str!("../../../addins/outlook/manifest.xm
 const OUTLOOK_COMMANDS_HTML: &str = include_str!("../../../addins/outlook/commands.html");
 const OUTLOOK_COMMANDS_JS: &str = include_str!("../../../addins/outlook/commands.js");
 const OUTLOOK_ICONS: &[(&str, &[u8])] = &[
-    ("icon-16.png", include_bytes!("../../../addins/outlook/icon-16.png")),
-    ("icon-32.png", include_bytes!("../../../addins/outlook/icon-32.png")),
-    ("icon-64.png", include_bytes!("../../../addins/outlook/icon-64.png")),
-    ("icon-80.png", include_bytes!("../../../addins/outlook/icon-80.png")),
+    (
+        "icon-16.png",
+        include_bytes!("../../../addins/outlook/icon-16.png"),
+    ),
+    (
+        "icon-32.png",
+        include_bytes!("../../../addins/outlook/icon-32.png"),
+    ),
+    (
+        "icon-64.png",
+        include_bytes!("../../../addins/outlook/icon-64.png"),
+    ),
+    (
+        "icon-80.png",
+        include_bytes!("../../../addins/outlook/icon-80.png"),
+    ),
     (
         "icon-128.png",
         include_bytes!("../../../addins/outlook/icon-128.png"),
@@ -234,11 +246,12 @@ mod tests {
     const PLACEHOLDER_PREFIX: &str = "__SEALPOST_";
 
     fn filled(org: &str, header: &str) -> Filled {
-        let mut settings = Settings::default();
-        settings.public_url = "https://secure.bank.example/".to_string();
-        settings.org_name = org.to_string();
-        settings.trigger_header = header.to_string();
-        Filled::from_settings(&settings)
+        Filled::from_settings(&Settings {
+            public_url: "https://secure.bank.example/".to_string(),
+            org_name: org.to_string(),
+            trigger_header: header.to_string(),
+            ..Settings::default()
+        })
     }
 
     #[test]
@@ -247,9 +260,11 @@ mod tests {
         let b = filled("Other name", "X-Other");
         assert_eq!(a.outlook_id, b.outlook_id, "the host alone decides");
         assert_eq!(a.outlook_id.get_version_num(), 5);
-        let mut settings = Settings::default();
-        settings.public_url = "https://secure.other.example".to_string();
-        assert_ne!(Filled::from_settings(&settings).outlook_id, a.outlook_id);
+        let other = Filled::from_settings(&Settings {
+            public_url: "https://secure.other.example".to_string(),
+            ..Settings::default()
+        });
+        assert_ne!(other.outlook_id, a.outlook_id);
         assert_ne!(a.gecko_id, format!("{{{}}}", a.outlook_id));
         assert!(a.gecko_id.starts_with('{') && a.gecko_id.ends_with('}'));
     }

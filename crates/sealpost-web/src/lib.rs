@@ -169,9 +169,9 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
         // The Outlook add-in's files: public, Outlook loads them without a session.
         .route("/addins/outlook/{file}", get(addins::public_file))
         .route(
-        "/open",
-        post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
-    )
+            "/open",
+            post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
+        )
 }
 
 /// The connection info type handlers extract the peer address from.

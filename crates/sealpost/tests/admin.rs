@@ -1081,12 +1081,14 @@ mod addins {
     }
 
     fn no_placeholder(text: &str, what: &str) {
-        assert!(!text.contains("__SEALPOST_"), "{what} has a placeholder left");
+        assert!(
+            !text.contains("__SEALPOST_"),
+            "{what} has a placeholder left"
+        );
     }
 
     #[tokio::test]
-    async fn the_admin_downloads_filled_add_ins_and_outlook_loads_its_files_without_a_session()
-    {
+    async fn the_admin_downloads_filled_add_ins_and_outlook_loads_its_files_without_a_session() {
         let node = node_with_org().await;
 
         // No session, and a portal session, get the admin sign-in instead.
@@ -1171,7 +1173,10 @@ mod addins {
         no_placeholder(&background, "background.js");
         assert!(manifest.contains("\"gecko\""));
         let gecko_id = extract_attr(&manifest, "\"id\": \"").unwrap();
-        assert!(gecko_id.starts_with('{') && gecko_id.ends_with('}'), "{gecko_id}");
+        assert!(
+            gecko_id.starts_with('{') && gecko_id.ends_with('}'),
+            "{gecko_id}"
+        );
         assert!(page.contains(&gecko_id), "the page names the extension id");
         assert!(manifest.contains("\"compose_action\""));
         assert!(manifest.contains("Bank \\u0026 Partner \\u003cAG\\u003e"));
@@ -1196,7 +1201,10 @@ mod addins {
         let csp = r.headers()["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("script-src 'self' https://appsforoffice.microsoft.com"));
         assert!(csp.contains("frame-ancestors https:"));
-        assert!(r.headers().get("x-frame-options").is_none(), "frameable by Outlook");
+        assert!(
+            r.headers().get("x-frame-options").is_none(),
+            "frameable by Outlook"
+        );
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
         let r = get(&node, &anonymous, "/addins/outlook/icon-80.png").await;
         assert_eq!(r.status(), 200);
@@ -1205,8 +1213,16 @@ mod addins {
         assert_eq!(r.status(), 404, "only the hosted files are public");
 
         // The exception is scoped to those routes: every other page keeps the strict policy.
-        for path in ["/login", "/admin/addins", "/admin/addins/outlook-manifest.xml"] {
-            let client = if path.starts_with("/admin") { &admin } else { &anonymous };
+        for path in [
+            "/login",
+            "/admin/addins",
+            "/admin/addins/outlook-manifest.xml",
+        ] {
+            let client = if path.starts_with("/admin") {
+                &admin
+            } else {
+                &anonymous
+            };
             let r = get(&node, client, path).await;
             let csp = r.headers()["content-security-policy"].to_str().unwrap();
             assert!(!csp.contains("appsforoffice"), "{path}: {csp}");
