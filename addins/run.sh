@@ -9,4 +9,4 @@ if ! command -v node >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 npm ci --no-audit --no-fund
-node --test test/
+node --test test/*.test.mjs
