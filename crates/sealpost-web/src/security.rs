@@ -31,7 +31,8 @@ pub async fn headers(request: Request, next: Next) -> Response {
         set_default(h, header::CONTENT_SECURITY_POLICY, OFFICE_ADDIN_CSP);
     } else {
         set_default(h, header::CONTENT_SECURITY_POLICY, DEFAULT_CSP);
-        // X-Frame-Options has no allow-list; frame-ancestors above stands in for it.
+        // Not on the add-in's files: X-Frame-Options has no allow-list, their CSP's
+        // frame-ancestors says who may frame them.
         set_default(h, header::X_FRAME_OPTIONS, "DENY");
     }
     set_default(
