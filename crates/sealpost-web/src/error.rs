@@ -49,6 +49,8 @@ pub enum WebError {
     Core(#[from] sealpost_core::CoreError),
     #[error("template: {0}")]
     Template(#[from] askama::Error),
+    #[error("{0}")]
+    Xpi(#[from] crate::addins::XpiError),
 }
 
 #[derive(Template)]
@@ -93,7 +95,7 @@ impl WebError {
                 OpenError::SecretGone => (StatusCode::GONE, "portal-message-gone"),
             },
             WebError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "portal-error-unavailable"),
-            WebError::Core(_) | WebError::Template(_) => {
+            WebError::Core(_) | WebError::Template(_) | WebError::Xpi(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "portal-error-internal")
             }
         }

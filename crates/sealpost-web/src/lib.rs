@@ -3,6 +3,7 @@
 //! server-rendered (askama), work without JavaScript, and every response carries strict
 //! security headers. What a handler may assume is stated by its request guards (`guards`).
 
+mod addins;
 mod admin;
 mod brand;
 mod error;
@@ -213,10 +214,14 @@ fn portal_routes(state: &AppState) -> Router<AppState> {
             post(pages::second_factor::passkey_finish),
         )
         .route_layer(axum::middleware::from_fn(guards::csrf::require_same_origin));
-    Router::new().merge(same_site).route(
-        "/open",
-        post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
-    )
+    Router::new()
+        .merge(same_site)
+        // The Outlook add-in's files: public, Outlook loads them without a session.
+        .route("/addins/outlook/{file}", get(addins::public_file))
+        .route(
+            "/open",
+            post(pages::open::post_open).layer(DefaultBodyLimit::max(upload_limit)),
+        )
 }
 
 /// The connection info type handlers extract the peer address from.

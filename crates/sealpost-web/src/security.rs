@@ -29,18 +29,39 @@ fn csp_for(path: &str) -> &'static str {
     }
 }
 
+/// The Outlook add-in's hosted files (`/addins/outlook/...`, see `addins::public_file`) are
+/// the one exception, marked by this response extension: their page loads Office.js from
+/// Microsoft's CDN (Office.js fetches its locale scripts from there too), and Outlook on the
+/// web runs it in a hidden frame of its own page, so it must be frameable. Any https page may
+/// frame it, because Exchange on premises serves Outlook on the web from the site's own host;
+/// the page has no visible content and no action to trick anyone into.
+#[derive(Debug, Clone, Copy)]
+pub struct OfficeAddin;
+
+const OFFICE_ADDIN_CSP: &str = "default-src 'none'; \
+    script-src 'self' https://appsforoffice.microsoft.com; \
+    connect-src https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; \
+    form-action 'none'; frame-ancestors https:; base-uri 'none'";
+
 pub async fn headers(request: Request, next: Next) -> Response {
     let csp = csp_for(request.uri().path());
     let mut response = next.run(request).await;
+    let office_addin = response.extensions().get::<OfficeAddin>().is_some();
     let h = response.headers_mut();
-    set_default(h, header::CONTENT_SECURITY_POLICY, csp);
+    if office_addin {
+        set_default(h, header::CONTENT_SECURITY_POLICY, OFFICE_ADDIN_CSP);
+    } else {
+        set_default(h, header::CONTENT_SECURITY_POLICY, csp);
+        // Not on the add-in's files: X-Frame-Options has no allow-list, their CSP's
+        // frame-ancestors says who may frame them.
+        set_default(h, header::X_FRAME_OPTIONS, "DENY");
+    }
     set_default(
         h,
         header::STRICT_TRANSPORT_SECURITY,
         "max-age=31536000; includeSubDomains",
     );
     set_default(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set_default(h, header::X_FRAME_OPTIONS, "DENY");
     set_default(h, header::REFERRER_POLICY, "no-referrer");
     set_default(h, header::CACHE_CONTROL, "no-store");
     set_default(

@@ -1059,3 +1059,185 @@ async fn the_message_page_shows_the_whole_timeline_and_revokes_one_recipient() {
     assert!(row.contains("<td class=\"num\">1</td>"), "{row}");
     node.stop().await;
 }
+
+/// The sender's buttons (issue 17): the admin UI hands out the Outlook manifest and the
+/// Thunderbird extension filled with this installation's settings; the files Outlook loads are
+/// public, with a CSP that allows Office.js on those routes only.
+mod addins {
+    use super::*;
+    use std::io::Read;
+
+    const ORG: &str = "Bank & Partner <AG>";
+
+    async fn node_with_org() -> TestNode {
+        let node = TestNode::start().await;
+        node.node
+            .store
+            .set_setting("branding.org_name", ORG, sealpost_store::unix_now() + 5)
+            .await
+            .unwrap();
+        node.node.settings.reload(&node.node.store).await.unwrap();
+        node
+    }
+
+    fn no_placeholder(text: &str, what: &str) {
+        assert!(
+            !text.contains("__SEALPOST_"),
+            "{what} has a placeholder left"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_admin_downloads_filled_add_ins_and_outlook_loads_its_files_without_a_session() {
+        let node = node_with_org().await;
+
+        // No session, and a portal session, get the admin sign-in instead.
+        let anonymous = node.client();
+        let (_, password) = send_flagged(&node, "kunde@example.com", "Hi [secure]").await;
+        let portal = portal_session(&node, "kunde@example.com", &password.unwrap()).await;
+        for path in [
+            "/admin/addins",
+            "/admin/addins/outlook-manifest.xml",
+            "/admin/addins/sealpost-thunderbird.xpi",
+        ] {
+            for client in [&anonymous, &portal] {
+                let r = get(&node, client, path).await;
+                assert_eq!(r.status(), 303, "{path}");
+                assert!(location(&r).starts_with("/admin/login"), "{path}");
+            }
+        }
+
+        let (admin, _) = admin_session(&node, "alice").await;
+        let page = page_text(&node, &admin, "/admin/addins").await;
+        assert!(page.contains("href=\"/admin/addins/outlook-manifest.xml\""));
+        assert!(page.contains("href=\"/admin/addins/sealpost-thunderbird.xpi\""));
+        assert!(page.contains("ExtensionSettings"));
+        let nav = page_text(&node, &admin, "/admin").await;
+        assert!(nav.contains("href=\"/admin/addins\""), "linked in the nav");
+
+        // The manifest: filled in, escaped, well-formed, the same id on every download.
+        let r = get(&node, &admin, "/admin/addins/outlook-manifest.xml").await;
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/xml")
+        );
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let xml = r.text().await.unwrap();
+        no_placeholder(&xml, "the manifest");
+        let doc = roxmltree::Document::parse(&xml).expect("the manifest is XML");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "OfficeApp");
+        let text_of = |name: &str| {
+            root.children()
+                .find(|n| n.tag_name().name() == name)
+                .and_then(|n| n.text())
+                .map(str::to_string)
+        };
+        assert_eq!(text_of("ProviderName").as_deref(), Some(ORG));
+        let id = text_of("Id").unwrap();
+        assert_eq!(uuid_version(&id), Some('5'), "{id}");
+        let commands = format!("{}/addins/outlook/commands.html", node.base);
+        assert!(
+            doc.descendants()
+                .any(|n| n.attribute("DefaultValue") == Some(commands.as_str())),
+            "the function file is on the public URL"
+        );
+        let again = page_text(&node, &admin, "/admin/addins/outlook-manifest.xml").await;
+        assert_eq!(again, xml, "stable: the same id on every download");
+
+        // The .xpi: a zip with manifest.json (gecko id) and the background script.
+        let r = get(&node, &admin, "/admin/addins/sealpost-thunderbird.xpi").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/x-xpinstall");
+        let bytes = r.bytes().await.unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        let mut entry = |name: &str| {
+            let mut text = String::new();
+            zip.by_name(name)
+                .unwrap_or_else(|_| panic!("{name} in the xpi"))
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        };
+        let manifest = entry("manifest.json");
+        let background = entry("background.js");
+        no_placeholder(&manifest, "manifest.json");
+        no_placeholder(&background, "background.js");
+        assert!(manifest.contains("\"gecko\""));
+        let gecko_id = extract_attr(&manifest, "\"id\": \"").unwrap();
+        assert!(
+            gecko_id.starts_with('{') && gecko_id.ends_with('}'),
+            "{gecko_id}"
+        );
+        assert!(page.contains(&gecko_id), "the page names the extension id");
+        assert!(manifest.contains("\"compose_action\""));
+        assert!(manifest.contains("Bank \\u0026 Partner \\u003cAG\\u003e"));
+        assert!(background.contains("var HEADER = \"X-Sealpost-Encrypt\";"));
+        assert!(zip.by_name("icon-16.png").is_ok());
+
+        // Outlook's files are public: no session at all.
+        let r = get(&node, &anonymous, "/addins/outlook/commands.js").await;
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        let js = r.text().await.unwrap();
+        no_placeholder(&js, "commands.js");
+        assert!(js.contains("var HEADER = \"X-Sealpost-Encrypt\";"));
+        assert!(js.contains("internetHeaders"));
+        let r = get(&node, &anonymous, "/addins/outlook/commands.html").await;
+        assert_eq!(r.status(), 200);
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self' https://appsforoffice.microsoft.com"));
+        assert!(csp.contains("frame-ancestors https:"));
+        assert!(
+            r.headers().get("x-frame-options").is_none(),
+            "frameable by Outlook"
+        );
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        let r = get(&node, &anonymous, "/addins/outlook/icon-80.png").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/png");
+        let r = get(&node, &anonymous, "/addins/outlook/manifest.xml").await;
+        assert_eq!(r.status(), 404, "only the hosted files are public");
+
+        // The exception is scoped to those routes: every other page keeps the strict policy.
+        for path in [
+            "/login",
+            "/admin/addins",
+            "/admin/addins/outlook-manifest.xml",
+        ] {
+            let client = if path.starts_with("/admin") {
+                &admin
+            } else {
+                &anonymous
+            };
+            let r = get(&node, client, path).await;
+            let csp = r.headers()["content-security-policy"].to_str().unwrap();
+            assert!(!csp.contains("appsforoffice"), "{path}: {csp}");
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+            assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
+        }
+        node.stop().await;
+    }
+
+    /// The version digit of a UUID's text form, when it is one.
+    fn uuid_version(text: &str) -> Option<char> {
+        let groups: Vec<&str> = text.split('-').collect();
+        let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        (lens == [8, 4, 4, 4, 12] && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+            .then(|| groups[2].chars().next())
+            .flatten()
+    }
+}

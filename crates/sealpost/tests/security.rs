@@ -1354,6 +1354,9 @@ async fn portal_and_admin_sessions_do_not_open_each_others_pages() {
             "/admin/settings/security",
             "/admin/audit",
             "/admin/password",
+            "/admin/addins",
+            "/admin/addins/outlook-manifest.xml",
+            "/admin/addins/sealpost-thunderbird.xpi",
         ] {
             let (s, l) = get(path, cookie.clone()).await;
             assert_eq!(s, 303, "{path} with {cookie}");

@@ -5,6 +5,7 @@
 //!
 //! Texts of the admin UI are English only and live in the templates (`templates/admin/`).
 
+mod addins;
 mod audit;
 mod auth;
 mod calendar;
@@ -56,6 +57,15 @@ pub fn routes() -> Router<AppState> {
             post(settings::set_domain_override),
         )
         .route("/admin/audit", get(audit::page))
+        .route("/admin/addins", get(addins::page))
+        .route(
+            "/admin/addins/outlook-manifest.xml",
+            get(addins::outlook_manifest),
+        )
+        .route(
+            "/admin/addins/sealpost-thunderbird.xpi",
+            get(addins::thunderbird_xpi),
+        )
         .route("/admin/messages", get(messages::list))
         .route("/admin/messages/{id}", get(messages::show))
         .route("/admin/messages/{id}/revoke", post(messages::revoke))
