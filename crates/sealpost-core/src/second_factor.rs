@@ -489,6 +489,8 @@ pub async fn reset_factors(
     store.clear_totp(&account.id, require_reenrolment).await?;
     store.delete_factor_recovery_codes(&account.id).await?;
     store.delete_remembered_devices_of(&account.id).await?;
+    // Passkeys are second factors too: a reset is what a lost phone needs.
+    store.delete_passkeys_of(&account.id).await?;
     store.delete_pending_sign_ins_of(&account.id).await?;
     store.delete_sessions_of(&account.id, None).await?;
     let action = if require_reenrolment {
@@ -518,6 +520,8 @@ pub struct FactorSummary {
     pub must_enrol: bool,
     pub unused_recovery_codes: i64,
     pub devices: Vec<RememberedDevice>,
+    /// Registered passkeys (names only are shown).
+    pub passkeys: usize,
 }
 
 pub async fn summary(store: &Store, account: &Account) -> Result<FactorSummary, CoreError> {
@@ -528,6 +532,7 @@ pub async fn summary(store: &Store, account: &Account) -> Result<FactorSummary, 
         must_enrol: state.must_enrol,
         unused_recovery_codes: store.unused_factor_recovery_codes(&account.id).await?,
         devices: store.remembered_devices(&account.id, unix_now()).await?,
+        passkeys: store.passkeys_of(&account.id).await?.len(),
     })
 }
 

@@ -185,6 +185,18 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Removes every passkey of the account (an administrator's reset of its second factors);
+    /// returns how many.
+    pub async fn delete_passkeys_of(&self, account_id: &str) -> Result<u64> {
+        Ok(
+            sqlx::query(&self.sql("DELETE FROM passkeys WHERE account_id = ?"))
+                .bind(account_id)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Stores the state of a ceremony just started (and drops ceremonies that ran out).
     pub async fn insert_passkey_challenge(
         &self,

@@ -120,6 +120,7 @@ struct UserPage {
     must_enrol: bool,
     recovery_left: i64,
     devices: usize,
+    passkeys: usize,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -196,6 +197,7 @@ async fn user_page(
             must_enrol: factors.must_enrol,
             recovery_left: factors.unused_recovery_codes,
             devices: factors.devices.len(),
+            passkeys: factors.passkeys,
             csrf: user.csrf,
             admin_name: user.admin.name,
             status: status_text(&a, now),

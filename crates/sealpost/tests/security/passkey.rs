@@ -787,5 +787,20 @@ async fn a_passkey_completes_a_password_sign_in_where_a_second_factor_is_require
     let stranger = node.client();
     let (status, _) = post_form(&node, &stranger, "/login/second/passkey/start", &[]).await;
     assert_eq!(status, 403);
+
+    // The admin sees the passkey (a count, no secret) and a reset of the second factors
+    // removes it (a lost phone).
+    let (admin, _) = admin_session(&node, "root").await;
+    let id = account_id_of(&node, address).await;
+    let page = page_text(&node, &admin, &format!("/admin/users/{id}")).await;
+    assert!(page.contains("<dd id=\"passkeys\">1</dd>"), "{page}");
+    let r = admin
+        .post(node.url(&format!("/admin/users/{id}/reset-factors")))
+        .form(&[("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(node.node.store.passkeys_of(&id).await.unwrap().is_empty());
     node.stop().await;
 }
