@@ -6,40 +6,16 @@
 //
 // Input from run.sh (environment): BASE_URL, WORK (datafile.sealpost, datafile-password),
 // DATAFILE_SENT (JSON from `mail.py datafile`), SHOTS.
-import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { env, check, step, submit, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('BASE_URL');
 const work = env('WORK');
 const shots = env('SHOTS');
 const sent = JSON.parse(env('DATAFILE_SENT'));
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-const step = async (what, fn) => {
-  try {
-    await fn();
-    return true;
-  } catch (e) {
-    check(false, `${what}: ${e.message.split('\n')[0]}`);
-    return false;
-  }
-};
-const submit = async (page, selector = 'main form button[type=submit]') => {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-};
 const width = (page) => page.evaluate(() => document.scrollingElement.scrollWidth);
 const tokenUrl = /\/open\/[A-Za-z0-9_-]{43}$/;
 const uploadUrl = `${base}/`;
@@ -55,11 +31,7 @@ check(sent.text.includes(`Open the upload page: ${uploadUrl}`),
 check(/^[0-9a-f]{32}$/.test(sent.ledger_id) && sent.text.includes(`Message ID: ${sent.ledger_id}`),
   `the carrier names its ledger id in a header and the small print (${sent.ledger_id})`);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   await step('data file on a phone', async () => {
     const phone = await browser.newContext({
@@ -104,5 +76,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

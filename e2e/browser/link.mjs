@@ -6,47 +6,21 @@
 // then the same on a phone (390x844), and an unknown link shows the expired page.
 //
 // Input from run.sh (environment): BASE_URL, OUTBOX, SMTP_PORT, MAIL_PY, SHOTS.
-import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { env, mail, check, step, submit, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('BASE_URL');
 const outbox = env('OUTBOX');
 const shots = env('SHOTS');
 const address = 'reader@link.example';
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-const step = async (what, fn) => {
-  try {
-    await fn();
-    return true;
-  } catch (e) {
-    check(false, `${what}: ${e.message.split('\n')[0]}`);
-    return false;
-  }
-};
-const mail = (...args) => JSON.parse(execFileSync('python3', [env('MAIL_PY'), ...args], { encoding: 'utf8' }));
 const shot = async (page, name) => {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(shots, `${name}.png`) });
 };
 const tokenUrl = /\/open\/[A-Za-z0-9_-]{43}$/;
-const submit = async (page, selector = 'main form button[type=submit]') => {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-};
 const login = async (page, password) => {
   await page.fill('input[name=address]', address);
   await page.fill('input[name=password]', password);
@@ -64,11 +38,7 @@ const messageText = async (page) => {
   return text;
 };
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 let sent = null;
 let chosen = 'Quiet-Lighthouse-2026';
 try {
@@ -131,5 +101,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -6,16 +6,10 @@
 // password and reads the message: on a desktop and on the phone layout (390x844).
 //
 // Input from run.sh (environment): BASE_URL, OUTBOX, WORK, SMTP_PORT, MAIL_PY, SHOTS.
-import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { env, mail, check, step, submit, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('BASE_URL');
 const work = env('WORK');
 const outbox = env('OUTBOX');
@@ -23,31 +17,11 @@ const shots = env('SHOTS');
 const smtpPort = env('SMTP_PORT');
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-const step = async (what, fn) => {
-  try {
-    await fn();
-    return true;
-  } catch (e) {
-    check(false, `${what}: ${e.message.split('\n')[0]}`);
-    return false;
-  }
-};
-const mail = (...args) => JSON.parse(execFileSync('python3', [env('MAIL_PY'), ...args], { encoding: 'utf8' }));
 const shot = async (page, name) => {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(shots, `${name}.png`) });
 };
 const tokenUrl = /\/open\/[A-Za-z0-9_-]{43}$/;
-const submit = async (page, selector = 'main form button[type=submit]') => {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-};
 
 /// Opens secure.htm from disk and gets to the portal's sign-in page. secure.htm may submit
 /// itself or wait for a click on its button: clicking works both ways (a click after the page
@@ -110,11 +84,7 @@ const firstContact = async (context, address, label, shotNames) => {
   return password;
 };
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   await step('mailbox-code first contact (desktop)', async () => {
     const context = await browser.newContext({
@@ -134,5 +104,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

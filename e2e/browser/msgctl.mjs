@@ -12,13 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { env, check, step, submit, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const here = dirname(fileURLToPath(import.meta.url));
 const base = env('BASE_URL');
 const work = env('WORK');
@@ -26,34 +21,13 @@ const outbox = env('OUTBOX');
 const shots = env('SHOTS');
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-const step = async (what, fn) => {
-  try {
-    await fn();
-  } catch (e) {
-    check(false, `${what}: ${e.message.split('\n')[0]}`);
-  }
-};
 const send = (address, expires) => JSON.parse(execFileSync('python3',
   [join(here, 'msgctl_mail.py'), 'send', env('SMTP_PORT'), outbox, work, address,
     ...(expires ? [expires] : [])], { encoding: 'utf8' }));
 const sealpost = (...args) => execFileSync(env('BIN'), [...args, '--config', env('CONFIG')],
   { encoding: 'utf8' });
-const submit = async (page, selector = 'main form button[type=submit]') => {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-};
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 /// Opens `secure` from disk in a fresh context; signs in (the first time through the welcome
 /// page with `chosen`); returns the page on whatever the portal showed for the message.
@@ -164,5 +138,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

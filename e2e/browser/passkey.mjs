@@ -12,16 +12,10 @@
 //
 // Input from run.sh (environment): BASE_URL (https://gw.test:PORT), OUTBOX, WORK, SMTP_PORT,
 // MAIL_PY, SHOTS, SPKI (base64 SHA-256 of the certificate's public key).
-import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { env, mail, check, step, submit, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('BASE_URL');
 const work = env('WORK');
 const outbox = env('OUTBOX');
@@ -29,31 +23,11 @@ const shots = env('SHOTS');
 const smtpPort = env('SMTP_PORT');
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-const step = async (what, fn) => {
-  try {
-    await fn();
-    return true;
-  } catch (e) {
-    check(false, `${what}: ${e.message.split('\n')[0]}`);
-    return false;
-  }
-};
-const mail = (...args) => JSON.parse(execFileSync('python3', [env('MAIL_PY'), ...args], { encoding: 'utf8' }));
 const shot = async (page, name) => {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 };
 const tokenUrl = new RegExp(`^${base.replace(/[.]/g, '\\.')}/open/[A-Za-z0-9_-]{43}$`);
-const submit = async (page, selector = 'main form button[type=submit]') => {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-};
 const openSecureHtm = async (page, path) => {
   await page.goto('file://' + path);
   const arrived = page.waitForURL(/\/login\?next=\/open\//, { timeout: 15000 });
@@ -76,13 +50,10 @@ const messageText = async (page) => {
   return text;
 };
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--host-resolver-rules=MAP gw.test 127.0.0.1',
-    `--ignore-certificate-errors-spki-list=${env('SPKI')}`],
-});
+const browser = await launch([
+  '--host-resolver-rules=MAP gw.test 127.0.0.1',
+  `--ignore-certificate-errors-spki-list=${env('SPKI')}`,
+]);
 try {
   const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1024, height: 800 } });
   const page = await context.newPage();
@@ -166,5 +137,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

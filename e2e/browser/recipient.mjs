@@ -10,17 +10,11 @@
 //
 // Input from run.sh (environment): BASE_URL, OUTBOX, WORK (secure.htm, password,
 // attachment.pdf), SENT (JSON from `mail.py send`), ADMIN_NAME, ADMIN_PASSWORD, MAIL_PY, SHOTS.
-import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { totp } from './totp.mjs';
+import { env, mail, check, step, submit, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('BASE_URL');
 const work = env('WORK');
 const outbox = env('OUTBOX');
@@ -31,25 +25,6 @@ const securePath = join(work, 'secure.htm');
 const sentAttachment = readFileSync(join(work, 'attachment.pdf'));
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-/// Runs one part of the path; an exception is a failure of that part, and later parts that
-/// need its result are skipped by their own guards.
-const step = async (what, fn) => {
-  try {
-    await fn();
-    return true;
-  } catch (e) {
-    check(false, `${what}: ${e.message.split('\n')[0]}`);
-    return false;
-  }
-};
-const mail = (...args) => JSON.parse(execFileSync('python3', [env('MAIL_PY'), ...args], { encoding: 'utf8' }));
 /// Viewport shots from the top of the page (a focused field may have scrolled it), kept small.
 const shot = async (page, name) => {
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -58,9 +33,6 @@ const shot = async (page, name) => {
 const tokenUrl = /\/open\/[A-Za-z0-9_-]{43}$/;
 const noHorizontalScroll = (page) =>
   page.evaluate(() => document.scrollingElement.scrollWidth);
-const submit = async (page, selector = 'main form button[type=submit]') => {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-};
 const login = async (page, password) => {
   await page.fill('input[name=address]', address);
   await page.fill('input[name=password]', password);
@@ -88,11 +60,7 @@ const bodyFrame = async (page) => {
   return { text, images };
 };
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const desktop = { ignoreHTTPSErrors: true, locale: 'en-US', viewport: { width: 1024, height: 720 } };
 // The recipient's password as it is now; every step that changes it updates this.
 let current = readFileSync(join(work, 'password'), 'utf8').trim();
@@ -366,5 +334,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -5,17 +5,11 @@
 // codes, signs out, and signs in again with the password and a code.
 //
 // Input from run.sh (environment): BASE_URL, OUTBOX, WORK, SMTP_PORT, MAIL_PY, SHOTS.
-import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { totp as totpAt } from './totp.mjs';
+import { env, mail, check, submit, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('BASE_URL');
 const work = env('WORK');
 const outbox = env('OUTBOX');
@@ -23,56 +17,15 @@ const shots = env('SHOTS');
 const smtpPort = env('SMTP_PORT');
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-const mail = (...args) => JSON.parse(execFileSync('python3', [env('MAIL_PY'), ...args], { encoding: 'utf8' }));
-const submit = async (page, selector = 'main form button[type=submit]') => {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-};
 
-/// RFC 4648 base32 (no padding) to bytes.
-const base32 = (text) => {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out = [];
-  for (const c of text.replace(/=+$/, '').toUpperCase()) {
-    const i = alphabet.indexOf(c);
-    if (i < 0) throw new Error(`not base32: ${c}`);
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-};
-
-/// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of `secret` at Unix time `t`.
-const totp = (secret, t) => {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
-  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const bin = ((mac[offset] & 0x7f) << 24) | (mac[offset + 1] << 16) | (mac[offset + 2] << 8) | mac[offset + 3];
-  return String(bin % 1_000_000).padStart(6, '0');
-};
+/// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of `secret` at Unix time `t` (seconds).
+const totp = (secret, t) => totpAt(secret, t * 1000);
 const now = () => Math.floor(Date.now() / 1000);
 
 // RFC 6238 appendix B test vector (SHA-1, 8 digits there; the last 6 digits here).
 check(totp('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ', 59) === '287082', 'the test computes RFC 6238 codes');
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
@@ -138,5 +91,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -14,6 +14,8 @@
 # passkey.mjs (a passkey registered in the profile, then sign-in
 # with the passkey alone, on a second node at https://gw.test:PORT).
 # Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
+# The scripts share harness.mjs (environment, PASS/FAIL bookkeeping, submit, the Chromium
+# launch) and totp.mjs (RFC 6238).
 # Screenshots go to docs/screenshots/ unless SCREENSHOT_DIR names another directory.
 # Installs what it needs (chromium from Debian, playwright-core from npm; no browser download).
 set -euo pipefail

@@ -7,16 +7,11 @@
 //
 // Input from run.sh (environment): BASE_URL, OUTBOX, SMTP_PORT, SEALPOST_BIN, CONFIG, MAIL_PY,
 // SHOTS. Prints PASS/FAIL lines and "N passed, M failed"; exits non-zero on any failure.
-import { chromium } from 'playwright-core';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { env, mail, check, step, launch, finish } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('BASE_URL');
 const outbox = env('OUTBOX');
 const shots = env('SHOTS');
@@ -24,23 +19,6 @@ const bin = env('SEALPOST_BIN');
 const config = env('CONFIG');
 mkdirSync(shots, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
-  ok ? passed++ : failed++;
-  return ok;
-};
-const step = async (what, fn) => {
-  try {
-    await fn();
-    return true;
-  } catch (e) {
-    check(false, `${what}: ${e.message.split('\n')[0]}`);
-    return false;
-  }
-};
-const mail = (...args) => JSON.parse(execFileSync('python3', [env('MAIL_PY'), ...args], { encoding: 'utf8' }));
 const settings = (...args) => spawnSync(bin, ['settings', ...args, '--config', config], { encoding: 'utf8' });
 const shot = async (page, name) => {
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -79,11 +57,7 @@ await step('branding through the settings CLI', async () => {
   check(true, 'org name, colour, support contact, links and logo set with `sealpost settings set`');
 });
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const desktop = { ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } };
   const phone = { ignoreHTTPSErrors: true, viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
@@ -168,5 +142,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
