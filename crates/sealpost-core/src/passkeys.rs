@@ -225,6 +225,7 @@ pub async fn finish_registration(
         Err(StoreError::Conflict) => return Err(PasskeyError::Duplicate),
         Err(e) => return Err(e.into()),
     }
+    store.delete_remembered_devices_of(&account.id).await?;
     audit::account_event(store, account, PASSKEY_ADDED, Some(&id), Some(ip)).await;
     recovery::notify(
         store,
@@ -484,6 +485,9 @@ pub async fn remove(
 ) -> Result<bool, PasskeyError> {
     let removed = store.delete_passkey(&account.id, id).await?;
     if removed {
+        // A remembered device may have stood in for this very passkey: like every factor
+        // change, removing it forgets the remembered devices.
+        store.delete_remembered_devices_of(&account.id).await?;
         audit::account_event(store, account, PASSKEY_REMOVED, Some(id), Some(ip)).await;
         recovery::notify(
             store,

@@ -636,6 +636,13 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].name, "Yubikey");
     let before = node.sink.received().len();
+    // A remembered device is forgotten with the factor change.
+    let now = sealpost_store::unix_now();
+    node.node
+        .store
+        .insert_remembered_device(&"d".repeat(64), &id, "test browser", now, now + 3600)
+        .await
+        .unwrap();
     let (status, _) = post_form(
         &node,
         &client,
@@ -645,6 +652,15 @@ async fn passkey_routes_need_a_session_a_token_and_for_removal_the_password() {
     .await;
     assert_eq!(status, 303);
     assert!(node.node.store.passkeys_of(&id).await.unwrap().is_empty());
+    assert!(
+        node.node
+            .store
+            .remembered_devices(&id, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "removing a passkey forgets the remembered devices"
+    );
     let notice = wait_for_kind(&node, "notice", "owner@example.com", before).await;
     assert!(mail_text(&notice).contains("A passkey was removed"));
 
