@@ -45,16 +45,7 @@ pub async fn login(
     }
     let Some(account) = store.account_by_address(&address).await? else {
         dummy_verify(password).await?;
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-        audit::write(
-            store,
-            audit::ANONYMOUS,
-            audit::PORTAL_LOGIN_FAILED,
-            None,
-            None,
-            Some(ip),
-        )
-        .await;
+        anonymous_login_failed(store, None, ip).await;
         return Ok(LoginOutcome::Refused);
     };
     let reservation = store
@@ -104,9 +95,27 @@ pub async fn login(
     Ok(LoginOutcome::Success(Box::new(account)))
 }
 
-async fn login_failed(store: &Store, account: &Account, why: Option<&str>, ip: &str) {
+/// A refused sign-in of `account` by any method (password, code, second factor, passkey):
+/// counted for the dashboard and audited with why (`why` names the method or the reason,
+/// never a submitted secret).
+pub(crate) async fn login_failed(store: &Store, account: &Account, why: Option<&str>, ip: &str) {
     crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
     audit::account_event(store, account, audit::PORTAL_LOGIN_FAILED, why, Some(ip)).await;
+}
+
+/// A refused sign-in that named no account (unknown address or credential): counted and
+/// audited anonymously, so it looks like any other failure.
+pub(crate) async fn anonymous_login_failed(store: &Store, method: Option<&str>, ip: &str) {
+    crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
+    audit::write(
+        store,
+        audit::ANONYMOUS,
+        audit::PORTAL_LOGIN_FAILED,
+        None,
+        method,
+        Some(ip),
+    )
+    .await;
 }
 
 /// Whether the holder of `account` may still recover it through a one-time code mailed to

@@ -134,16 +134,7 @@ pub async fn sign_in(
         .filter(|a| may_sign_in_with_code(a, settings));
     let Some(account) = account else {
         std::hint::black_box(purpose_code_hash(keys, CodePurpose::SignIn, "", code));
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-        audit::write(
-            store,
-            audit::ANONYMOUS,
-            audit::PORTAL_LOGIN_FAILED,
-            None,
-            Some(METHOD),
-            Some(ip),
-        )
-        .await;
+        crate::accounts::anonymous_login_failed(store, Some(METHOD), ip).await;
         return Ok(CodeSignIn::Wrong);
     };
     let matched = match check_code_for(store, keys, &account, code, CodePurpose::SignIn).await? {
@@ -151,15 +142,7 @@ pub async fn sign_in(
         None => false,
     };
     if !matched {
-        crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-        audit::account_event(
-            store,
-            &account,
-            audit::PORTAL_LOGIN_FAILED,
-            Some(METHOD),
-            Some(ip),
-        )
-        .await;
+        crate::accounts::login_failed(store, &account, Some(METHOD), ip).await;
         return Ok(CodeSignIn::Wrong);
     }
     lockout::release_source(store, ip).await?;

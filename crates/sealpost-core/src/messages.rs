@@ -211,14 +211,15 @@ pub enum Withdrawn {
     Gone,
 }
 
-/// The message secret of a version-2 envelope, or why there is none. Revocation is checked
-/// first, then expiry (also before the sweeper has run), then the secret itself.
+/// The message secret of a version-2 envelope and its expiry (for the page to show), or why
+/// there is none. Revocation is checked first, then expiry (also before the sweeper has run),
+/// then the secret itself.
 pub async fn secret_for(
     store: &Store,
     keys: &KeyRing,
     envelope_id: &[u8; 16],
     now: i64,
-) -> Result<Result<MessageSecret, Withdrawn>, CoreError> {
+) -> Result<Result<(MessageSecret, Option<i64>), Withdrawn>, CoreError> {
     let Some(entry) = store.message_entry(&hex::encode(envelope_id)).await? else {
         return Ok(Err(Withdrawn::Gone));
     };
@@ -236,7 +237,10 @@ pub async fn secret_for(
         }));
     }
     match entry.wrapped_secret {
-        Some(wrapped) => Ok(Ok(keys.unwrap_message_secret(envelope_id, &wrapped)?)),
+        Some(wrapped) => Ok(Ok((
+            keys.unwrap_message_secret(envelope_id, &wrapped)?,
+            entry.expires_at,
+        ))),
         None => Ok(Err(Withdrawn::Gone)),
     }
 }

@@ -45,6 +45,8 @@ pub struct OpenedMessage {
     pub header: EnvelopeHeader,
     /// The original RFC 5322 message; held in memory only while a page is rendered.
     pub raw: Vec<u8>,
+    /// Until when it can be read (version 2 with an expiry; read with its secret).
+    pub expires_at: Option<i64>,
 }
 
 impl From<EnvelopeError> for OpenError {
@@ -130,9 +132,9 @@ pub async fn open_for_account(
     };
     // Version 2: the secret in the ledger is the other half of the content key; a revoked
     // or expired message has none, and its page says why.
-    let secret = if header.secret_check.is_some() {
+    let (secret, expires_at) = if header.secret_check.is_some() {
         match crate::messages::secret_for(store, keys, &header.message_id, unix_now()).await {
-            Ok(Ok(secret)) => Some(secret),
+            Ok(Ok((secret, expires_at))) => (Some(secret), expires_at),
             Ok(Err(withdrawn)) => return Err(withdrawn.into()),
             Err(CoreError::Key(_)) => return Err(OpenError::Damaged),
             Err(e) => {
@@ -144,12 +146,16 @@ pub async fn open_for_account(
             }
         }
     } else {
-        None
+        (None, None)
     };
     // First and further opens are recorded by `content_access` (once per page shown).
     let (header, raw) =
         sealpost_crypto::open_owned_with_secret(&key, secret.as_ref(), envelope, max_plaintext)?;
-    Ok(OpenedMessage { header, raw })
+    Ok(OpenedMessage {
+        header,
+        raw,
+        expires_at,
+    })
 }
 
 impl From<crate::messages::Withdrawn> for OpenError {
@@ -205,8 +211,10 @@ pub async fn content_access(
         settings.message_client_address,
     )
     .await;
-    // The sender's open notification (`messages.receipts`, decided per recipient domain).
-    if first_open {
+    // The sender's open notification (`messages.receipts`, per recipient domain; off by
+    // default, so most first opens cost nothing more). `send_receipt` checks again with the
+    // ledger's recipient and sender.
+    if first_open && settings.for_address(&account.address).message_receipts {
         crate::sender_control::send_receipt_detached(store, settings, message_id, unix_now());
     }
     let (action, counter, detail) = match access {

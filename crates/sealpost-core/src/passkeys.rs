@@ -296,43 +296,26 @@ pub async fn finish_authentication(
     let account = match verify_assertion(store, settings, ceremony, credential, now).await? {
         Verified::Account(account) => account,
         Verified::Unknown => {
-            crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-            audit::write(
-                store,
-                audit::ANONYMOUS,
-                audit::PORTAL_LOGIN_FAILED,
-                None,
-                Some(METHOD),
-                Some(ip),
-            )
-            .await;
+            crate::accounts::anonymous_login_failed(store, Some(METHOD), ip).await;
             return Ok(PasskeySignIn::Refused);
         }
         Verified::Failed(account) => {
-            crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-            audit::account_event(
-                store,
-                &account,
-                audit::PORTAL_LOGIN_FAILED,
-                Some(METHOD),
-                Some(ip),
-            )
-            .await;
+            crate::accounts::login_failed(store, &account, Some(METHOD), ip).await;
             return Ok(PasskeySignIn::Refused);
         }
     };
     lockout::release_source(store, ip).await?;
     if account.status == AccountStatus::Disabled {
-        refused(store, &account, "passkey:disabled", ip).await;
+        crate::accounts::login_failed(store, &account, Some("passkey:disabled"), ip).await;
         return Ok(PasskeySignIn::Disabled);
     }
     if account.valid_until.is_some_and(|t| t < now) {
-        refused(store, &account, "passkey:expired", ip).await;
+        crate::accounts::login_failed(store, &account, Some("passkey:expired"), ip).await;
         return Ok(PasskeySignIn::Expired);
     }
     if account.locked_until.is_some_and(|t| t > now) {
         // The lockout's lock holds for every way in.
-        refused(store, &account, "passkey:locked", ip).await;
+        crate::accounts::login_failed(store, &account, Some("passkey:locked"), ip).await;
         return Ok(PasskeySignIn::Refused);
     }
     store.record_login_success(&account.id, ip, now).await?;
@@ -346,19 +329,6 @@ pub async fn finish_authentication(
     // The sign-in itself is audited when its session starts (`sessions::start_by` with
     // [`METHOD`]).
     Ok(PasskeySignIn::Success(account))
-}
-
-/// A verified passkey whose account may not sign in: counted and audited with the reason.
-async fn refused(store: &Store, account: &Account, why: &str, ip: &str) {
-    crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-    audit::account_event(
-        store,
-        account,
-        audit::PORTAL_LOGIN_FAILED,
-        Some(why),
-        Some(ip),
-    )
-    .await;
 }
 
 enum Verified {

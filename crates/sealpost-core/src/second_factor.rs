@@ -245,7 +245,7 @@ pub async fn check_code(
         )
         .await?;
     let Reservation::Proceed { locks } = reservation else {
-        second_factor_failed(store, account, "second-factor-locked", ip).await;
+        crate::accounts::login_failed(store, account, Some("second-factor-locked"), ip).await;
         return Ok(CodeOutcome::Refused);
     };
     let method = if let Some(totp_code) = totp::normalise_code(code) {
@@ -262,7 +262,7 @@ pub async fn check_code(
         None
     };
     let Some(method) = method else {
-        second_factor_failed(store, account, "second-factor", ip).await;
+        crate::accounts::login_failed(store, account, Some("second-factor"), ip).await;
         if locks {
             crate::metrics::record(store, crate::metrics::LOCKOUTS, 1);
             audit::account_event(store, account, audit::PORTAL_LOCKOUT, None, Some(ip)).await;
@@ -285,18 +285,6 @@ pub async fn check_code(
         .await;
     }
     Ok(CodeOutcome::Accepted(method))
-}
-
-async fn second_factor_failed(store: &Store, account: &Account, why: &str, ip: &str) {
-    crate::metrics::record(store, crate::metrics::LOGIN_FAILED, 1);
-    audit::account_event(
-        store,
-        account,
-        audit::PORTAL_LOGIN_FAILED,
-        Some(why),
-        Some(ip),
-    )
-    .await;
 }
 
 /// The seed of an enrolment in progress, for the enrolment page (QR code and text).

@@ -80,12 +80,17 @@ pub fn issue(
 /// The cookie-held capability a followed link leaves; its hash is in the link's row.
 pub struct Capability(pub Zeroizing<String>);
 
+/// The audit action of a followed status link (the sender looked at a copy's status).
+pub const LINK_USED: &str = "message.status_link_used";
+
 /// Uses up link `token` and returns the capability it leaves, or `None` for a link that is
-/// unknown, used or past its end (all alike, to the caller and in timing).
+/// unknown, used or past its end (all alike, to the caller and in timing). A followed link
+/// is audited with the copy and the client.
 pub async fn follow(
     store: &Store,
     token: &str,
     now: i64,
+    client: &str,
 ) -> Result<Option<(Capability, SenderGrant)>, CoreError> {
     let token = token.trim();
     if token.is_empty() || token.len() > 128 {
@@ -100,7 +105,19 @@ pub async fn follow(
             now,
         )
         .await?;
-    Ok(grant.map(|g| (Capability(Zeroizing::new(capability)), g)))
+    let Some(grant) = grant else {
+        return Ok(None);
+    };
+    crate::audit::write(
+        store,
+        &format!("sender:{}", grant.sender),
+        LINK_USED,
+        Some(&grant.envelope_id),
+        None,
+        Some(client),
+    )
+    .await;
+    Ok(Some((Capability(Zeroizing::new(capability)), grant)))
 }
 
 /// What a live capability grants, without using it.

@@ -256,13 +256,8 @@ pub async fn show(
             size_text: size_text(a.size),
         })
         .collect();
-    // A version-1 envelope or a row past retention has no ledger expiry: nothing is shown.
-    let expires = state
-        .store
-        .message_entry(&message_id)
-        .await?
-        .and_then(|e| e.expires_at)
-        .map(crate::admin::fmt_time);
+    // Read with the message's secret when it was opened; a version-1 envelope has none.
+    let expires = message.expires_at.map(crate::admin::fmt_time);
     Ok(render(&MessagePage {
         ctx: reader.page(),
         token,

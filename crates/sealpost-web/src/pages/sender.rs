@@ -19,7 +19,7 @@ use crate::error::WebError;
 use crate::guards::csrf::NoFields;
 use crate::guards::page::page_ctx;
 use crate::guards::sender::{SenderControl, SenderLink};
-use crate::guards::{CsrfForm, PageCtx, cookies};
+use crate::guards::{ClientIp, CsrfForm, PageCtx, cookies};
 
 #[derive(Template)]
 #[template(path = "sender_link.html")]
@@ -44,11 +44,12 @@ pub async fn landing(ctx: PageCtx, link: SenderLink) -> Result<Response, WebErro
 /// POST `/s/{token}`: trades the link for the capability cookie, once.
 pub async fn follow(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     link: SenderLink,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
     let now = sealpost_store::unix_now();
-    let (capability, _) = sender_control::follow(&state.store, &link.token, now)
+    let (capability, _) = sender_control::follow(&state.store, &link.token, now, &ip.to_string())
         .await?
         .ok_or(WebError::SenderLinkUsed)?;
     Ok((

@@ -171,7 +171,7 @@ async fn the_credentials_mails_link_works_once_shows_the_status_and_revokes_only
         .await
         .unwrap();
     assert_eq!(r.status(), 410);
-    // The audit log names the sender as the revoker.
+    // The audit log names the sender as the revoker, and records the link's one use.
     let audit = node.node.store.recent_audit(50).await.unwrap();
     assert!(
         audit
@@ -179,6 +179,12 @@ async fn the_credentials_mails_link_works_once_shows_the_status_and_revokes_only
             .any(|a| a.action == "message.revoked" && a.actor == format!("sender:{SENDER}")),
         "{audit:?}"
     );
+    let used: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "message.status_link_used")
+        .collect();
+    assert_eq!(used.len(), 1, "{audit:?}");
+    assert_eq!(used[0].subject.as_deref(), Some(id_a.as_str()));
 
     // The recipient's secure.htm now shows who revoked it.
     let password = credentials_password(&cred_a);
